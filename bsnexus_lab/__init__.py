@@ -1,0 +1,35 @@
+"""BSNexus Lab: read-only diagnosis of a BSNexus deployment from notebooks, runbooks and the CLI."""
+
+from bsnexus_lab.config import Target
+from bsnexus_lab.errors import (
+    ConfigError,
+    LabError,
+    NotFound,
+    PermissionDenied,
+    QueryTimedOut,
+    RunbookError,
+    TargetUnreachable,
+    WrongType,
+)
+from bsnexus_lab.findings import Finding, Severity, emit
+from bsnexus_lab.lab import Lab, connect
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigError",
+    "Finding",
+    "Lab",
+    "LabError",
+    "NotFound",
+    "PermissionDenied",
+    "QueryTimedOut",
+    "RunbookError",
+    "Severity",
+    "Target",
+    "TargetUnreachable",
+    "WrongType",
+    "__version__",
+    "connect",
+    "emit",
+]

@@ -1,0 +1,141 @@
+"""The lab's exceptions: one root, a small tree, driver errors translated once at the edge.
+
+    LabError                  anything the lab raises on purpose; ``str()`` is one readable line
+    ├── ConfigError           a target, profile or URL that cannot be used as given
+    ├── TargetUnreachable     a server that did not answer (down, wrong host/port, wrong password)
+    ├── QueryTimedOut         a server that answered too slowly
+    ├── PermissionDenied      a write refused because the Lab is read-only
+    ├── NotFound              a stream, group or table that does not exist
+    ├── WrongType             a key that exists but holds another type
+    ├── SandboxError          the embedded servers could not be started or stopped
+    └── RunbookError          a runbook that is unknown, mis-parameterized or failed
+
+Every message names the redacted target and what to check, never a password.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+
+import redis.exceptions as redis_errors
+
+
+class LabError(Exception):
+    """Root of the lab's errors. ``exit_code`` is what the CLI returns for it."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, target: str | None = None, hint: str | None = None) -> None:
+        self.target = target
+        self.hint = hint
+        parts = [message]
+        if target:
+            parts.append(f"({target})")
+        text = " ".join(parts)
+        if hint:
+            text = f"{text}: {hint}"
+        super().__init__(text)
+
+
+class ConfigError(LabError):
+    pass
+
+
+class TargetUnreachable(LabError):
+    pass
+
+
+class QueryTimedOut(LabError):
+    pass
+
+
+class PermissionDenied(LabError):
+    pass
+
+
+class NotFound(LabError):
+    pass
+
+
+class WrongType(LabError):
+    pass
+
+
+class SandboxError(LabError):
+    pass
+
+
+class RunbookError(LabError):
+    pass
+
+
+@contextlib.contextmanager
+def redis_errors_translated(url: str) -> Iterator[None]:
+    """Map redis-py's exceptions to the lab's, naming the redacted ``url``."""
+    try:
+        yield
+    except LabError:
+        raise
+    except redis_errors.AuthenticationError as exc:
+        raise TargetUnreachable(
+            "Redis refused the credentials", target=url, hint="check the password in the URL"
+        ) from exc
+    except redis_errors.ResponseError as exc:
+        raise _redis_response_error(exc, url) from exc
+    except (redis_errors.TimeoutError, TimeoutError) as exc:
+        raise QueryTimedOut(
+            "Redis did not answer in time", target=url, hint="is the server overloaded or the host wrong?"
+        ) from exc
+    except (redis_errors.ConnectionError, OSError) as exc:
+        raise TargetUnreachable(
+            "cannot reach Redis",
+            target=url,
+            hint=f"is it running and is the host/port right? ({_first_line(exc)})",
+        ) from exc
+
+
+def _redis_response_error(exc: Exception, url: str) -> LabError:
+    text = _first_line(exc)
+    if text.startswith("WRONGTYPE"):
+        return WrongType("a key holds another type than expected", target=url, hint=text)
+    if text.startswith(("NOAUTH", "WRONGPASS")):
+        return TargetUnreachable("Redis refused the credentials", target=url, hint="check the password in the URL")
+    if "no such key" in text or text.startswith("NOGROUP"):
+        return NotFound("no such stream or consumer group", target=url, hint=text)
+    return LabError("Redis refused a command", target=url, hint=text)
+
+
+def postgres_error(exc: BaseException, url: str) -> LabError:
+    """Translate an asyncpg/SQLAlchemy/OS error into the lab's family."""
+    import asyncpg
+
+    cause = getattr(exc, "orig", None) or exc
+    cause = getattr(cause, "__cause__", None) or cause
+    if isinstance(cause, LabError):
+        return cause
+    if isinstance(cause, asyncpg.InvalidPasswordError | asyncpg.InvalidAuthorizationSpecificationError):
+        return TargetUnreachable(
+            "PostgreSQL refused the credentials", target=url, hint="check the user and password in the URL"
+        )
+    if isinstance(cause, asyncpg.InvalidCatalogNameError):
+        return TargetUnreachable("PostgreSQL has no such database", target=url, hint=_first_line(cause))
+    if isinstance(cause, asyncpg.UndefinedTableError):
+        return NotFound("a table the lab expects is missing", target=url, hint=_first_line(cause))
+    if isinstance(cause, asyncpg.QueryCanceledError | asyncio.TimeoutError | TimeoutError):
+        return QueryTimedOut("PostgreSQL did not answer in time", target=url, hint="statement_timeout reached")
+    if isinstance(cause, asyncpg.ReadOnlySQLTransactionError):
+        return PermissionDenied("the lab's PostgreSQL session is read-only", target=url)
+    if isinstance(cause, OSError | asyncpg.CannotConnectNowError | ConnectionError):
+        return TargetUnreachable(
+            "cannot reach PostgreSQL",
+            target=url,
+            hint=f"is it running and is the host/port right? ({_first_line(cause)})",
+        )
+    return LabError("PostgreSQL query failed", target=url, hint=_first_line(cause))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]

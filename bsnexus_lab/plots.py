@@ -1,0 +1,25 @@
+"""Figures from probe frames. They never query: pass them what a probe returned."""
+
+from __future__ import annotations
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+
+def backlog(summary: pd.DataFrame) -> Figure:
+    """Lag (not yet delivered) and pending (delivered, not acknowledged) per consumer group."""
+    groups = summary.dropna(subset=["group"])
+    labels = [f"{row.stream}\n{row.group}" for row in groups.itertuples()]
+    figure = Figure(figsize=(max(6, 1.6 * len(labels)), 3.6), layout="constrained")
+    axes = figure.subplots()
+    positions = range(len(labels))
+    axes.bar([p - 0.2 for p in positions], groups["lag"].fillna(0).astype(float), 0.4, label="lag (undelivered)")
+    axes.bar([p + 0.2 for p in positions], groups["pending"].fillna(0).astype(float), 0.4, label="pending (unacked)")
+    for p, exact in zip(positions, groups["lag_exact"], strict=True):
+        if exact is False:
+            axes.annotate("≈", (p - 0.2, 0), ha="center", va="bottom")
+    axes.set_xticks(list(positions), labels)
+    axes.set_ylabel("entries")
+    axes.set_title("Stream backlog by consumer group")
+    axes.legend()
+    return figure

@@ -1,0 +1,238 @@
+"""``bsnexus-lab sandbox up | down | status | reset | scenario``: the sandbox's whole life cycle.
+
+State lives in one directory: ``sandbox.json`` (ports, pids, binaries, passwords; mode 0600), the servers'
+data and logs, ``profiles.toml`` with the ``sandbox`` profile (only while the servers run), and
+``scenario.json`` with the facts the last scenario planted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bsnexus_lab.config import state_dir
+from bsnexus_lab.errors import SandboxError
+from bsnexus_lab.sandbox import scenarios, servers
+from bsnexus_lab.sandbox.world import World
+
+DB_USER = "bsnexus"
+DB_NAME = "bsnexus"
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    name: str
+    state: str  # running | died | stopped
+    pid: int | None
+    port: int | None
+    source: str
+    version: str
+
+    def line(self) -> str:
+        where = f"127.0.0.1:{self.port} pid {self.pid}" if self.state != "stopped" else "-"
+        return f"{self.name:10} {self.state:8} {where:28} {self.version} ({self.source})"
+
+
+class Sandbox:
+    """Real servers under ``root`` (default: :func:`bsnexus_lab.config.state_dir`)."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = Path(root) if root is not None else state_dir()
+
+    @property
+    def _state_file(self) -> Path:
+        return self.root / "sandbox.json"
+
+    def _state(self) -> dict[str, Any]:
+        try:
+            return dict(json.loads(self._state_file.read_text()))
+        except FileNotFoundError:
+            return {}
+
+    def _save(self, state: dict[str, Any]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._state_file.write_text(json.dumps(state, indent=2))
+        self._state_file.chmod(0o600)
+
+    # -- life cycle --------------------------------------------------------------------------------------
+    def up(self, source: str | None = None) -> list[ServerStatus]:
+        """Start whatever is not running (idempotent); a fresh or restarted world gets its scenario reloaded."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.chmod(0o755)
+        state = self._state()
+        started = False
+        redis = state.get("redis", {})
+        if not servers.pid_alive(redis.get("pid")):
+            binary = servers.pick(servers.redis_binaries(), "redis-server", source)
+            redis = {
+                "binary": str(binary.path),
+                "source": binary.source,
+                "version": _short(binary.version()),
+                "port": servers.free_port(),
+                "password": redis.get("password") or secrets.token_urlsafe(12),
+            }
+            redis["pid"] = servers.start_redis(binary, self.root / "redis", redis["port"], redis["password"])
+            started = True
+        postgres = state.get("postgres", {})
+        if not servers.pid_alive(servers.postgres_pid(self.root / "postgres")):
+            bindir = (
+                servers.Binary(Path(postgres["bindir"]), postgres["source"])
+                if postgres.get("bindir") and (self.root / "postgres" / "data").exists()
+                else servers.pick(servers.postgres_bindirs(), "PostgreSQL", source)
+            )
+            run_as = servers.RunAs.for_postgres()
+            if not (self.root / "postgres" / "data").exists():
+                postgres = {"password": secrets.token_urlsafe(12)}
+                servers.init_postgres(bindir, self.root / "postgres", DB_USER, postgres["password"], run_as)
+            postgres |= {
+                "bindir": str(bindir.path),
+                "source": bindir.source,
+                "port": servers.free_port(),
+                "version": _short(servers.Binary(bindir.path / "postgres", bindir.source).version()),
+                "user": run_as.name or None,
+            }
+            postgres["pid"] = servers.start_postgres(bindir, self.root / "postgres", postgres["port"], run_as)
+            started = True
+        state |= {"redis": redis, "postgres": postgres}
+        self._save(state)
+        self._write_profile(state)
+        if started:
+            asyncio.run(self._ensure_database(state))
+            self.load(state.get("scenario", "healthy"))
+        return self.status()
+
+    def down(self) -> list[ServerStatus]:
+        """Stop both servers and withdraw the profile; no process is left behind."""
+        state = self._state()
+        (self.root / "profiles.toml").unlink(missing_ok=True)
+        servers.terminate(state.get("redis", {}).get("pid"))
+        postgres = state.get("postgres", {})
+        if postgres.get("bindir"):
+            servers.stop_postgres(
+                servers.Binary(Path(postgres["bindir"]), postgres["source"]),
+                self.root / "postgres",
+                servers.RunAs.for_postgres(),
+            )
+        for server in ("redis", "postgres"):
+            state.get(server, {}).pop("pid", None)
+        if state:
+            self._save(state)
+        return self.status()
+
+    def reset(self, source: str | None = None) -> list[ServerStatus]:
+        """Stop, delete every byte of state, and start afresh with the healthy world."""
+        self.down()
+        if self.root.exists():
+            shutil.rmtree(self.root)
+        return self.up(source)
+
+    def status(self) -> list[ServerStatus]:
+        state = self._state()
+        rows = []
+        for name, key, pid in (
+            ("redis", "redis", state.get("redis", {}).get("pid")),
+            ("postgresql", "postgres", servers.postgres_pid(self.root / "postgres")),
+        ):
+            info = state.get(key, {})
+            recorded = info.get("pid") is not None
+            alive = servers.pid_alive(pid)
+            condition = "running" if alive else ("died" if recorded else "stopped")
+            rows.append(
+                ServerStatus(
+                    name,
+                    condition,
+                    pid if recorded else None,
+                    info.get("port"),
+                    info.get("source", "-"),
+                    info.get("version", "-"),
+                )
+            )
+        return rows
+
+    def running(self) -> bool:
+        return all(s.state == "running" for s in self.status())
+
+    # -- world ---------------------------------------------------------------------------------------------
+    def load(self, name: str) -> dict[str, Any]:
+        """Reset the world and plant scenario ``name``; return (and keep) the planted facts."""
+        plant = scenarios.get(name)
+        if not self.running():
+            raise SandboxError("the sandbox is not running", hint="start it with `bsnexus-lab sandbox up`")
+        state = self._state()
+        facts = asyncio.run(self._plant(state, plant))
+        state["scenario"] = name
+        self._save(state)
+        (self.root / "scenario.json").write_text(json.dumps({"scenario": name, **facts}, indent=2))
+        return facts
+
+    def facts(self) -> dict[str, Any]:
+        """What the last scenario planted (``{}`` before any)."""
+        try:
+            return dict(json.loads((self.root / "scenario.json").read_text()))
+        except FileNotFoundError:
+            return {}
+
+    def urls(self) -> dict[str, str]:
+        """The sandbox's URLs, credentials included: for its own profile file and for tests."""
+        state = self._state()
+        redis, postgres = state["redis"], state["postgres"]
+        return {
+            "redis_url": f"redis://:{redis['password']}@127.0.0.1:{redis['port']}/0",
+            "database_url": f"postgresql+asyncpg://{DB_USER}:{postgres['password']}@127.0.0.1:{postgres['port']}/{DB_NAME}",
+        }
+
+    def _write_profile(self, state: dict[str, Any]) -> None:
+        urls = self.urls()
+        path = self.root / "profiles.toml"
+        path.write_text(
+            "# Written by `bsnexus-lab sandbox up`; removed by `down`.\n[profiles.sandbox]\n"
+            + "".join(f'{key} = "{value}"\n' for key, value in urls.items())
+        )
+        path.chmod(0o600)
+
+    async def _connect(self, state: dict[str, Any], database: str) -> Any:
+        import asyncpg
+
+        postgres = state["postgres"]
+        return await asyncpg.connect(
+            host="127.0.0.1",
+            port=postgres["port"],
+            user=DB_USER,
+            password=postgres["password"],
+            database=database,
+        )
+
+    async def _ensure_database(self, state: dict[str, Any]) -> None:
+        conn = await self._connect(state, "postgres")
+        try:
+            if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DB_NAME):
+                await conn.execute(f"CREATE DATABASE {DB_NAME}")
+        finally:
+            await conn.close()
+
+    async def _plant(self, state: dict[str, Any], plant: scenarios.Scenario) -> dict[str, Any]:
+        import redis.asyncio as aioredis
+
+        redis = aioredis.Redis(host="127.0.0.1", port=state["redis"]["port"], password=state["redis"]["password"])
+        db = await self._connect(state, DB_NAME)
+        try:
+            async with db.transaction():
+                return await plant(World(redis=redis, db=db))
+        finally:
+            await db.close()
+            await redis.aclose()
+
+
+def _short(version: str) -> str:
+    """'Redis server v=7.0.15 sha=...' -> 'Redis 7.0.15'; 'postgres (PostgreSQL) 15.20 ...' -> 'PostgreSQL 15.20'."""
+    words = version.split()
+    if version.startswith("Redis") and len(words) > 2:
+        return "Redis " + words[2].removeprefix("v=")
+    if "(PostgreSQL)" in words:
+        return "PostgreSQL " + words[words.index("(PostgreSQL)") + 1]
+    return version
