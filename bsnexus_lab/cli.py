@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         for name, path in sorted(runner.available().items()):
             print(f"{name}  ({path})")
             for param in runner.parameters(path).values():
-                print(f"    -p {param.line()}")
+                print(f"    -p {param.signature():40} {param.help}")
         return 0
     if not args.runbook:
         raise RunbookError("name a runbook", hint="see `bsnexus-lab run --list`")

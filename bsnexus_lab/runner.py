@@ -40,8 +40,8 @@ class Parameter:
     default: str
     help: str
 
-    def line(self) -> str:
-        return f"{self.name}: {self.type} = {self.default}" + (f"  # {self.help}" if self.help else "")
+    def signature(self) -> str:
+        return f"{self.name}: {self.type} = {self.default}"
 
 
 @dataclass
@@ -97,7 +97,7 @@ def parameters(path: Path) -> dict[str, Parameter]:
 
 def coerce(given: dict[str, Any], declared: dict[str, Parameter]) -> dict[str, Any]:
     """Check names and types against the declaration; CLI strings become the declared type."""
-    accepted = "; ".join(p.line() for p in declared.values())
+    accepted = ", ".join(p.signature() for p in declared.values())
     unknown = sorted(set(given) - set(declared))
     if unknown:
         raise RunbookError(f"unknown parameter {', '.join(unknown)}", hint=f"accepted: {accepted}")
@@ -164,7 +164,7 @@ def run(
     declared = parameters(path)
     values = coerce(dict(params or {}), declared)
     resolved = resolve(target)  # fails here, before a kernel starts, when the target is unusable
-    if "target" in declared:
+    if target is not None and "target" in declared:
         values["target"] = target
     run_dir = _new_run_dir(output_root or Path.cwd() / "runs", path.stem)
     scratch = run_dir / ".executing.ipynb"

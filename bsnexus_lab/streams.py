@@ -1,7 +1,8 @@
 """Redis Streams probes: what the streams, groups and consumers look like right now.
 
-Cost is bounded and independent of stream length: a fixed number of pipelined round trips, each carrying
-O(streams x groups) commands. Never KEYS, never an unbounded XRANGE.
+Cost is bounded and independent of stream length: a fixed number of pipelined round trips (three for a
+summary, four when lag must be counted), each carrying O(streams x groups x consumers) commands.
+Never KEYS, never an unbounded XRANGE.
 
 Replies are read raw (RESP2 lists or RESP3 maps, whichever the server speaks) so that Redis 6.2 and 7.x go
 through one parser.
@@ -40,7 +41,7 @@ SUMMARY_COLUMNS = [
     "pending",
     "consumers",
     "oldest_pending_id",
-    "oldest_pending_idle_ms",
+    "max_pending_idle_ms",
 ]
 CONSUMER_COLUMNS = [
     "stream",
@@ -146,57 +147,56 @@ async def summary(lab: Lab, streams: Iterable[str] | None = None) -> pd.DataFram
     explicit = streams is not None
     names = list(streams) if streams is not None else list(lab.target.streams)
     found = await _read_streams(lab, names, explicit=explicit, info=True)
-
-    # Second round trip: the oldest pending entry of each group, and a bounded count where lag is unknown.
-    pipe = lab.redis().pipeline(transaction=False)
-    asks: list[tuple[str, int, int]] = []
-    for s_index, stream in enumerate(found):
-        for g_index, group in enumerate(stream.groups):
-            if int(group.get("pending", 0)):
-                pipe.execute_command("XPENDING", stream.name, group["name"], "-", "+", 1)
-                asks.append(("oldest", s_index, g_index))
-            if group.get("lag") is None and _needs_count(stream.info, text(group["last-delivered-id"])):
-                start = "(" + text(group["last-delivered-id"])
-                pipe.execute_command("XRANGE", stream.name, start, "+", "COUNT", LAG_SCAN_LIMIT + 1)
-                asks.append(("count", s_index, g_index))
-    with lab.redis_errors():
-        replies = await pipe.execute() if asks else []
-    oldest: dict[tuple[int, int], list[Any]] = {}
-    counted: dict[tuple[int, int], int] = {}
-    for (kind, s_index, g_index), reply in zip(asks, replies, strict=True):
-        if kind == "oldest" and reply:
-            oldest[s_index, g_index] = reply[0]
-        elif kind == "count":
-            counted[s_index, g_index] = len(reply)
-
+    counted = await _count_lag(lab, found)
+    held = await _consumer_rows(
+        lab, [(s.name, text(g["name"])) for s in found for g in s.groups if int(g.get("pending", 0))]
+    )
     rows = []
-    for s_index, stream in enumerate(found):
+    for stream in found:
         base = _stream_row(stream)
         if not stream.groups:
             rows.append(base)
-        for g_index, group in enumerate(stream.groups):
-            last_delivered = text(group["last-delivered-id"])
+        for group in stream.groups:
+            name, last_delivered = text(group["name"]), text(group["last-delivered-id"])
             lag, exact = (
                 (group["lag"], True)
                 if group.get("lag") is not None
-                else _lag_by_count(stream.info, last_delivered, counted.get((s_index, g_index)))
+                else _lag_by_count(stream.info, last_delivered, counted.get((stream.name, name)))
             )
-            first_pending = oldest.get((s_index, g_index))
+            firsts = [c for c in held if (c["stream"], c["group"]) == (stream.name, name) and c["oldest_pending_id"]]
             rows.append(
                 base
                 | {
-                    "group": text(group["name"]),
+                    "group": name,
                     "last_delivered_id": last_delivered,
                     "entries_read": group.get("entries-read"),
                     "lag": lag,
                     "lag_exact": exact,
                     "pending": int(group.get("pending", 0)),
                     "consumers": int(group.get("consumers", 0)),
-                    "oldest_pending_id": text(first_pending[0]) if first_pending else None,
-                    "oldest_pending_idle_ms": int(first_pending[2]) if first_pending else None,
+                    "oldest_pending_id": min((c["oldest_pending_id"] for c in firsts), key=entry_id, default=None),
+                    "max_pending_idle_ms": max((c["oldest_pending_idle_ms"] for c in firsts), default=None),
                 }
             )
     return _frame(rows, SUMMARY_COLUMNS)
+
+
+async def _count_lag(lab: Lab, found: list[_Stream]) -> dict[tuple[str, str], int]:
+    """One bounded XRANGE per group whose lag Redis does not report (6.2; 7.x after deletions); often none."""
+    asks = [
+        (stream.name, text(group["name"]), text(group["last-delivered-id"]))
+        for stream in found
+        for group in stream.groups
+        if group.get("lag") is None and _needs_count(stream.info, text(group["last-delivered-id"]))
+    ]
+    if not asks:
+        return {}
+    pipe = lab.redis().pipeline(transaction=False)
+    for stream_name, _, last_delivered in asks:
+        pipe.execute_command("XRANGE", stream_name, "(" + last_delivered, "+", "COUNT", LAG_SCAN_LIMIT + 1)
+    with lab.redis_errors():
+        replies = await pipe.execute()
+    return {(s, g): len(reply) for (s, g, _), reply in zip(asks, replies, strict=True)}
 
 
 def _needs_count(info: dict[str, Any], last_delivered: str) -> bool:
@@ -222,36 +222,48 @@ async def consumers(lab: Lab, streams: Iterable[str] | None = None, group: str |
     explicit = streams is not None
     names = list(streams) if streams is not None else list(lab.target.streams)
     found = await _read_streams(lab, names, explicit=explicit, info=False)
-    groups = [(s.name, text(g["name"])) for s in found for g in s.groups if group is None or text(g["name"]) == group]
+    groups = [(s.name, text(g["name"])) for s in found for g in s.groups if group in (None, text(g["name"]))]
     if group is not None and not groups:
         raise NotFound(f"no consumer group named {group!r} on {', '.join(names)}", target=lab.target.redis)
+    return _frame(await _consumer_rows(lab, groups), CONSUMER_COLUMNS)
 
+
+async def _consumer_rows(lab: Lab, groups: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Two round trips: XINFO CONSUMERS per group; then each consumer's oldest pending entry and registry key.
+
+    A consumer's oldest pending entry is the one it has held longest (entries are delivered in id order and a
+    redelivery moves nothing ahead of it), so its idle time says how long that consumer has been stuck.
+    """
+    if not groups:
+        return []
     redis = lab.redis()
     with lab.redis_errors():
         pipe = redis.pipeline(transaction=False)
         for stream_name, group_name in groups:
             pipe.execute_command("XINFO CONSUMERS", stream_name, group_name)
-        per_group = await pipe.execute() if groups else []
-
+        per_group = await pipe.execute()
     members = [
         (stream_name, group_name, as_dict(c))
         for (stream_name, group_name), reply in zip(groups, per_group, strict=True)
         for c in reply
     ]
-    # Third round trip: each consumer's oldest pending entry and its worker registry key.
-    names_seen = sorted({text(c["name"]) for _, _, c in members if _is_worker_id(text(c["name"]))})
+    workers = sorted({text(c["name"]) for _, _, c in members if _is_worker_id(text(c["name"]))})
+    holding = [(s, g, c) for s, g, c in members if int(c.get("pending", 0))]
+    if not members:
+        return []
     with lab.redis_errors():
         pipe = redis.pipeline(transaction=False)
-        for stream_name, group_name, c in members:
+        for stream_name, group_name, c in holding:
             pipe.execute_command("XPENDING", stream_name, group_name, "-", "+", 1, c["name"])
-        for name in names_seen:
+        for name in workers:
             pipe.pttl(lab.target.worker_key.format(consumer=name))
-        replies = await pipe.execute() if members else []
-    firsts, ttls = replies[: len(members)], dict(zip(names_seen, replies[len(members) :], strict=True))
-
+        replies = await pipe.execute() if holding or workers else []
+    firsts = {(s, g, text(c["name"])): reply for (s, g, c), reply in zip(holding, replies, strict=False)}
+    ttls = dict(zip(workers, replies[len(holding) :], strict=True))
     rows = []
-    for (stream_name, group_name, c), first in zip(members, firsts, strict=True):
+    for stream_name, group_name, c in members:
         name = text(c["name"])
+        first = (firsts.get((stream_name, group_name, name)) or [None])[0]
         ttl_ms = ttls.get(name)
         rows.append(
             {
@@ -261,14 +273,14 @@ async def consumers(lab: Lab, streams: Iterable[str] | None = None, group: str |
                 "pending": int(c.get("pending", 0)),
                 "idle_ms": int(c.get("idle", 0)),
                 "inactive_ms": c.get("inactive"),
-                "oldest_pending_id": text(first[0][0]) if first else None,
-                "oldest_pending_idle_ms": int(first[0][2]) if first else None,
-                "oldest_pending_deliveries": int(first[0][3]) if first else None,
+                "oldest_pending_id": text(first[0]) if first else None,
+                "oldest_pending_idle_ms": int(first[2]) if first else None,
+                "oldest_pending_deliveries": int(first[3]) if first else None,
                 "registered": None if ttl_ms is None else ttl_ms != -2,
                 "registry_ttl_s": ttl_ms / 1000 if ttl_ms is not None and ttl_ms >= 0 else None,
             }
         )
-    return _frame(rows, CONSUMER_COLUMNS)
+    return rows
 
 
 def _is_worker_id(name: str) -> bool:
@@ -306,7 +318,7 @@ class Streams:
         self._lab = lab
 
     def summary(self, streams: Iterable[str] | None = None) -> pd.DataFrame:
-        """One row per (stream, group): length, ids, lag (exact or estimated), pending, oldest pending idle."""
+        """One row per (stream, group): length, ids, lag (exact or estimated), pending, longest pending idle."""
         return self._lab.run(summary(self._lab, streams))
 
     def consumers(self, streams: Iterable[str] | None = None, group: str | None = None) -> pd.DataFrame:

