@@ -172,9 +172,15 @@ def run(
     error = None
     try:
         papermill.execute_notebook(
-            str(path), str(scratch), parameters=values, kernel_name=KERNEL, cwd=str(Path.cwd()),
-            progress_bar=False, log_output=False, report_mode=False,
-        )  # fmt: skip
+            str(path),
+            str(scratch),
+            parameters=values,
+            kernel_name=KERNEL,
+            cwd=str(Path.cwd()),
+            progress_bar=False,
+            log_output=False,
+            extra_arguments=["--IPKernelApp.log_level=CRITICAL"],  # keep the kernel's start-up chatter off stderr
+        )
     except PapermillExecutionError as exc:
         error = f"cell {exc.exec_count} raised {exc.ename}: {exc.evalue}"
     except Exception as exc:  # a kernel that died or never started: still leave evidence behind

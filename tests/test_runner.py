@@ -35,6 +35,8 @@ def test_stream_backlog_reports_the_dead_consumer(stuck: dict[str, Any], tmp_pat
     assert manifest["exit_code"] == 1 and manifest["worst"] == "critical"
     executed = nbformat.read(result.notebook, as_version=4)
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
+    outputs = [o for c in executed.cells for o in c.get("outputs", [])]
+    assert any("image/png" in o.get("data", {}) for o in outputs)  # the backlog plot rendered
     for artefact in result.run_dir.iterdir():
         assert not any(p in artefact.read_text() for p in passwords(sandbox)), artefact.name
 

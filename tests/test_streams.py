@@ -67,15 +67,20 @@ def test_summary_costs_three_round_trips(stuck: dict[str, Any]) -> None:
         assert lab.counters.round_trips - before == 3
 
 
+def lagged_group(writer: sync_redis.Redis, entries: int, read: int, deleted: int) -> Any:
+    """A stream of ``entries`` whose group read ``read`` of them, with entry ``deleted`` removed; its summary row."""
+    writer.delete("lab:lagged")
+    ids = [writer.xadd("lab:lagged", {"n": str(n)}) for n in range(entries)]
+    writer.xgroup_create("lab:lagged", "g", id="0")
+    writer.xreadgroup("g", "c", {"lab:lagged": ">"}, count=read)
+    writer.xdel("lab:lagged", ids[deleted])
+    with bl.connect("sandbox") as lab:
+        return row(lab.streams.summary(["lab:lagged"]), group="g")
+
+
 def test_lag_is_counted_when_redis_does_not_report_it(sandbox: Sandbox, writer: sync_redis.Redis) -> None:
     """Redis 6.2 has no lag, and 7.x reports none after a deletion inside the unread range: both are counted."""
-    writer.delete("lab:lagged")
-    ids = [writer.xadd("lab:lagged", {"n": str(n)}) for n in range(10)]
-    writer.xgroup_create("lab:lagged", "g", id="0")
-    writer.xreadgroup("g", "c", {"lab:lagged": ">"}, count=4)
-    writer.xdel("lab:lagged", ids[6])
-    with bl.connect("sandbox") as lab:
-        got = row(lab.streams.summary(["lab:lagged"]), group="g")
+    got = lagged_group(writer, entries=10, read=4, deleted=6)
     assert (got["lag"], bool(got["lag_exact"]), got["pending"]) == (5, True, 4)
 
 
@@ -83,13 +88,7 @@ def test_lag_beyond_the_scan_bound_is_an_estimate(
     sandbox: Sandbox, writer: sync_redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(streams, "LAG_SCAN_LIMIT", 5)
-    writer.delete("lab:long")
-    ids = [writer.xadd("lab:long", {"n": str(n)}) for n in range(40)]
-    writer.xgroup_create("lab:long", "g", id="0")
-    writer.xreadgroup("g", "c", {"lab:long": ">"}, count=2)
-    writer.xdel("lab:long", ids[20])
-    with bl.connect("sandbox") as lab:
-        got = row(lab.streams.summary(["lab:long"]), group="g")
+    got = lagged_group(writer, entries=40, read=2, deleted=20)
     assert not bool(got["lag_exact"])
     assert 6 <= got["lag"] <= 39
 
