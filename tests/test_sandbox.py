@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import tempfile
+import time
+from pathlib import Path
 
 import pytest
 
 from bsnexus_lab import ConfigError
 from bsnexus_lab.config import resolve
-from bsnexus_lab.sandbox import Sandbox
+from bsnexus_lab.sandbox import Sandbox, servers
 from bsnexus_lab.sandbox.servers import pid_alive
 
 from .conftest import state_directory
@@ -28,6 +31,10 @@ def test_up_is_idempotent_status_sees_a_death_and_down_leaves_nothing(monkeypatc
         assert box.facts()["scenario"] == "healthy"
 
         os.kill(first[0].pid, signal.SIGKILL)
+        for _ in range(200):  # the kill is asynchronous; wait (bounded) until the process is gone
+            if not pid_alive(first[0].pid):
+                break
+            time.sleep(0.02)
         [redis, postgres] = box.status()
         assert (redis.state, postgres.state) == ("died", "running")
 
@@ -48,3 +55,33 @@ def test_up_is_idempotent_status_sees_a_death_and_down_leaves_nothing(monkeypatc
 def test_unknown_scenario_lists_the_known_ones(sandbox: Sandbox) -> None:
     with pytest.raises(Exception, match=r"no scenario named 'nope'.*healthy, stuck-consumer"):
         sandbox.load("nope")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs PostgreSQL as another user")
+def test_binaries_the_postgres_user_cannot_reach_are_copied(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As root with the lab's venv under a closed home, the embedded PostgreSQL is copied where it can run."""
+    embedded = [b for b in servers.postgres_bindirs() if b.source == "embedded"]
+    if not embedded:
+        pytest.skip("the embedded extra is not installed")
+    install = embedded[0].path.parent
+    closed = Path(tempfile.mkdtemp(prefix="bsnexus-lab-closed-"))  # mode 0700: the postgres user is kept out
+    site = closed / "site"
+    shutil.copytree(install, site / install.parent.name / install.name, symlinks=True)
+    for libs in install.parent.parent.glob(f"{install.parent.name}.libs"):
+        shutil.copytree(libs, site / libs.name, symlinks=True)
+    monkeypatch.setattr(
+        servers,
+        "postgres_bindirs",
+        lambda: [servers.Binary(site / install.parent.name / install.name / "bin", "embedded")],
+    )
+    root = state_directory("bsnexus-lab-copied-")
+    box = Sandbox(root)
+    try:
+        [_, postgres] = box.up(source="embedded")
+        assert postgres.state == "running"
+        assert box.facts()["scenario"] == "healthy"
+        assert (root / "pginstall").is_dir()
+    finally:
+        box.down()
+        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(closed, ignore_errors=True)

@@ -80,12 +80,14 @@ class Sandbox:
             started = True
         postgres = state.get("postgres", {})
         if not servers.pid_alive(servers.postgres_pid(self.root / "postgres")):
+            run_as = servers.RunAs.for_postgres()
             bindir = (
                 servers.Binary(Path(postgres["bindir"]), postgres["source"])
                 if postgres.get("bindir") and (self.root / "postgres" / "data").exists()
-                else servers.pick(servers.postgres_bindirs(), "PostgreSQL", source)
+                else run_as.reachable_binaries(
+                    servers.pick(servers.postgres_bindirs(), "PostgreSQL", source), self.root
+                )
             )
-            run_as = servers.RunAs.for_postgres()
             if not (self.root / "postgres" / "data").exists():
                 postgres = {"password": secrets.token_urlsafe(12)}
                 servers.init_postgres(bindir, self.root / "postgres", DB_USER, postgres["password"], run_as)

@@ -221,20 +221,37 @@ class RunAs:
         if self.uid is not None:
             os.chown(path, self.uid, self.gid or -1)
 
-    def check_reachable(self, path: Path, why: str) -> None:
-        """Every directory above ``path`` must let this user through, or PostgreSQL fails obscurely."""
+    def blocked_at(self, path: Path) -> Path | None:
+        """The first directory above ``path`` this user cannot enter (None when all can be entered)."""
         if self.uid is None:
-            return
+            return None
         for parent in [path, *path.parents]:
             if not parent.exists():
                 continue
             mode = parent.stat()
-            if mode.st_uid == self.uid or mode.st_mode & stat.S_IXOTH:
-                continue
-            raise SandboxError(
-                f"PostgreSQL runs as {self.name!r} (it refuses root) and cannot enter {parent} to reach {why}",
-                hint="set BSNEXUS_LAB_STATE_DIR to a directory under /tmp or /var/lib",
-            )
+            if mode.st_uid != self.uid and not mode.st_mode & stat.S_IXOTH:
+                return parent
+        return None
+
+    def reachable_binaries(self, bindir: Binary, copy_root: Path) -> Binary:
+        """``bindir``, or a copy of its installation under ``copy_root`` when this user cannot reach it.
+
+        A virtual environment under root's home holds the embedded PostgreSQL where the unprivileged user cannot
+        enter; PostgreSQL is relocatable, so a copy of bin/, lib/ and share/ runs as well.
+        """
+        if self.blocked_at(bindir.path) is None:
+            return bindir
+        # Keep the wheel's layout: its binaries find their libraries at $ORIGIN/../../../<package>.libs.
+        install = bindir.path.parent
+        package, site = install.parent, install.parent.parent
+        copy_site = copy_root / "pginstall"
+        copied = copy_site / package.name / install.name
+        if not (copied / "bin" / "postgres").exists():
+            for part in ("bin", "lib", "share"):
+                shutil.copytree(install / part, copied / part, symlinks=True, dirs_exist_ok=True)
+            for libs in site.glob(f"{package.name}.libs"):
+                shutil.copytree(libs, copy_site / libs.name, symlinks=True, dirs_exist_ok=True)
+        return Binary(copied / "bin", bindir.source)
 
     def run(self, args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -252,8 +269,11 @@ class RunAs:
 
 def init_postgres(bindir: Binary, directory: Path, user: str, password: str, run_as: RunAs) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    run_as.check_reachable(directory, "its data directory")
-    run_as.check_reachable(bindir.path, "its binaries")
+    if blocked := run_as.blocked_at(directory):
+        raise SandboxError(
+            f"PostgreSQL runs as {run_as.name!r} (it refuses root) and cannot enter {blocked}",
+            hint="set BSNEXUS_LAB_STATE_DIR to a directory under /tmp or /var/lib",
+        )
     run_as.own(directory)
     pwfile = directory / "pwfile"
     pwfile.write_text(password)
