@@ -66,7 +66,7 @@ def measure(binary: servers.Binary, args: argparse.Namespace) -> None:
                 f"{statistics.mode(trips)} round trips  (load took {loaded:.0f} s)"
             )
         finally:
-            servers.terminate(pid)
+            servers.terminate(pid, servers.REDIS)
 
 
 def main() -> None:

@@ -96,7 +96,6 @@ def redis_client(target: Target, counters: Counters, *, allow_writes: bool) -> a
     )
     client = aioredis.Redis.from_url(
         url,
-        connection_class=guarded,
         socket_connect_timeout=CONNECT_TIMEOUT_S,
         socket_timeout=COMMAND_TIMEOUT_S,
         retry=Retry(ExponentialBackoff(cap=0.5, base=0.1), 1),
@@ -104,6 +103,8 @@ def redis_client(target: Target, counters: Counters, *, allow_writes: bool) -> a
         decode_responses=False,
         max_connections=4,
     )
+    # from_url lets a unix:// or rediss:// URL pick its own connection class; the guard must win regardless.
+    client.connection_pool.connection_class = guarded
     for command in RAW_REPLIES:
         client.set_response_callback(command, _raw)
     return client

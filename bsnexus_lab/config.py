@@ -21,7 +21,7 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import SplitResult, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qs, parse_qsl, unquote, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,14 +39,33 @@ _POSTGRES_SCHEMES = {"postgresql", "postgres", "postgresql+asyncpg"}
 
 
 def redact_url(url: str) -> str:
-    """``scheme://user:***@host:port/path``: the password replaced, everything else kept."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if _safe_port(parts) else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    """``scheme://user:***@host:port/path``: passwords (in the user part or a ``password=`` query) replaced."""
+    try:
+        parts = urlsplit(url)
+        query = "&".join(
+            f"{k}=***" if k == "password" else (f"{k}={v}" if v else k) for k, v in parse_qsl(parts.query, True)
+        )
+        if parts.password is None and query == parts.query:
+            return url
+        netloc = parts.netloc
+        if parts.password is not None:
+            port = f":{parts.port}" if _safe_port(parts) else ""
+            netloc = f"{parts.username or ''}:***@{parts.hostname or ''}{port}"
+        shown = urlunsplit(parts._replace(netloc=netloc, query=query))
+        return shown if netloc else shown.replace(":", "://", 1)  # keep unix:///path as written
+    except ValueError:
+        return _mask_userinfo(url)
+
+
+def _mask_userinfo(url: str) -> str:
+    """For a URL that does not parse: hide everything before its last ``@`` and any query."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    rest = rest.split("?", 1)[0]
+    if "@" in rest:
+        rest = "***@" + rest.rsplit("@", 1)[1]
+    return f"{scheme}{sep}{rest}"
 
 
 def _safe_port(parts: SplitResult) -> int | None:
@@ -57,20 +76,20 @@ def _safe_port(parts: SplitResult) -> int | None:
 
 
 def _check_url(url: str, schemes: set[str], what: str) -> str:
+    """Validate a URL; errors show it masked, since a URL that fails to parse may not redact cleanly."""
     url = url.strip()
-    parts = urlsplit(url)
-    shown = redact_url(url) if "@" in url else url
-    if parts.scheme not in schemes:
-        raise ConfigError(
-            f"{what} must start with one of {', '.join(sorted(s + '://' for s in schemes))}",
-            target=shown if parts.scheme else "<redacted>",
-        )
+    shown = _mask_userinfo(url)
     try:
+        parts = urlsplit(url)
         parts.port  # noqa: B018 - urlsplit only validates the port when asked
-    except ValueError:
-        raise ConfigError(f"{what} has an invalid port", target=redact_url(url)) from None
+    except ValueError as exc:
+        raise ConfigError(f"{what} is malformed ({exc})", target=shown) from None
+    if parts.scheme not in schemes or "://" not in url:
+        raise ConfigError(
+            f"{what} must start with one of {', '.join(sorted(s + '://' for s in schemes))}", target=shown
+        )
     if parts.scheme != "unix" and not parts.hostname:
-        raise ConfigError(f"{what} has no host", target=redact_url(url))
+        raise ConfigError(f"{what} has no host", target=shown)
     return url
 
 
@@ -87,7 +106,7 @@ class ProcessMatch(BaseModel):
 class Target(BaseModel):
     """One deployment. Build it with :func:`resolve`; it never shows its credentials."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, hide_input_in_errors=True)
 
     name: str
     redis_url: SecretStr
@@ -131,12 +150,16 @@ class Target(BaseModel):
         return "postgresql+asyncpg://" + _plain_postgres(self.database_url.get_secret_value()).split("://", 1)[1]
 
     def secrets(self) -> list[str]:
-        """Every password this target carries, so artefacts can be scrubbed of them."""
-        found = []
+        """Every password this target carries (as written and decoded), so artefacts can be scrubbed of them."""
+        found = set()
         for url in (self.redis_url, self.database_url):
-            if url is not None and (password := urlsplit(url.get_secret_value()).password):
-                found.append(password)
-        return found
+            if url is None:
+                continue
+            parts = urlsplit(url.get_secret_value())
+            for password in [parts.password, *parse_qs(parts.query).get("password", [])]:
+                if password:
+                    found |= {password, unquote(password)}
+        return sorted(found, key=len, reverse=True)
 
     def scrub(self, text: str) -> str:
         for secret in self.secrets():

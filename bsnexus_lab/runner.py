@@ -13,6 +13,7 @@ reaches ``fail_on``, 1 when one does, 2 when the notebook failed.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import secrets
@@ -102,7 +103,7 @@ def coerce(given: dict[str, Any], declared: dict[str, Parameter]) -> dict[str, A
     if unknown:
         raise RunbookError(f"unknown parameter {', '.join(unknown)}", hint=f"accepted: {accepted}")
     for name, value in given.items():
-        if isinstance(value, str) and urlsplit(value).password:
+        if any(_has_password(v) for v in (value if isinstance(value, list | tuple) else [value])):
             raise RunbookError(
                 f"parameter {name} carries a password, which would be written into the notebook",
                 hint="put credentials in a profile or BSNEXUS_LAB_* variables and pass the profile name",
@@ -110,8 +111,16 @@ def coerce(given: dict[str, Any], declared: dict[str, Parameter]) -> dict[str, A
     return {name: _coerce_one(value, declared[name], accepted) for name, value in given.items()}
 
 
+def _has_password(value: Any) -> bool:
+    try:
+        return isinstance(value, str) and "://" in value and urlsplit(value).password is not None
+    except ValueError:
+        return "@" in value
+
+
 def _coerce_one(value: Any, param: Parameter, accepted: str) -> Any:
-    kinds = [k.strip() for k in param.type.replace("Optional[", "").rstrip("]").split("|")]
+    declared = param.type if param.type != "None" else _type_of_default(param.default)
+    kinds = [k.strip() for k in declared.replace("Optional[", "").rstrip("]").split("|")]
     optional = "None" in kinds
     kind = next((k for k in kinds if k != "None"), "str")
     if optional and (value is None or (isinstance(value, str) and value.lower() in {"none", "null"})):
@@ -124,11 +133,20 @@ def _coerce_one(value: Any, param: Parameter, accepted: str) -> Any:
         ) from None
 
 
+def _type_of_default(default: str) -> str:
+    """papermill reports an unannotated parameter's type as 'None': take it from the default's literal."""
+    try:
+        value = ast.literal_eval(default)
+    except (ValueError, SyntaxError):
+        return "str"
+    return "None" if value is None else type(value).__name__
+
+
 def _convert(value: Any, kind: str) -> Any:
-    if kind == "int" and not isinstance(value, bool):
-        return int(value)
-    if kind == "float" and not isinstance(value, bool):
-        return float(value)
+    if kind in {"int", "float"}:
+        if isinstance(value, bool):
+            raise TypeError(value)
+        return int(value) if kind == "int" else float(value)
     if kind == "bool":
         if isinstance(value, bool):
             return value
@@ -163,6 +181,7 @@ def run(
     path = find(name)
     declared = parameters(path)
     values = coerce(dict(params or {}), declared)
+    target = target or values.get("target") or None
     resolved = resolve(target)  # fails here, before a kernel starts, when the target is unusable
     if target is not None and "target" in declared:
         values["target"] = target
@@ -183,6 +202,9 @@ def run(
         )
     except PapermillExecutionError as exc:
         error = f"cell {exc.exec_count} raised {exc.ename}: {exc.evalue}"
+    except KeyboardInterrupt:
+        _finish(path.stem, run_dir, scratch, resolved, values, fail_on, started, "interrupted")
+        raise
     except Exception as exc:  # a kernel that died or never started: still leave evidence behind
         error = f"{type(exc).__name__}: {exc}"
     return _finish(path.stem, run_dir, scratch, resolved, values, fail_on, started, error)

@@ -110,7 +110,8 @@ async def _read_streams(lab: Lab, names: Sequence[str], *, explicit: bool, info:
                     hint="check the stream names in the target's profile",
                 )
             if "no such key" not in message:
-                raise errors[0]
+                with lab.redis_errors():
+                    raise errors[0]
             if explicit:
                 raise NotFound(
                     f"no stream named {name!r}",
@@ -143,9 +144,15 @@ def _lag_by_count(info: dict[str, Any], last_delivered: str, counted: int | None
     return max(LAG_SCAN_LIMIT + 1, round(length * share)), False
 
 
-async def summary(lab: Lab, streams: Iterable[str] | None = None) -> pd.DataFrame:
+def _names(lab: Lab, streams: str | Iterable[str] | None) -> list[str]:
+    if streams is None:
+        return list(lab.target.streams)
+    return [streams] if isinstance(streams, str) else list(streams)
+
+
+async def summary(lab: Lab, streams: str | Iterable[str] | None = None) -> pd.DataFrame:
     explicit = streams is not None
-    names = list(streams) if streams is not None else list(lab.target.streams)
+    names = _names(lab, streams)
     found = await _read_streams(lab, names, explicit=explicit, info=True)
     counted = await _count_lag(lab, found)
     held = await _consumer_rows(
@@ -218,9 +225,9 @@ def _stream_row(stream: _Stream) -> dict[str, Any]:
     }
 
 
-async def consumers(lab: Lab, streams: Iterable[str] | None = None, group: str | None = None) -> pd.DataFrame:
+async def consumers(lab: Lab, streams: str | Iterable[str] | None = None, group: str | None = None) -> pd.DataFrame:
     explicit = streams is not None
-    names = list(streams) if streams is not None else list(lab.target.streams)
+    names = _names(lab, streams)
     found = await _read_streams(lab, names, explicit=explicit, info=False)
     groups = [(s.name, text(g["name"])) for s in found for g in s.groups if group in (None, text(g["name"]))]
     if group is not None and not groups:
@@ -317,10 +324,10 @@ class Streams:
     def __init__(self, lab: Lab) -> None:
         self._lab = lab
 
-    def summary(self, streams: Iterable[str] | None = None) -> pd.DataFrame:
+    def summary(self, streams: str | Iterable[str] | None = None) -> pd.DataFrame:
         """One row per (stream, group): length, ids, lag (exact or estimated), pending, longest pending idle."""
         return self._lab.run(summary(self._lab, streams))
 
-    def consumers(self, streams: Iterable[str] | None = None, group: str | None = None) -> pd.DataFrame:
+    def consumers(self, streams: str | Iterable[str] | None = None, group: str | None = None) -> pd.DataFrame:
         """One row per consumer: pending, idle, oldest pending entry, and whether its worker key still exists."""
         return self._lab.run(consumers(self._lab, streams, group))

@@ -95,7 +95,9 @@ def test_nothing_configured_points_at_the_sandbox(tmp_path: Path, monkeypatch: p
     ("url", "message"),
     [
         (f"http://:{SECRET}@host:6379", "must start with one of"),
-        (f"redis://:{SECRET}@host:notaport/0", "invalid port"),
+        (f"redis://:{SECRET}@host:notaport/0", "malformed"),
+        (f"default:{SECRET}@redis:6379", "must start with"),
+        (f"redis://:pa#{SECRET}@host:6379/0", "malformed"),
         ("redis://", "no host"),
     ],
 )
@@ -109,3 +111,17 @@ def test_malformed_database_url(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError, match="database URL must start with") as caught:
         resolve(redis_url="redis://x:6379", database_url=f"mysql://u:{SECRET}@h/db")
     assert SECRET not in str(caught.value)
+
+
+def test_password_in_the_query_string_is_masked_and_scrubbed() -> None:
+    target = Target(name="q", redis_url=f"unix:///run/redis.sock?password={SECRET}&db=0")
+    assert target.redis == "unix:///run/redis.sock?password=***&db=0"
+    assert target.scrub(f"saw {SECRET}") == "saw ***"
+
+
+@pytest.mark.parametrize("url", ["redis://h:6379", "rediss://h:6380", "unix:///run/redis.sock"])
+def test_every_scheme_gets_the_read_only_guard(url: str) -> None:
+    from bsnexus_lab.clients import Counters, _Guard, redis_client
+
+    client = redis_client(Target(name="g", redis_url=url), Counters(), allow_writes=False)
+    assert issubclass(client.connection_pool.connection_class, _Guard)

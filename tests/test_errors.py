@@ -63,7 +63,7 @@ def test_cli_prints_one_redacted_line(capsys: pytest.CaptureFixture[str], monkey
     monkeypatch.setenv("BSNEXUS_LAB_REDIS_URL", f"redis://:{SECRET}@127.0.0.1:notaport/0")
     assert main(["target", "show"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "invalid port" in err and SECRET not in err and "Traceback" not in err
+    assert err.count("\n") == 1 and "malformed" in err and SECRET not in err and "Traceback" not in err
 
 
 def test_cli_unknown_profile(capsys: pytest.CaptureFixture[str]) -> None:

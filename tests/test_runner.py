@@ -42,7 +42,8 @@ def test_stream_backlog_reports_the_dead_consumer(stuck: dict[str, Any], tmp_pat
 
 
 def test_threshold_parameter_changes_the_verdict(stuck: dict[str, Any], tmp_path: Path) -> None:
-    result = runner.run("stream_backlog", target="sandbox", params={"idle_threshold_s": 3600}, output_root=tmp_path)
+    params = {"idle_threshold_s": 3600, "target": "sandbox"}  # the target as a parameter works like --target
+    result = runner.run("stream_backlog", params=params, output_root=tmp_path)
     assert result.exit_code == runner.EXIT_OK
     assert all(f.severity is Severity.OK for f in result.findings)
 

@@ -85,3 +85,8 @@ def test_binaries_the_postgres_user_cannot_reach_are_copied(monkeypatch: pytest.
         box.down()
         shutil.rmtree(root, ignore_errors=True)
         shutil.rmtree(closed, ignore_errors=True)
+
+
+def test_a_recorded_pid_reused_by_another_process_is_not_ours() -> None:
+    assert pid_alive(os.getpid())
+    assert not pid_alive(os.getpid(), "redis-server")

@@ -22,6 +22,8 @@ from bsnexus_lab.sandbox.world import World
 
 DB_USER = "bsnexus"
 DB_NAME = "bsnexus"
+# Everything the sandbox writes under its root; `reset` deletes these and nothing else.
+OWNED = ("redis", "postgres", "pginstall", "sandbox.json", "profiles.toml", "scenario.json")
 
 
 @dataclass(frozen=True)
@@ -56,8 +58,7 @@ class Sandbox:
 
     def _save(self, state: dict[str, Any]) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        self._state_file.write_text(json.dumps(state, indent=2))
-        self._state_file.chmod(0o600)
+        servers.write_private(self._state_file, json.dumps(state, indent=2))
 
     # -- life cycle --------------------------------------------------------------------------------------
     def up(self, source: str | None = None) -> list[ServerStatus]:
@@ -67,7 +68,7 @@ class Sandbox:
         state = self._state()
         started = False
         redis = state.get("redis", {})
-        if not servers.pid_alive(redis.get("pid")):
+        if not servers.pid_alive(redis.get("pid"), servers.REDIS):
             binary = servers.pick(servers.redis_binaries(), "redis-server", source)
             redis = {
                 "binary": str(binary.path),
@@ -77,9 +78,11 @@ class Sandbox:
                 "password": redis.get("password") or secrets.token_urlsafe(12),
             }
             redis["pid"] = servers.start_redis(binary, self.root / "redis", redis["port"], redis["password"])
+            state["redis"] = redis
+            self._save(state)  # recorded at once, so a failure below leaves nothing `down` cannot stop
             started = True
         postgres = state.get("postgres", {})
-        if not servers.pid_alive(servers.postgres_pid(self.root / "postgres")):
+        if not servers.pid_alive(servers.postgres_pid(self.root / "postgres"), servers.POSTGRES):
             run_as = servers.RunAs.for_postgres()
             bindir = (
                 servers.Binary(Path(postgres["bindir"]), postgres["source"])
@@ -91,6 +94,8 @@ class Sandbox:
             if not (self.root / "postgres" / "data").exists():
                 postgres = {"password": secrets.token_urlsafe(12)}
                 servers.init_postgres(bindir, self.root / "postgres", DB_USER, postgres["password"], run_as)
+                state["postgres"] = postgres | {"bindir": str(bindir.path), "source": bindir.source}
+                self._save(state)  # the cluster's password must outlive a failed start
             postgres |= {
                 "bindir": str(bindir.path),
                 "source": bindir.source,
@@ -112,7 +117,7 @@ class Sandbox:
         """Stop both servers and withdraw the profile; no process is left behind."""
         state = self._state()
         (self.root / "profiles.toml").unlink(missing_ok=True)
-        servers.terminate(state.get("redis", {}).get("pid"))
+        servers.terminate(state.get("redis", {}).get("pid"), servers.REDIS)
         postgres = state.get("postgres", {})
         if postgres.get("bindir"):
             servers.stop_postgres(
@@ -129,8 +134,12 @@ class Sandbox:
     def reset(self, source: str | None = None) -> list[ServerStatus]:
         """Stop, delete every byte of state, and start afresh with the healthy world."""
         self.down()
-        if self.root.exists():
-            shutil.rmtree(self.root)
+        for child in OWNED:
+            path = self.root / child
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
         return self.up(source)
 
     def status(self) -> list[ServerStatus]:
@@ -142,7 +151,7 @@ class Sandbox:
         ):
             info = state.get(key, {})
             recorded = info.get("pid") is not None
-            alive = servers.pid_alive(pid)
+            alive = servers.pid_alive(pid, servers.REDIS if key == "redis" else servers.POSTGRES)
             condition = "running" if alive else ("died" if recorded else "stopped")
             rows.append(
                 ServerStatus(
@@ -190,12 +199,11 @@ class Sandbox:
 
     def _write_profile(self, state: dict[str, Any]) -> None:
         urls = self.urls()
-        path = self.root / "profiles.toml"
-        path.write_text(
+        servers.write_private(
+            self.root / "profiles.toml",
             "# Written by `bsnexus-lab sandbox up`; removed by `down`.\n[profiles.sandbox]\n"
-            + "".join(f'{key} = "{value}"\n' for key, value in urls.items())
+            + "".join(f'{key} = "{value}"\n' for key, value in urls.items()),
         )
-        path.chmod(0o600)
 
     async def _connect(self, state: dict[str, Any], database: str) -> Any:
         import asyncpg

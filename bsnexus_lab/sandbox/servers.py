@@ -28,6 +28,7 @@ from pathlib import Path
 from bsnexus_lab.errors import SandboxError
 
 SOURCES = ("system", "embedded")
+REDIS, POSTGRES = "redis-server", "postgres"  # what each server's command line contains
 START_TIMEOUT_S = 30.0
 _SYSTEM_DIRS = ["/usr/local/bin", "/usr/bin", "/usr/sbin", "/opt/homebrew/bin"]
 
@@ -105,13 +106,24 @@ def pick(found: list[Binary], what: str, source: str | None = None) -> Binary:
     )
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write a file that holds a password: readable by its owner only, from its first byte."""
+    path.unlink(missing_ok=True)
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
+        handle.write(text)
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def pid_alive(pid: int | None) -> bool:
+def pid_alive(pid: int | None, marker: str | None = None) -> bool:
+    """Is ``pid`` a live process (and, given ``marker``, one whose command line names it)?
+
+    The marker guards against a recorded pid that was reused by an unrelated process after a reboot.
+    """
     if not pid:
         return False
     try:
@@ -119,16 +131,19 @@ def pid_alive(pid: int | None) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    # A zombie still answers kill(0); it is dead for our purposes.
+        pass
+    proc = Path(f"/proc/{pid}")
     with contextlib.suppress(OSError):
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+        if proc.joinpath("stat").read_text().split()[2] == "Z":  # a zombie answers kill(0) but is dead
+            return False
+        if marker is not None:
+            return marker in proc.joinpath("cmdline").read_bytes().decode(errors="replace")
     return True
 
 
-def terminate(pid: int | None, timeout: float = 10.0) -> None:
-    """SIGTERM, wait, then SIGKILL: nothing is left behind."""
-    if not pid_alive(pid):
+def terminate(pid: int | None, marker: str, timeout: float = 10.0) -> None:
+    """SIGTERM, wait, then SIGKILL: nothing is left behind (and nothing that is not ours is touched)."""
+    if not pid_alive(pid, marker):
         return
     assert pid is not None
     with contextlib.suppress(ProcessLookupError):
@@ -276,8 +291,7 @@ def init_postgres(bindir: Binary, directory: Path, user: str, password: str, run
         )
     run_as.own(directory)
     pwfile = directory / "pwfile"
-    pwfile.write_text(password)
-    pwfile.chmod(0o600)
+    write_private(pwfile, password)
     run_as.own(pwfile)
     result = run_as.run(
         [
@@ -337,10 +351,10 @@ def postgres_pid(directory: Path) -> int | None:
 
 def stop_postgres(bindir: Binary, directory: Path, run_as: RunAs) -> None:
     pid = postgres_pid(directory)
-    if not pid_alive(pid):
+    if not pid_alive(pid, POSTGRES):
         return
     run_as.run(
         [str(bindir.path / "pg_ctl"), "-D", str(directory / "data"), "-m", "fast", "-w", "stop"],
         cwd=directory,
     )
-    terminate(pid)
+    terminate(pid, POSTGRES)
