@@ -85,7 +85,7 @@ class Sandbox:
         if not servers.pid_alive(servers.postgres_pid(self.root / "postgres"), servers.POSTGRES):
             run_as = servers.RunAs.for_postgres()
             bindir = (
-                servers.Binary(Path(postgres["bindir"]), postgres["source"])
+                _recorded_bindir(postgres)
                 if postgres.get("bindir") and (self.root / "postgres" / "data").exists()
                 else run_as.reachable_binaries(
                     servers.pick(servers.postgres_bindirs(), "PostgreSQL", source), self.root
@@ -120,11 +120,7 @@ class Sandbox:
         servers.terminate(state.get("redis", {}).get("pid"), servers.REDIS)
         postgres = state.get("postgres", {})
         if postgres.get("bindir"):
-            servers.stop_postgres(
-                servers.Binary(Path(postgres["bindir"]), postgres["source"]),
-                self.root / "postgres",
-                servers.RunAs.for_postgres(),
-            )
+            servers.stop_postgres(_recorded_bindir(postgres), self.root / "postgres", servers.RunAs.for_postgres())
         for server in ("redis", "postgres"):
             state.get(server, {}).pop("pid", None)
         if state:
@@ -132,7 +128,7 @@ class Sandbox:
         return self.status()
 
     def reset(self, source: str | None = None) -> list[ServerStatus]:
-        """Stop, delete every byte of state, and start afresh with the healthy world."""
+        """Stop, delete everything the sandbox wrote (and nothing else), and start afresh with the healthy world."""
         self.down()
         for child in OWNED:
             path = self.root / child
@@ -236,6 +232,10 @@ class Sandbox:
         finally:
             await db.close()
             await redis.aclose()
+
+
+def _recorded_bindir(postgres: dict[str, Any]) -> servers.Binary:
+    return servers.Binary(Path(postgres["bindir"]), postgres["source"])
 
 
 def _short(version: str) -> str:
