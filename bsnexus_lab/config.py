@@ -33,6 +33,7 @@ SANDBOX = "sandbox"
 # Stream names from BSNEXUS.md; a deployment that renamed them overrides ``streams`` in its profile.
 DEFAULT_STREAMS = ("tasks:queue", "tasks:qa", "tasks:results", "tasks:escalation", "events:board")
 DEFAULT_WORKER_KEY = "worker:{consumer}"
+DEFAULT_DIRECT_STREAMS = ("events:board",)  # read with XREAD/XRANGE, no consumer group by design
 
 _REDIS_SCHEMES = {"redis", "rediss", "unix"}
 _POSTGRES_SCHEMES = {"postgresql", "postgres", "postgresql+asyncpg"}
@@ -116,6 +117,7 @@ class Target(BaseModel):
     log_files: tuple[Path, ...] = ()
     streams: tuple[str, ...] = DEFAULT_STREAMS
     worker_key: str = DEFAULT_WORKER_KEY
+    direct_streams: tuple[str, ...] = DEFAULT_DIRECT_STREAMS
     sources: Mapping[str, str] = Field(default_factory=dict)
 
     @field_validator("redis_url")
@@ -177,6 +179,7 @@ class Target(BaseModel):
             ("log_files", ", ".join(map(str, self.log_files)) or "-"),
             ("streams", ", ".join(self.streams)),
             ("worker_key", self.worker_key),
+            ("direct_streams", ", ".join(self.direct_streams) or "-"),
         ]
         return [(key, value, self.sources.get(key, "default")) for key, value in rows]
 

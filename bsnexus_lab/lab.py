@@ -10,16 +10,19 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 
-from bsnexus_lab import checks, deps, streams
+from bsnexus_lab import bsnexus, checks, deps, streams
 from bsnexus_lab.clients import Counters, postgres_engine, redis_client
 from bsnexus_lab.config import Target, resolve
 from bsnexus_lab.errors import ConfigError, postgres_error, redis_errors_translated
 from bsnexus_lab.findings import Finding
 from bsnexus_lab.thresholds import DEFAULTS, Thresholds
+
+if TYPE_CHECKING:
+    from bsnexus_lab.sampler import Sampler
 
 T = TypeVar("T")
 
@@ -32,6 +35,8 @@ class Lab:
         self.allow_writes = allow_writes
         self.thresholds = thresholds
         self.counters = Counters()
+        self.journal: list[dict[str, Any]] = []  # every write this Lab made (see remediation)
+        self.samplers: list[Sampler] = []  # stopped on close
         self.streams = streams.Streams(self)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -79,6 +84,10 @@ class Lab:
         """One row per dependency: reachable or not, version, latency. Never raises for a dead server."""
         return self.run(deps.health(self))
 
+    def held_tasks(self, consumers: pd.DataFrame) -> pd.DataFrame:
+        """Entries held by consumers whose worker key is gone, traced to their tasks, projects and worker rows."""
+        return self.run(bsnexus.held_tasks(self, consumers))
+
     def query(self, sql: str, **params: Any) -> pd.DataFrame:
         """Run one read-only SQL statement against the target's database."""
         return self.run(self._query(sql, params))
@@ -102,6 +111,8 @@ class Lab:
     def close(self) -> None:
         if self._loop is None:
             return
+        for sampler in self.samplers:
+            sampler.stop()
         self.run(self._aclose())
         self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread is not None:

@@ -10,6 +10,7 @@ through one parser.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from bsnexus_lab.errors import NotFound, WrongType
 
 if TYPE_CHECKING:
     from bsnexus_lab.lab import Lab
+    from bsnexus_lab.sampler import Sampler
 
 # Redis 6.2 reports no lag; the lab counts entries after last-delivered with one XRANGE of at most this
 # many entries (BSNexus trims task streams to ~1000) and estimates beyond it.
@@ -31,9 +33,12 @@ SUMMARY_COLUMNS = [
     "stream",
     "group",
     "exists",
+    "direct",
     "length",
     "first_id",
     "last_id",
+    "entries_added",
+    "max_deleted_id",
     "last_delivered_id",
     "entries_read",
     "lag",
@@ -127,7 +132,11 @@ async def _read_streams(lab: Lab, names: Sequence[str], *, explicit: bool, info:
 
 
 def _lag_by_count(info: dict[str, Any], last_delivered: str, counted: int | None) -> tuple[float, bool]:
-    """Lag when Redis does not report it: exact from the bounded count, else interpolated by id time."""
+    """Lag when Redis does not report it: exact at the edges or from a bounded count, else interpolated.
+
+    ``counted`` is None when no count was made (the sampler's single round trip); past the scan bound the
+    estimate is at least the bound.
+    """
     length = int(info.get("length", 0))
     if length == 0:
         return 0, True
@@ -141,7 +150,8 @@ def _lag_by_count(info: dict[str, Any], last_delivered: str, counted: int | None
         return counted, True
     first_ms, last_ms = entry_id(first[0])[0], entry_id(last[0])[0]
     share = (last_ms - delivered[0]) / (last_ms - first_ms) if last_ms > first_ms else 1.0
-    return max(LAG_SCAN_LIMIT + 1, round(length * share)), False
+    estimate = max(1, round(length * share))
+    return (estimate if counted is None else max(LAG_SCAN_LIMIT + 1, estimate)), False
 
 
 def _names(lab: Lab, streams: str | Iterable[str] | None) -> list[str]:
@@ -160,31 +170,17 @@ async def summary(lab: Lab, streams: str | Iterable[str] | None = None) -> pd.Da
     )
     rows = []
     for stream in found:
-        base = _stream_row(stream)
+        base = _stream_row(stream, lab.target.direct_streams)
         if not stream.groups:
             rows.append(base)
         for group in stream.groups:
-            name, last_delivered = text(group["name"]), text(group["last-delivered-id"])
-            lag, exact = (
-                (group["lag"], True)
-                if group.get("lag") is not None
-                else _lag_by_count(stream.info, last_delivered, counted.get((stream.name, name)))
-            )
-            firsts = [c for c in held if (c["stream"], c["group"]) == (stream.name, name) and c["oldest_pending_id"]]
-            rows.append(
-                base
-                | {
-                    "group": name,
-                    "last_delivered_id": last_delivered,
-                    "entries_read": group.get("entries-read"),
-                    "lag": lag,
-                    "lag_exact": exact,
-                    "pending": int(group.get("pending", 0)),
-                    "consumers": int(group.get("consumers", 0)),
-                    "oldest_pending_id": min((c["oldest_pending_id"] for c in firsts), key=entry_id, default=None),
-                    "max_pending_idle_ms": max((c["oldest_pending_idle_ms"] for c in firsts), default=None),
-                }
-            )
+            row = base | _group_row(stream, group, counted.get((stream.name, text(group["name"]))))
+            firsts = [
+                c for c in held if (c["stream"], c["group"]) == (stream.name, row["group"]) and c["oldest_pending_id"]
+            ]
+            row["oldest_pending_id"] = min((c["oldest_pending_id"] for c in firsts), key=entry_id, default=None)
+            row["max_pending_idle_ms"] = max((c["oldest_pending_idle_ms"] for c in firsts), default=None)
+            rows.append(row)
     return _frame(rows, SUMMARY_COLUMNS)
 
 
@@ -213,15 +209,40 @@ def _needs_count(info: dict[str, Any], last_delivered: str) -> bool:
     return entry_id(first[0]) <= entry_id(last_delivered) < entry_id(last[0])
 
 
-def _stream_row(stream: _Stream) -> dict[str, Any]:
+def _stream_row(stream: _Stream, direct: Iterable[str] = ()) -> dict[str, Any]:
     info = stream.info
     first, last = info.get("first-entry"), info.get("last-entry")
     return {
         "stream": stream.name,
         "exists": stream.exists,
+        "direct": stream.name in direct,
         "length": int(info["length"]) if "length" in info else None,
         "first_id": text(first[0]) if first else None,
         "last_id": text(last[0]) if last else None,
+        "entries_added": info.get("entries-added"),  # Redis 7+
+        "max_deleted_id": text(info["max-deleted-entry-id"]) if "max-deleted-entry-id" in info else None,
+    }
+
+
+def _group_row(stream: _Stream, group: dict[str, Any], counted: int | None) -> dict[str, Any]:
+    last_delivered = text(group["last-delivered-id"])
+    first = stream.info.get("first-entry")
+    if first and entry_id(last_delivered) < entry_id(first[0]):
+        # Everything still in the stream is undelivered. Redis 7 keeps counting trimmed entries in its lag
+        # (they were added and never read), which the lost-messages check compares against this.
+        lag, exact = int(stream.info["length"]), True
+    elif group.get("lag") is not None:
+        lag, exact = group["lag"], True
+    else:
+        lag, exact = _lag_by_count(stream.info, last_delivered, counted)
+    return {
+        "group": text(group["name"]),
+        "last_delivered_id": last_delivered,
+        "entries_read": group.get("entries-read"),
+        "lag": lag,
+        "lag_exact": exact,
+        "pending": int(group.get("pending", 0)),
+        "consumers": int(group.get("consumers", 0)),
     }
 
 
@@ -290,6 +311,133 @@ async def _consumer_rows(lab: Lab, groups: list[tuple[str, str]]) -> list[dict[s
     return rows
 
 
+PENDING_PAGE = 10_000
+PENDING_COLUMNS = ["stream", "group", "id", "consumer", "idle_ms", "deliveries"]
+
+
+async def pending(
+    lab: Lab,
+    stream: str | None = None,
+    group: str | None = None,
+    consumer: str | None = None,
+    limit: int | None = None,
+) -> pd.DataFrame:
+    """Pending entries in pages of XPENDING's extended form (never one huge reply).
+
+    Without ``stream``/``group``: every group of the target's streams that has pending entries.
+    """
+    if stream is not None and group is not None:
+        groups = [(stream, group)]
+    else:
+        names = _names(lab, stream)
+        found = await _read_streams(lab, names, explicit=stream is not None, info=False)
+        groups = [
+            (s.name, text(g["name"]))
+            for s in found
+            for g in s.groups
+            if int(g.get("pending", 0)) and group in (None, text(g["name"]))
+        ]
+    rows: list[tuple[Any, ...]] = []
+    redis = lab.redis()
+    for stream_name, group_name in groups:
+        start, taken = "-", 0
+        while limit is None or taken < limit:
+            count = PENDING_PAGE if limit is None else min(PENDING_PAGE, limit - taken)
+            args = [stream_name, group_name, start, "+", count] + ([consumer] if consumer is not None else [])
+            with lab.redis_errors():
+                page = await redis.execute_command("XPENDING", *args)
+            rows.extend((stream_name, group_name, text(e[0]), text(e[1]), int(e[2]), int(e[3])) for e in page)
+            taken += len(page)
+            if len(page) < count:
+                break
+            start = "(" + text(page[-1][0])
+    return _frame([dict(zip(PENDING_COLUMNS, r, strict=True)) for r in rows], PENDING_COLUMNS)
+
+
+def decode(value: Any) -> Any:
+    """A stream field value as BSNexus wrote it: JSON objects and lists parsed, everything else as text."""
+    value = text(value)
+    if isinstance(value, str) and value[:1] in "{[":
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+async def peek(
+    lab: Lab,
+    stream: str,
+    ids: Iterable[str] | None = None,
+    start: str = "-",
+    end: str = "+",
+    count: int = 10,
+) -> pd.DataFrame:
+    """Message bodies, decoded; with ``ids``, one row per id and ``exists=False`` for a body that is gone."""
+    wanted = [str(i) for i in ids] if ids is not None else None
+    redis = lab.redis()
+    with lab.redis_errors():
+        pipe = redis.pipeline(transaction=False)
+        pipe.type(stream)
+        for entry in wanted or []:
+            pipe.execute_command("XRANGE", stream, entry, entry, "COUNT", 1)
+        if wanted is None:
+            pipe.execute_command("XRANGE", stream, start, end, "COUNT", count)
+        kind, *replies = await pipe.execute()
+    kind = text(kind)
+    if kind == "none":
+        raise NotFound(f"no stream named {stream!r}", target=lab.target.redis)
+    if kind != "stream":
+        raise WrongType(f"key {stream!r} is a {kind}, not a stream", target=lab.target.redis)
+    if wanted is None:
+        entries = [(text(e[0]), e[1]) for e in replies[0]]
+    else:
+        entries = [(entry, reply[0][1] if reply else None) for entry, reply in zip(wanted, replies, strict=True)]
+    rows = []
+    for entry, fields in entries:
+        row: dict[str, Any] = {"stream": stream, "id": entry, "exists": fields is not None}
+        pairs = as_dict(fields) if fields is not None else {}
+        row |= {name: decode(value) for name, value in pairs.items()}
+        rows.append(row)
+    return pd.DataFrame(rows, columns=list(dict.fromkeys(["stream", "id", "exists", *(k for r in rows for k in r)])))
+
+
+async def bodies(lab: Lab, entries: pd.DataFrame) -> pd.DataFrame:
+    """The bodies of the entries in a frame with ``stream`` and ``id`` columns (a pending frame, say)."""
+    frames = [await peek(lab, stream, list(group["id"])) for stream, group in entries.groupby("stream", sort=False)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["stream", "id", "exists"])
+
+
+TICK_COLUMNS = [
+    "stream",
+    "group",
+    "length",
+    "lag",
+    "lag_exact",
+    "pending",
+    "consumers",
+    "entries_read",
+    "last_delivered_id",
+    "error",
+]
+
+
+async def tick(lab: Lab, names: Sequence[str]) -> list[dict[str, Any]]:
+    """One sampler tick: XINFO STREAM and XINFO GROUPS of every stream in ONE pipelined round trip.
+
+    Lag Redis does not report (6.2) is interpolated from entry ids rather than counted, to keep the one trip.
+    """
+    rows = []
+    for stream in await _read_streams(lab, names, explicit=False, info=True):
+        length = int(stream.info["length"]) if "length" in stream.info else None
+        if not stream.groups:
+            rows.append({"stream": stream.name, "group": None, "length": length})
+        for group in stream.groups:
+            row = _group_row(stream, group, None)
+            rows.append({"stream": stream.name, "length": length} | row)
+    return rows
+
+
 def _is_worker_id(name: str) -> bool:
     """BSNexus names consumers by worker id (a UUID); other consumers have no registry key to look for."""
     try:
@@ -299,20 +447,18 @@ def _is_worker_id(name: str) -> bool:
     return True
 
 
+# Counts that may be missing: nullable integers, so a missing value is <NA> rather than a float NaN.
+_COUNT_COLUMNS = (
+    *("lag", "pending", "consumers", "length", "entries_read", "entries_added", "idle_ms", "deliveries"),
+    *("oldest_pending_idle_ms", "max_pending_idle_ms", "oldest_pending_deliveries", "inactive_ms"),
+)
+
+
 def _frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=columns)
     if "registered" in frame:
         frame["registered"] = frame["registered"].astype("boolean")
-    for column in (
-        "lag",
-        "pending",
-        "consumers",
-        "length",
-        "entries_read",
-        "oldest_pending_idle_ms",
-        "oldest_pending_deliveries",
-        "inactive_ms",
-    ):
+    for column in _COUNT_COLUMNS:
         if column in frame:
             frame[column] = frame[column].astype("Int64")
     return frame
@@ -331,3 +477,45 @@ class Streams:
     def consumers(self, streams: str | Iterable[str] | None = None, group: str | None = None) -> pd.DataFrame:
         """One row per consumer: pending, idle, oldest pending entry, and whether its worker key still exists."""
         return self._lab.run(consumers(self._lab, streams, group))
+
+    def pending(
+        self,
+        stream: str | None = None,
+        group: str | None = None,
+        consumer: str | None = None,
+        limit: int | None = None,
+    ) -> pd.DataFrame:
+        """Every pending entry (id, consumer, idle, deliveries), read in pages; all groups when none is named."""
+        return self._lab.run(pending(self._lab, stream, group, consumer, limit))
+
+    def peek(
+        self, stream: str, ids: Iterable[str] | None = None, start: str = "-", end: str = "+", count: int = 10
+    ) -> pd.DataFrame:
+        """Message bodies by id (``exists=False`` when gone) or by range, decoded as BSNexus writes them."""
+        return self._lab.run(peek(self._lab, stream, ids, start, end, count))
+
+    def bodies(self, entries: pd.DataFrame) -> pd.DataFrame:
+        """The bodies of the entries listed in a frame with ``stream`` and ``id`` columns."""
+        return self._lab.run(bodies(self._lab, entries))
+
+    def sample(
+        self, every: float = 1.0, duration: float | None = 60.0, streams: str | Iterable[str] | None = None
+    ) -> Sampler:
+        """Start a background sampler (one round trip per tick); read ``.frame()`` any time, ``.stop()`` it."""
+        from bsnexus_lab.sampler import Sampler
+
+        return Sampler(self._lab, _names(self._lab, streams), every=every, duration=duration).start()
+
+    def claim_dead(
+        self, stream: str, group: str, dead: str, to: str, *, min_idle_ms: int | None = None, dry_run: bool = True
+    ) -> pd.DataFrame:
+        """Move a dead consumer's pending entries to a live one (XCLAIM by id); a dry run unless told otherwise."""
+        from bsnexus_lab import remediation
+
+        return self._lab.run(remediation.claim_dead(self._lab, stream, group, dead, to, min_idle_ms, dry_run))
+
+    def ack(self, stream: str, group: str, ids: Iterable[str], *, dry_run: bool = True) -> pd.DataFrame:
+        """Acknowledge pending entries (XACK); a dry run unless told otherwise."""
+        from bsnexus_lab import remediation
+
+        return self._lab.run(remediation.ack(self._lab, stream, group, list(ids), dry_run))

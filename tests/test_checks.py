@@ -31,7 +31,7 @@ def test_dead_consumer_names_consumer_pending_and_idle() -> None:
     assert finding.evidence["consumer"] == DEAD
     assert finding.evidence["pending"] == 3
     assert finding.evidence["oldest_pending_idle_s"] == 900.0
-    assert "XAUTOCLAIM tasks:queue workers" in finding.remedy
+    assert "lab.streams.claim_dead('tasks:queue', 'workers', '" + DEAD in finding.remedy
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,9 @@
 """Checks: pure functions from probe frames to findings, registered by area.
 
 A check names the frames it needs as keyword parameters (``consumers``, ``health``...) plus
-``thresholds``; :func:`run` passes what the caller collected and skips checks whose frames are missing, so a
-runbook that gathered only part of the picture still gets every check that applies.
+``thresholds``; a parameter defaulting to None is optional evidence. :func:`run` passes what the caller
+collected and skips checks whose required frames are missing, so a runbook that gathered only part of the
+picture still gets every check that applies.
 """
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ class Check:
     def frames(self) -> list[str]:
         return [p for p in inspect.signature(self.function).parameters if p != "thresholds"]
 
+    @property
+    def required(self) -> list[str]:
+        parameters = inspect.signature(self.function).parameters
+        return [p for p in self.frames if parameters[p].default is inspect.Parameter.empty]
+
 
 REGISTRY: dict[str, Check] = {}
 
@@ -57,9 +63,10 @@ def run(
         raise LabError(f"no checks for area {area!r}", hint=f"known areas: {known}")
     findings: list[Finding] = []
     for check in selected:
-        if any(frames.get(name) is None for name in check.frames):
+        if any(frames.get(name) is None for name in check.required):
             continue
-        result = check.function(thresholds=thresholds, **{name: frames[name] for name in check.frames})
+        given = {name: frames[name] for name in check.frames if frames.get(name) is not None}
+        result = check.function(thresholds=thresholds, **given)
         if not isinstance(result, list):
             raise TypeError(f"check {check.id} returned {type(result).__name__}, not a list")
         findings.extend(result or [Finding(check.id, Severity.OK, f"{check.title}: none found")])
@@ -67,4 +74,4 @@ def run(
 
 
 # Importing the areas registers their checks.
-from bsnexus_lab.checks import deps, streams  # noqa: E402, F401
+from bsnexus_lab.checks import deps, lag, streams  # noqa: E402, F401

@@ -11,6 +11,8 @@ import asyncio
 import json
 import secrets
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,12 +20,16 @@ from typing import Any
 from bsnexus_lab.config import state_dir
 from bsnexus_lab.errors import SandboxError
 from bsnexus_lab.sandbox import scenarios, servers
+from bsnexus_lab.sandbox import traffic as traffic_module
 from bsnexus_lab.sandbox.world import World
 
 DB_USER = "bsnexus"
 DB_NAME = "bsnexus"
 # Everything the sandbox writes under its root; `reset` deletes these and nothing else.
-OWNED = ("redis", "postgres", "pginstall", "sandbox.json", "profiles.toml", "scenario.json")
+OWNED = (
+    *("redis", "postgres", "pginstall", "sandbox.json", "profiles.toml", "scenario.json"),
+    *("traffic.json", "traffic.log"),
+)
 
 
 @dataclass(frozen=True)
@@ -115,6 +121,7 @@ class Sandbox:
 
     def down(self) -> list[ServerStatus]:
         """Stop both servers and withdraw the profile; no process is left behind."""
+        self._stop_traffic()
         state = self._state()
         (self.root / "profiles.toml").unlink(missing_ok=True)
         servers.terminate(state.get("redis", {}).get("pid"), servers.REDIS)
@@ -170,12 +177,34 @@ class Sandbox:
         plant = scenarios.get(name)
         if not self.running():
             raise SandboxError("the sandbox is not running", hint="start it with `bsnexus-lab sandbox up`")
+        self._stop_traffic()
         state = self._state()
-        facts = asyncio.run(self._plant(state, plant))
+        facts, traffic = asyncio.run(self._plant(state, plant))
         state["scenario"] = name
+        if traffic:
+            state["traffic"] = {"pid": self._start_traffic(state, traffic)}
         self._save(state)
         (self.root / "scenario.json").write_text(json.dumps({"scenario": name, **facts}, indent=2))
         return facts
+
+    def _start_traffic(self, state: dict[str, Any], traffic: dict[str, Any]) -> int:
+        """Run the scenario's ongoing traffic (heartbeats, producers, consumers) as a process of its own."""
+        redis = state["redis"]
+        servers.write_private(
+            self.root / "traffic.json", json.dumps({"port": redis["port"], "password": redis["password"], **traffic})
+        )
+        with (self.root / "traffic.log").open("ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", traffic_module.MARKER, str(self.root)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+        return process.pid
+
+    def _stop_traffic(self) -> None:
+        servers.terminate(self._state().get("traffic", {}).get("pid"), traffic_module.MARKER)
 
     def facts(self) -> dict[str, Any]:
         """What the last scenario planted (``{}`` before any)."""
@@ -221,14 +250,15 @@ class Sandbox:
         finally:
             await conn.close()
 
-    async def _plant(self, state: dict[str, Any], plant: scenarios.Scenario) -> dict[str, Any]:
+    async def _plant(self, state: dict[str, Any], plant: scenarios.Scenario) -> tuple[dict[str, Any], dict[str, Any]]:
         import redis.asyncio as aioredis
 
         redis = aioredis.Redis(host="127.0.0.1", port=state["redis"]["port"], password=state["redis"]["password"])
         db = await self._connect(state, DB_NAME)
         try:
             async with db.transaction():
-                return await plant(World(redis=redis, db=db))
+                world = World(redis=redis, db=db)
+                return await plant(world), world.traffic
         finally:
             await db.close()
             await redis.aclose()

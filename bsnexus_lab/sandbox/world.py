@@ -119,6 +119,7 @@ class World:
     tasks: list[Task] = field(default_factory=list)
     live_workers: list[str] = field(default_factory=list)
     entries: dict[str, Task] = field(default_factory=dict)
+    traffic: dict[str, Any] = field(default_factory=dict)  # what the sandbox's traffic process keeps doing
 
     def uid(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
@@ -285,10 +286,11 @@ class World:
             self.live_workers.append(worker)
         return worker
 
-    async def queue(self, task: Task) -> str:
+    async def queue(self, task: Task, **body: str) -> str:
         """ready -> queued: the message goes to tasks:queue (as BSNexus's "queue next" does)."""
         await self.set_status(task, "queued")
-        entry = await self.redis.xadd("tasks:queue", self.message(task, "tasks:queue"), maxlen=1000, approximate=True)
+        message = self.message(task, "tasks:queue") | body
+        entry = await self.redis.xadd("tasks:queue", message, maxlen=1000, approximate=True)
         self.entries[entry.decode()] = task
         return entry.decode()
 
@@ -309,8 +311,45 @@ class World:
             )
         return held
 
+    async def backlog(self, stream: str, count: int) -> list[str]:
+        """``count`` task-shaped entries no task row backs: producers that ran ahead of the workers."""
+        pipe = self.redis.pipeline(transaction=False)
+        for n in range(count):
+            pipe.xadd(stream, synthetic_message(self.uid(), self.projects[n % len(self.projects)], n))
+        return [entry.decode() for entry in await pipe.execute()]
+
+    async def consume(self, stream: str, group: str, worker: str, count: int, keep_pending: int = 0) -> list[str]:
+        """A worker reads ``count`` entries and acknowledges all but the last ``keep_pending``."""
+        reply = await self.redis.xreadgroup(group, worker, {stream: ">"}, count=count)
+        ids = [entry_id.decode() for _, entries in reply for entry_id, _ in entries]
+        done = ids[: len(ids) - keep_pending]
+        if done:
+            await self.redis.xack(stream, group, *done)
+        return ids[len(done) :]
+
+    # -- live traffic (run by the sandbox's traffic process, see traffic.py) -------------------------------
+    def keep_alive(self, workers: list[str]) -> None:
+        self.traffic["heartbeat"] = list(workers)
+
+    def produce(self, stream: str, per_s: float) -> None:
+        self.traffic["produce"] = {"stream": stream, "per_s": per_s, "projects": list(self.projects)}
+
+    def consume_live(self, stream: str, group: str, worker: str, per_s: float) -> None:
+        self.traffic["consume"] = {"stream": stream, "group": group, "consumer": worker, "per_s": per_s}
+
     def ready_tasks(self, project: str) -> list[Task]:
         return [t for t in self.tasks if t.project_id == project and t.status == "ready"]
+
+
+def synthetic_message(task_id: str, project_id: str, n: int) -> dict[str, str]:
+    return {
+        "task_id": task_id,
+        "project_id": project_id,
+        "title": f"Generated task {n}",
+        "priority": "medium",
+        "worker_prompt": json.dumps({"prompt": f"Implement generated task {n}"}),
+        "retry_count": "0",
+    }
 
 
 async def build_healthy(world: World) -> dict[str, Any]:
@@ -324,4 +363,5 @@ async def build_healthy(world: World) -> dict[str, Any]:
     task = world.ready_tasks(world.projects[0])[0]
     await world.queue(task)
     await world.deliver("tasks:queue", "workers", workers[0], 1, idle_ms=4_000)
+    world.keep_alive(workers)
     return {"projects": len(world.projects), "live_workers": workers}

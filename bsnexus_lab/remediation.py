@@ -1,0 +1,90 @@
+"""The only writes the lab makes: moving a dead consumer's entries and acknowledging entries.
+
+Both are dry runs unless asked otherwise, showing exactly which entries would change. A real run needs a Lab
+opened with ``allow_writes=True``, and every write is journalled: in ``lab.journal`` and, inside a runbook, in
+``writes.jsonl`` of the run directory (the runner sets ``BSNEXUS_LAB_RUN_DIR``).
+
+Moving uses XCLAIM by id, not XAUTOCLAIM: XAUTOCLAIM takes every idle entry of the group, including those of
+other consumers that are merely slow; claiming the dead consumer's own ids moves exactly its backlog.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from bsnexus_lab import streams
+from bsnexus_lab.errors import PermissionDenied
+
+if TYPE_CHECKING:
+    from bsnexus_lab.lab import Lab
+
+CLAIM_BATCH = 100
+
+
+def _require_writes(lab: Lab, what: str) -> None:
+    if not lab.allow_writes:
+        raise PermissionDenied(
+            f"{what} writes, and this Lab is read-only",
+            target=lab.target.redis,
+            hint="review the dry run, then open the Lab with connect(..., allow_writes=True)",
+        )
+
+
+def record(lab: Lab, action: str, **details: Any) -> None:
+    entry = {"time": datetime.now(UTC).isoformat(), "target": lab.target.name, "action": action, **details}
+    lab.journal.append(entry)
+    if run_dir := os.environ.get("BSNEXUS_LAB_RUN_DIR"):
+        with (Path(run_dir) / "writes.jsonl").open("a") as handle:
+            handle.write(json.dumps(entry, default=str) + "\n")
+
+
+async def claim_dead(
+    lab: Lab, stream: str, group: str, dead: str, to: str, min_idle_ms: int | None, dry_run: bool
+) -> pd.DataFrame:
+    min_idle = int(lab.thresholds.dead_consumer_idle_s * 1000) if min_idle_ms is None else min_idle_ms
+    held = await streams.pending(lab, stream, group, consumer=dead)
+    plan = held[held["idle_ms"] >= min_idle].assign(to=to, action="would claim")
+    if dry_run or plan.empty:
+        return plan
+    _require_writes(lab, "XCLAIM")
+    ids = list(plan["id"])
+    claimed: set[str] = set()
+    with lab.redis_errors():
+        for start in range(0, len(ids), CLAIM_BATCH):
+            batch = ids[start : start + CLAIM_BATCH]
+            reply = await lab.redis().xclaim(stream, group, to, min_idle, batch, justid=True)
+            claimed |= {streams.text(i) for i in reply}
+    plan["action"] = ["claimed" if i in claimed else "skipped: no longer idle" for i in plan["id"]]
+    record(lab, "claim", stream=stream, group=group, from_consumer=dead, to=to, ids=sorted(claimed))
+    return plan
+
+
+async def ack(lab: Lab, stream: str, group: str, ids: list[str], dry_run: bool) -> pd.DataFrame:
+    redis = lab.redis()
+    with lab.redis_errors():
+        pipe = redis.pipeline(transaction=False)
+        for entry in ids:
+            pipe.execute_command("XPENDING", stream, group, entry, entry, 1)
+        replies = await pipe.execute()
+    plan = pd.DataFrame(
+        {
+            "id": ids,
+            "consumer": [streams.text(r[0][1]) if r else None for r in replies],
+            "action": ["would ack" if r else "skipped: not pending" for r in replies],
+        }
+    )
+    pending_ids = [i for i, r in zip(ids, replies, strict=True) if r]
+    if dry_run or not pending_ids:
+        return plan
+    _require_writes(lab, "XACK")
+    with lab.redis_errors():
+        acked = await redis.xack(stream, group, *pending_ids)
+    plan.loc[plan["action"] == "would ack", "action"] = "acked"
+    record(lab, "ack", stream=stream, group=group, ids=pending_ids, acknowledged=int(acked))
+    return plan
