@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 Command = Callable[[argparse.Namespace], int]
 DEMO_SCENARIO = "stuck-consumer"
 DEMO_RUNBOOK = "stream_backlog"
+DEMO_PARAMS = {"duration_s": 5, "every_s": 0.5}  # a newcomer should not wait the runbook's default 30 s
 
 
 def target_show(args: argparse.Namespace) -> int:
@@ -96,7 +97,7 @@ def demo(args: argparse.Namespace) -> int:
     _print_status(sandbox.up(args.source))
     facts = sandbox.load(DEMO_SCENARIO)
     print(f"\nplanted {DEMO_SCENARIO}: consumer {facts['dead_consumer']} died holding {facts['pending']} entries\n")
-    result = runner.run(DEMO_RUNBOOK, target="sandbox", output_root=args.output_dir)
+    result = runner.run(DEMO_RUNBOOK, target="sandbox", params=DEMO_PARAMS, output_root=args.output_dir)
     _print_result(result)
     return 0 if result.exit_code != runner.EXIT_FAILED else runner.EXIT_FAILED
 

@@ -40,8 +40,10 @@ READ_COMMANDS = frozenset(
         *("XLEN", "XRANGE", "XREVRANGE", "XPENDING", "XINFO.STREAM", "XINFO.GROUPS", "XINFO.CONSUMERS"),
     ]
 )
+# Lua scripts that only read, which the guard lets through as EVAL (modules add theirs at import).
+READ_ONLY_SCRIPTS: set[str] = set()
 # The stream probes parse these replies themselves, identically for RESP2 and RESP3 and Redis 6.2 and 7.x.
-RAW_REPLIES = ("XINFO STREAM", "XINFO GROUPS", "XINFO CONSUMERS", "XPENDING", "XRANGE", "XREVRANGE")
+RAW_REPLIES = ("XINFO STREAM", "XINFO GROUPS", "XINFO CONSUMERS", "XPENDING", "XRANGE", "XREVRANGE", "EVAL")
 _SUBCOMMANDED = {"CLIENT", "CONFIG", "MEMORY", "OBJECT", "SLOWLOG", "LATENCY", "XINFO"}
 
 
@@ -63,6 +65,10 @@ def command_name(args: tuple[Any, ...]) -> str:
     return name
 
 
+def _read_only_script(args: tuple[Any, ...]) -> bool:
+    return command_name(args) == "EVAL" and len(args) > 1 and str(args[1]) in READ_ONLY_SCRIPTS
+
+
 class _Guard:
     """Mixed into a redis-py connection class: refuses writes, counts round trips."""
 
@@ -71,7 +77,7 @@ class _Guard:
     shown_url: str = ""
 
     def pack_command(self, *args: Any) -> list[bytes]:
-        if not self.allow_writes and command_name(args) not in READ_COMMANDS:
+        if not self.allow_writes and command_name(args) not in READ_COMMANDS and not _read_only_script(args):
             raise PermissionDenied(
                 f"{command_name(args).replace('.', ' ')} writes, and this Lab is read-only",
                 target=self.shown_url,

@@ -98,11 +98,11 @@ def redis_errors_translated(url: str) -> Iterator[None]:
 
 def _redis_response_error(exc: Exception, url: str) -> LabError:
     text = _first_line(exc)
-    if text.startswith("WRONGTYPE"):
+    if "WRONGTYPE" in text:
         return WrongType("a key holds another type than expected", target=url, hint=text)
-    if text.startswith(("NOAUTH", "WRONGPASS")):
+    if "NOAUTH" in text or "WRONGPASS" in text:
         return TargetUnreachable("Redis refused the credentials", target=url, hint="check the password in the URL")
-    if "no such key" in text or text.startswith("NOGROUP"):
+    if "no such key" in text or "NOGROUP" in text:
         return NotFound("no such stream or consumer group", target=url, hint=text)
     return LabError("Redis refused a command", target=url, hint=text)
 

@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.dates import DateFormatter
 from matplotlib.figure import Figure
 
+STATUS_COLOURS = {"OK": "#d4edda", "WARN": "#fff3cd", "STALL": "#f8d7da", "STOP": "#f5c6cb"}
 
-def _figure(figsize: tuple[float, float]) -> tuple[Figure, Axes]:
+
+def _figure(figsize: tuple[float, float], rows: int = 1, cols: int = 1) -> tuple[Figure, list[Axes]]:
     """A figure that renders inline in Jupyter (pyplot registers the formatter) but is not kept open by pyplot."""
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(figsize=figsize, layout="constrained")
+    figure, axes = plt.subplots(rows, cols, figsize=figsize, layout="constrained", squeeze=False)
     plt.close(figure)
-    return figure, axes
+    return figure, list(axes.flat)
 
 
 def backlog(summary: pd.DataFrame) -> Figure:
-    """Lag (not yet delivered) and pending (delivered, not acknowledged) per consumer group."""
+    """Lag (not yet delivered) and pending (delivered, not acknowledged) per consumer group, right now."""
     groups = summary.dropna(subset=["group"])
     labels = [f"{row.stream}\n{row.group}" for row in groups.itertuples()]
-    figure, axes = _figure(figsize=(max(6, 1.6 * len(labels)), 3.6))
+    figure, [axes] = _figure(figsize=(max(6, 1.6 * len(labels)), 3.6))
     positions = range(len(labels))
     axes.bar([p - 0.2 for p in positions], groups["lag"].fillna(0).astype(float), 0.4, label="lag (undelivered)")
     axes.bar([p + 0.2 for p in positions], groups["pending"].fillna(0).astype(float), 0.4, label="pending (unacked)")
@@ -31,4 +36,67 @@ def backlog(summary: pd.DataFrame) -> Figure:
     axes.set_ylabel("entries")
     axes.set_title("Stream backlog by consumer group")
     axes.legend()
+    return figure
+
+
+def backlog_over_time(samples: pd.DataFrame, statuses: pd.DataFrame | None = None) -> Figure:
+    """Length, lag and pending of each group over the sampled window, shaded by its evaluated status.
+
+    Gaps (ticks whose Redis call failed) are marked with a red line.
+    """
+    frame = samples.reset_index()
+    good = frame[frame["group"].notna() & frame["error"].isna()]
+    keys = list(dict.fromkeys(zip(good["stream"], good["group"], strict=True)))
+    cols = min(2, max(1, len(keys)))
+    rows = max(1, math.ceil(len(keys) / cols))
+    figure, axes_list = _figure(figsize=(6.5 * cols, 2.8 * rows), rows=rows, cols=cols)
+    status_of = {} if statuses is None else {(r.stream, r.group): r.status for r in statuses.itertuples()}
+    gaps = frame.loc[frame["error"].notna(), "time"]
+    for axes, (stream, group) in zip(axes_list, keys, strict=False):
+        window = good[(good["stream"] == stream) & (good["group"] == group)]
+        for column in ("length", "lag", "pending"):
+            axes.plot(window["time"], window[column].astype(float), label=column, marker=".")
+        status = status_of.get((stream, group))
+        if status:
+            axes.set_facecolor(STATUS_COLOURS.get(status, "white"))
+        for gap in gaps:
+            axes.axvline(gap, color="#c0392b", linewidth=1)
+        axes.set_title(f"{stream} / {group}" + (f": {status}" if status else ""))
+        axes.xaxis.set_major_formatter(DateFormatter("%H:%M:%S"))
+        axes.tick_params(axis="x", labelrotation=30, labelsize=7)
+        axes.legend(fontsize=7)
+    for axes in axes_list[len(keys) :]:
+        axes.set_visible(False)
+    return figure
+
+
+def pending_by_consumer(pending: pd.DataFrame, top: int = 20) -> Figure:
+    """Who holds the pending entries: the ``top`` consumers by count, per stream/group."""
+    counts = pending.groupby(["stream", "group", "consumer"]).size().sort_values(ascending=False).head(top)
+    figure, [axes] = _figure(figsize=(7, 0.35 * max(3, len(counts)) + 1))
+    labels = [f"{consumer[:36]}  ({stream}/{group})" for stream, group, consumer in counts.index]
+    axes.barh(labels[::-1], counts.to_numpy()[::-1])
+    axes.set_xlabel("pending entries")
+    axes.set_title("Pending entries by consumer")
+    return figure
+
+
+def pending_idle(pending: pd.DataFrame) -> Figure:
+    """How long pending entries have waited since their last delivery."""
+    figure, [axes] = _figure(figsize=(6.5, 3.2))
+    axes.hist((pending["idle_ms"].astype(float) / 1000).to_numpy(), bins=30)
+    axes.set_xlabel("idle since last delivery (s)")
+    axes.set_ylabel("entries")
+    axes.set_title("Pending idle times")
+    return figure
+
+
+def deliveries(pending: pd.DataFrame) -> Figure:
+    """How often pending entries have been delivered: a tail to the right is a poison message."""
+    counts = pending["deliveries"].astype(int).value_counts().sort_index()
+    figure, [axes] = _figure(figsize=(6.5, 3.2))
+    axes.bar(counts.index.astype(str), counts.to_numpy())
+    axes.set_xlabel("deliveries")
+    axes.set_ylabel("entries")
+    axes.set_title("Delivery counts of pending entries")
     return figure

@@ -34,6 +34,7 @@ class Sampler:
         self.every = every
         self.duration = duration
         self._rows: list[dict[str, Any]] = []
+        self._count: set[str] = set(self._names)  # first tick: count wherever needed; then only where needed
         self._lock = threading.Lock()
         self._stopping: asyncio.Event | None = None
         self._future: Any = None
@@ -68,11 +69,14 @@ class Sampler:
     async def _tick(self) -> None:
         now = pd.Timestamp(datetime.now(UTC))
         try:
-            rows = await streams.tick(self._lab, self._names)
+            rows = await streams.tick(self._lab, self._names, self._count)
         except LabError as exc:
             rows = [{"error": str(exc)}]
+        else:
+            # Count lag (inside Redis) next tick where this one found Redis not reporting it.
+            self._count = {row["stream"] for row in rows if row.get("needs_count")}
         with self._lock:
-            self._rows.extend({"time": now, **row} for row in rows)
+            self._rows.extend({"time": now, **{k: v for k, v in row.items() if k != "needs_count"}} for row in rows)
 
     def frame(self) -> pd.DataFrame:
         """Everything sampled so far, indexed by sample time (gap rows carry ``error``)."""

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from redis.exceptions import ResponseError
 
+from bsnexus_lab.clients import READ_ONLY_SCRIPTS
 from bsnexus_lab.errors import NotFound, WrongType
 
 if TYPE_CHECKING:
@@ -88,10 +89,38 @@ class _Stream:
     exists: bool = True
     info: dict[str, Any] = field(default_factory=dict)
     groups: list[dict[str, Any]] = field(default_factory=list)
+    counted: dict[str, int] = field(default_factory=dict)  # group -> entries after last-delivered (bounded)
+
+    def needs_count(self) -> bool:
+        """Whether any group's lag must be counted because Redis did not report it."""
+        return any(g.get("lag") is None and _needs_count(self.info, text(g["last-delivered-id"])) for g in self.groups)
 
 
-async def _read_streams(lab: Lab, names: Sequence[str], *, explicit: bool, info: bool) -> list[_Stream]:
-    """One round trip: XINFO GROUPS (and XINFO STREAM when ``info``) for every stream."""
+# Counts, inside Redis, the entries after each group's last-delivered id (at most ARGV[1]), so that lag is
+# exact where Redis does not report it (6.2; 7.x after deletions) without sending entry bodies over the wire.
+# It only reads; the connection guard lets exactly this script through (see clients.READ_ONLY_SCRIPTS).
+COUNT_SCRIPT = """
+local counts = {}
+for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local name, delivered
+  for i = 1, #group, 2 do
+    if group[i] == 'name' then name = group[i + 1] end
+    if group[i] == 'last-delivered-id' then delivered = group[i + 1] end
+  end
+  local after = redis.call('XRANGE', KEYS[1], '(' .. delivered, '+', 'COUNT', ARGV[1])
+  table.insert(counts, name)
+  table.insert(counts, #after)
+end
+return counts
+"""
+READ_ONLY_SCRIPTS.add(COUNT_SCRIPT)
+
+
+async def _read_streams(
+    lab: Lab, names: Sequence[str], *, explicit: bool, info: bool, count: Collection[str] = ()
+) -> list[_Stream]:
+    """One round trip: XINFO GROUPS (and XINFO STREAM when ``info``) for every stream, and the counting script
+    for the streams in ``count``."""
     redis = lab.redis()
     with lab.redis_errors():
         pipe = redis.pipeline(transaction=False)
@@ -99,16 +128,20 @@ async def _read_streams(lab: Lab, names: Sequence[str], *, explicit: bool, info:
             if info:
                 pipe.execute_command("XINFO STREAM", name)
             pipe.execute_command("XINFO GROUPS", name)
+            if name in count:
+                pipe.execute_command("EVAL", COUNT_SCRIPT, 1, name, LAG_SCAN_LIMIT + 1)
         replies = await pipe.execute(raise_on_error=False)
-    per_stream = 2 if info else 1
     found = []
-    for i, name in enumerate(names):
-        chunk = replies[i * per_stream : (i + 1) * per_stream]
+    position = 0
+    for name in names:
+        size = (2 if info else 1) + (name in count)
+        chunk = replies[position : position + size]
+        position += size
         stream = _Stream(name)
         errors = [r for r in chunk if isinstance(r, ResponseError)]
         if errors:
             message = str(errors[0])
-            if message.startswith("WRONGTYPE"):
+            if "WRONGTYPE" in message:
                 raise WrongType(
                     f"key {name!r} is not a stream",
                     target=lab.target.redis,
@@ -126,7 +159,9 @@ async def _read_streams(lab: Lab, names: Sequence[str], *, explicit: bool, info:
             stream.exists = False
         else:
             stream.info = as_dict(chunk[0]) if info else {}
-            stream.groups = [as_dict(g) for g in chunk[-1]]
+            stream.groups = [as_dict(g) for g in chunk[1 if info else 0]]
+            if name in count:
+                stream.counted = {text(k): int(v) for k, v in as_dict(chunk[-1]).items()}
         found.append(stream)
     return found
 
@@ -185,21 +220,12 @@ async def summary(lab: Lab, streams: str | Iterable[str] | None = None) -> pd.Da
 
 
 async def _count_lag(lab: Lab, found: list[_Stream]) -> dict[tuple[str, str], int]:
-    """One bounded XRANGE per group whose lag Redis does not report (6.2; 7.x after deletions); often none."""
-    asks = [
-        (stream.name, text(group["name"]), text(group["last-delivered-id"]))
-        for stream in found
-        for group in stream.groups
-        if group.get("lag") is None and _needs_count(stream.info, text(group["last-delivered-id"]))
-    ]
-    if not asks:
+    """A second round trip, only for streams whose lag Redis did not report (6.2; 7.x after deletions)."""
+    names = [stream.name for stream in found if stream.needs_count()]
+    if not names:
         return {}
-    pipe = lab.redis().pipeline(transaction=False)
-    for stream_name, _, last_delivered in asks:
-        pipe.execute_command("XRANGE", stream_name, "(" + last_delivered, "+", "COUNT", LAG_SCAN_LIMIT + 1)
-    with lab.redis_errors():
-        replies = await pipe.execute()
-    return {(s, g): len(reply) for (s, g, _), reply in zip(asks, replies, strict=True)}
+    counted = await _read_streams(lab, names, explicit=False, info=False, count=names)
+    return {(stream.name, group): n for stream in counted for group, n in stream.counted.items()}
 
 
 def _needs_count(info: dict[str, Any], last_delivered: str) -> bool:
@@ -317,7 +343,7 @@ PENDING_COLUMNS = ["stream", "group", "id", "consumer", "idle_ms", "deliveries"]
 
 async def pending(
     lab: Lab,
-    stream: str | None = None,
+    stream: str | Iterable[str] | None = None,
     group: str | None = None,
     consumer: str | None = None,
     limit: int | None = None,
@@ -326,7 +352,7 @@ async def pending(
 
     Without ``stream``/``group``: every group of the target's streams that has pending entries.
     """
-    if stream is not None and group is not None:
+    if isinstance(stream, str) and group is not None:
         groups = [(stream, group)]
     else:
         names = _names(lab, stream)
@@ -383,12 +409,16 @@ async def peek(
             pipe.execute_command("XRANGE", stream, entry, entry, "COUNT", 1)
         if wanted is None:
             pipe.execute_command("XRANGE", stream, start, end, "COUNT", count)
-        kind, *replies = await pipe.execute()
+        kind, *replies = await pipe.execute(raise_on_error=False)
     kind = text(kind)
     if kind == "none":
         raise NotFound(f"no stream named {stream!r}", target=lab.target.redis)
     if kind != "stream":
         raise WrongType(f"key {stream!r} is a {kind}, not a stream", target=lab.target.redis)
+    for reply in replies:
+        if isinstance(reply, ResponseError):
+            with lab.redis_errors():
+                raise reply
     if wanted is None:
         entries = [(text(e[0]), e[1]) for e in replies[0]]
     else:
@@ -422,19 +452,17 @@ TICK_COLUMNS = [
 ]
 
 
-async def tick(lab: Lab, names: Sequence[str]) -> list[dict[str, Any]]:
-    """One sampler tick: XINFO STREAM and XINFO GROUPS of every stream in ONE pipelined round trip.
-
-    Lag Redis does not report (6.2) is interpolated from entry ids rather than counted, to keep the one trip.
-    """
+async def tick(lab: Lab, names: Sequence[str], count: Collection[str] = ()) -> list[dict[str, Any]]:
+    """One sampler tick in ONE pipelined round trip: XINFO STREAM and XINFO GROUPS of every stream, and the
+    counting script for the streams in ``count`` (those whose lag Redis does not report)."""
     rows = []
-    for stream in await _read_streams(lab, names, explicit=False, info=True):
+    for stream in await _read_streams(lab, names, explicit=False, info=True, count=count):
         length = int(stream.info["length"]) if "length" in stream.info else None
         if not stream.groups:
             rows.append({"stream": stream.name, "group": None, "length": length})
         for group in stream.groups:
-            row = _group_row(stream, group, None)
-            rows.append({"stream": stream.name, "length": length} | row)
+            row = _group_row(stream, group, stream.counted.get(text(group["name"])))
+            rows.append({"stream": stream.name, "length": length, "needs_count": stream.needs_count()} | row)
     return rows
 
 
@@ -480,7 +508,7 @@ class Streams:
 
     def pending(
         self,
-        stream: str | None = None,
+        stream: str | Iterable[str] | None = None,
         group: str | None = None,
         consumer: str | None = None,
         limit: int | None = None,

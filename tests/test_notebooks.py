@@ -10,6 +10,7 @@ import papermill
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+PARAMETERS = {"stream_backlog": {"duration_s": 1.0, "every_s": 0.25}}  # sample briefly: the suite stays fast
 NOTEBOOKS = sorted([*ROOT.glob("notebooks/*.ipynb"), *ROOT.glob("runbooks/*.ipynb")])
 
 
@@ -23,7 +24,11 @@ def test_notebook_is_committed_without_outputs(path: Path) -> None:
 def test_notebook_runs_on_the_sandbox(path: Path, stuck: dict[str, Any], tmp_path: Path) -> None:
     out = tmp_path / path.name
     papermill.execute_notebook(
-        str(path), str(out), parameters={"target": "sandbox"}, kernel_name="python3", progress_bar=False
+        str(path),
+        str(out),
+        parameters=PARAMETERS.get(path.stem, {}) | {"target": "sandbox"},
+        kernel_name="python3",
+        progress_bar=False,
     )
     executed = json.loads(out.read_text())
     assert stuck["dead_consumer"] in json.dumps(executed)

@@ -13,6 +13,8 @@ from bsnexus_lab import RunbookError, runner
 from bsnexus_lab.findings import Severity
 from bsnexus_lab.sandbox import Sandbox
 
+QUICK = {"duration_s": "1", "every_s": "0.25"}  # sample briefly: the suite stays fast
+
 
 def passwords(sandbox: Sandbox) -> list[str]:
     from urllib.parse import urlsplit
@@ -21,7 +23,9 @@ def passwords(sandbox: Sandbox) -> list[str]:
 
 
 def test_stream_backlog_reports_the_dead_consumer(stuck: dict[str, Any], tmp_path: Path, sandbox: Sandbox) -> None:
-    result = runner.run("stream_backlog", target="sandbox", params={"idle_threshold_s": "60"}, output_root=tmp_path)
+    result = runner.run(
+        "stream_backlog", target="sandbox", params={"idle_threshold_s": "60", **QUICK}, output_root=tmp_path
+    )
     assert result.exit_code == runner.EXIT_FINDINGS, result.error
     top = json.loads((result.run_dir / "findings.json").read_text())[0]
     assert top["check"] == "streams.dead_consumer" and top["severity"] == "critical"
@@ -31,7 +35,7 @@ def test_stream_backlog_reports_the_dead_consumer(stuck: dict[str, Any], tmp_pat
     assert stuck["dead_consumer"] in summary and "holds 3 pending entries" in summary
     assert "import bsnexus_lab" not in report  # code hidden
     manifest = json.loads((result.run_dir / "run.json").read_text())
-    assert manifest["parameters"] == {"idle_threshold_s": 60.0, "target": "sandbox"}
+    assert manifest["parameters"] == {"idle_threshold_s": 60.0, "duration_s": 1.0, "every_s": 0.25, "target": "sandbox"}
     assert manifest["exit_code"] == 1 and manifest["worst"] == "critical"
     executed = nbformat.read(result.notebook, as_version=4)
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
@@ -42,14 +46,16 @@ def test_stream_backlog_reports_the_dead_consumer(stuck: dict[str, Any], tmp_pat
 
 
 def test_threshold_parameter_changes_the_verdict(stuck: dict[str, Any], tmp_path: Path) -> None:
-    params = {"idle_threshold_s": 3600, "target": "sandbox"}  # the target as a parameter works like --target
+    params = {"idle_threshold_s": 3600, "target": "sandbox", **QUICK}  # the target as a parameter works like --target
     result = runner.run("stream_backlog", params=params, output_root=tmp_path)
     assert result.exit_code == runner.EXIT_OK
     assert all(f.severity is Severity.OK for f in result.findings)
 
 
 def test_fail_on_critical_only(healthy: dict[str, Any], tmp_path: Path) -> None:
-    result = runner.run("stream_backlog", target="sandbox", fail_on=Severity.CRITICAL, output_root=tmp_path)
+    result = runner.run(
+        "stream_backlog", target="sandbox", params=QUICK, fail_on=Severity.CRITICAL, output_root=tmp_path
+    )
     assert result.exit_code == runner.EXIT_OK
 
 
