@@ -23,7 +23,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 bench: $(STAMP)
-	$(BIN)/python bench/stream_summary.py
+	$(BIN)/python bench/streams.py
 
 clean:
 	rm -rf $(VENV) runs
