@@ -64,7 +64,7 @@ def sandbox_scenario(args: argparse.Namespace) -> int:
 
     if args.list or not args.name:
         for name, plant in sorted(SCENARIOS.items()):
-            print(f"{name:16} {(plant.__doc__ or '').strip().splitlines()[0]}")
+            print(f"{name:18} {(plant.__doc__ or '').strip().splitlines()[0]}")
         return 0
     facts = _sandbox().load(args.name)
     print(f"loaded scenario {args.name}")
