@@ -55,18 +55,24 @@ class Counters:
     commands: int = 0
 
 
+def sent_words(args: tuple[Any, ...]) -> list[str]:
+    """The command's words as redis-py sends them: it splits a first argument that contains spaces."""
+    first = args[0].decode() if isinstance(args[0], bytes) else str(args[0])
+    rest = [a.decode(errors="replace") if isinstance(a, bytes) else str(a) for a in args[1:]]
+    return [*first.split(), *rest]
+
+
 def command_name(args: tuple[Any, ...]) -> str:
-    words = [a.decode() if isinstance(a, bytes) else str(a) for a in args[:2]]
-    head = words[0].split()
-    name = head[0].upper()
+    words = sent_words(args)
+    name = words[0].upper()
     if name in _SUBCOMMANDED:
-        sub = head[1] if len(head) > 1 else (words[1] if len(words) > 1 else "")
-        return f"{name}.{sub.upper()}"
+        return f"{name}.{words[1].upper() if len(words) > 1 else ''}"
     return name
 
 
 def _read_only_script(args: tuple[Any, ...]) -> bool:
-    return command_name(args) == "EVAL" and len(args) > 1 and str(args[1]) in READ_ONLY_SCRIPTS
+    words = sent_words(args)
+    return words[0].upper() == "EVAL" and len(words) > 1 and words[1] in READ_ONLY_SCRIPTS
 
 
 class _Guard:

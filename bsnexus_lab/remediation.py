@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from bsnexus_lab import streams
-from bsnexus_lab.errors import PermissionDenied
+from bsnexus_lab.errors import LabError, NotFound, PermissionDenied
 
 if TYPE_CHECKING:
     from bsnexus_lab.lab import Lab
@@ -48,21 +48,50 @@ async def claim_dead(
     lab: Lab, stream: str, group: str, dead: str, to: str, min_idle_ms: int | None, dry_run: bool
 ) -> pd.DataFrame:
     min_idle = int(lab.thresholds.dead_consumer_idle_s * 1000) if min_idle_ms is None else min_idle_ms
+    await _check_recipient(lab, stream, group, dead, to)
     held = await streams.pending(lab, stream, group, consumer=dead)
     plan = held[held["idle_ms"] >= min_idle].assign(to=to, action="would claim")
-    if dry_run or plan.empty:
+    if not plan.empty:
+        # XCLAIM of an id whose body was trimmed drops it from the pending list instead of moving it: leave
+        # those alone (the lost-messages check reports them; re-queue the task, then ack them).
+        bodies = await streams.peek(lab, stream, list(plan["id"]))
+        gone = set(bodies.loc[~bodies["exists"], "id"])
+        plan.loc[plan["id"].isin(gone), "action"] = "skipped: body gone, re-queue the task and ack"
+    ids = list(plan.loc[plan["action"] == "would claim", "id"])
+    if dry_run or not ids:
         return plan
     _require_writes(lab, "XCLAIM")
-    ids = list(plan["id"])
     claimed: set[str] = set()
     with lab.redis_errors():
         for start in range(0, len(ids), CLAIM_BATCH):
             batch = ids[start : start + CLAIM_BATCH]
             reply = await lab.redis().xclaim(stream, group, to, min_idle, batch, justid=True)
-            claimed |= {streams.text(i) for i in reply}
-    plan["action"] = ["claimed" if i in claimed else "skipped: no longer idle" for i in plan["id"]]
-    record(lab, "claim", stream=stream, group=group, from_consumer=dead, to=to, ids=sorted(claimed))
+            moved = sorted(streams.text(i) for i in reply)
+            claimed |= set(moved)
+            record(lab, "claim", stream=stream, group=group, from_consumer=dead, to=to, ids=moved)
+    plan.loc[plan["id"].isin(claimed), "action"] = "claimed"
+    plan.loc[plan["action"] == "would claim", "action"] = "skipped: no longer idle"
     return plan
+
+
+async def _check_recipient(lab: Lab, stream: str, group: str, dead: str, to: str) -> None:
+    """XCLAIM creates a missing consumer: refuse a typo, the dead consumer itself, or a worker that is gone."""
+    if to == dead:
+        raise LabError("claiming to the dead consumer itself changes nothing", hint="name a live worker's id")
+    members = await streams.consumers(lab, stream, group)
+    match = members[members["consumer"] == to]
+    if match.empty:
+        raise NotFound(
+            f"no consumer {to!r} in {stream}/{group}",
+            target=lab.target.redis,
+            hint="claim to a live worker that already reads this group",
+        )
+    if match["registered"].eq(False).any():
+        raise NotFound(
+            f"consumer {to!r} has no live worker key",
+            target=lab.target.redis,
+            hint="claim to a worker whose registry key exists",
+        )
 
 
 async def ack(lab: Lab, stream: str, group: str, ids: list[str], dry_run: bool) -> pd.DataFrame:
@@ -84,7 +113,8 @@ async def ack(lab: Lab, stream: str, group: str, ids: list[str], dry_run: bool) 
         return plan
     _require_writes(lab, "XACK")
     with lab.redis_errors():
-        acked = await redis.xack(stream, group, *pending_ids)
-    plan.loc[plan["action"] == "would ack", "action"] = "acked"
-    record(lab, "ack", stream=stream, group=group, ids=pending_ids, acknowledged=int(acked))
+        acked = int(await redis.xack(stream, group, *pending_ids))
+    record(lab, "ack", stream=stream, group=group, ids=pending_ids, acknowledged=acked)
+    done = "acked" if acked == len(pending_ids) else f"acked or acknowledged meanwhile ({acked} of {len(pending_ids)})"
+    plan.loc[plan["action"] == "would ack", "action"] = done
     return plan

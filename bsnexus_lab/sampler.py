@@ -36,7 +36,7 @@ class Sampler:
         self._rows: list[dict[str, Any]] = []
         self._count: set[str] = set(self._names)  # first tick: count wherever needed; then only where needed
         self._lock = threading.Lock()
-        self._stopping: asyncio.Event | None = None
+        self._stopping = asyncio.Event()  # set from any thread, through the Lab's loop
         self._future: Any = None
 
     def __repr__(self) -> str:
@@ -54,13 +54,14 @@ class Sampler:
         return self._future is not None and not self._future.done()
 
     async def _run(self) -> None:
-        self._stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         started = loop.time()
         next_tick = started
         while not self._stopping.is_set():
             await self._tick()
             next_tick += self.every
+            while next_tick < loop.time():  # a slow tick skips the ticks it missed rather than bunching them
+                next_tick += self.every
             if self.duration is not None and next_tick - started > self.duration + 1e-9:
                 break
             with contextlib.suppress(TimeoutError):
@@ -72,6 +73,8 @@ class Sampler:
             rows = await streams.tick(self._lab, self._names, self._count)
         except LabError as exc:
             rows = [{"error": str(exc)}]
+        except Exception as exc:  # keep sampling: a gap with the reason beats a sampler that died silently
+            rows = [{"error": self._lab.target.scrub(f"{type(exc).__name__}: {exc}")}]
         else:
             # Count lag (inside Redis) next tick where this one found Redis not reporting it.
             self._count = {row["stream"] for row in rows if row.get("needs_count")}
@@ -95,7 +98,7 @@ class Sampler:
 
     def stop(self) -> pd.DataFrame:
         """Stop sampling (idempotent); the frame so far."""
-        if self.running and self._stopping is not None:
+        if self._future is not None:
             self._lab._ensure_loop().call_soon_threadsafe(self._stopping.set)
             self._future.result(timeout=30)
         return self.frame()

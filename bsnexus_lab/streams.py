@@ -44,6 +44,7 @@ SUMMARY_COLUMNS = [
     "entries_read",
     "lag",
     "lag_exact",
+    "lag_reported",
     "pending",
     "consumers",
     "oldest_pending_id",
@@ -91,9 +92,21 @@ class _Stream:
     groups: list[dict[str, Any]] = field(default_factory=list)
     counted: dict[str, int] = field(default_factory=dict)  # group -> entries after last-delivered (bounded)
 
-    def needs_count(self) -> bool:
-        """Whether any group's lag must be counted because Redis did not report it."""
-        return any(g.get("lag") is None and _needs_count(self.info, text(g["last-delivered-id"])) for g in self.groups)
+    def needs_count(self, thorough: bool) -> bool:
+        """Whether a group's lag must be counted: Redis did not report it, or (``thorough``) reported any.
+
+        Redis 7 reports lag as entries-added - entries-read, which keeps counting entries trimmed before the
+        group read them; only a count of what is still in the stream tells the backlog from the loss. A
+        summary counts whenever there is a backlog; the sampler only where the report is missing or
+        impossible (larger than the stream), to keep its ticks cheap.
+        """
+        length = int(self.info.get("length", 0))
+        for group in self.groups:
+            reported = group.get("lag")
+            doubtful = reported is None or reported > length or (thorough and reported > 0)
+            if doubtful and _needs_count(self.info, text(group["last-delivered-id"])):
+                return True
+        return False
 
 
 # Counts, inside Redis, the entries after each group's last-delivered id (at most ARGV[1]), so that lag is
@@ -221,7 +234,7 @@ async def summary(lab: Lab, streams: str | Iterable[str] | None = None) -> pd.Da
 
 async def _count_lag(lab: Lab, found: list[_Stream]) -> dict[tuple[str, str], int]:
     """A second round trip, only for streams whose lag Redis did not report (6.2; 7.x after deletions)."""
-    names = [stream.name for stream in found if stream.needs_count()]
+    names = [stream.name for stream in found if stream.needs_count(thorough=True)]
     if not names:
         return {}
     counted = await _read_streams(lab, names, explicit=False, info=False, count=names)
@@ -251,22 +264,20 @@ def _stream_row(stream: _Stream, direct: Iterable[str] = ()) -> dict[str, Any]:
 
 
 def _group_row(stream: _Stream, group: dict[str, Any], counted: int | None) -> dict[str, Any]:
+    """The group's row. ``lag`` is the backlog still in the stream; ``lag_reported`` is Redis's own figure
+    (7.x), which also counts entries trimmed before the group read them."""
     last_delivered = text(group["last-delivered-id"])
-    first = stream.info.get("first-entry")
-    if first and entry_id(last_delivered) < entry_id(first[0]):
-        # Everything still in the stream is undelivered. Redis 7 keeps counting trimmed entries in its lag
-        # (they were added and never read), which the lost-messages check compares against this.
-        lag, exact = int(stream.info["length"]), True
-    elif group.get("lag") is not None:
-        lag, exact = group["lag"], True
-    else:
-        lag, exact = _lag_by_count(stream.info, last_delivered, counted)
+    reported = group.get("lag")
+    lag, exact = _lag_by_count(stream.info, last_delivered, counted)
+    if not exact and reported is not None and reported <= int(stream.info.get("length", 0)):
+        lag, exact = reported, True
     return {
         "group": text(group["name"]),
         "last_delivered_id": last_delivered,
         "entries_read": group.get("entries-read"),
         "lag": lag,
         "lag_exact": exact,
+        "lag_reported": reported,
         "pending": int(group.get("pending", 0)),
         "consumers": int(group.get("consumers", 0)),
     }
@@ -462,7 +473,9 @@ async def tick(lab: Lab, names: Sequence[str], count: Collection[str] = ()) -> l
             rows.append({"stream": stream.name, "group": None, "length": length})
         for group in stream.groups:
             row = _group_row(stream, group, stream.counted.get(text(group["name"])))
-            rows.append({"stream": stream.name, "length": length, "needs_count": stream.needs_count()} | row)
+            rows.append(
+                {"stream": stream.name, "length": length, "needs_count": stream.needs_count(thorough=False)} | row
+            )
     return rows
 
 
@@ -477,7 +490,8 @@ def _is_worker_id(name: str) -> bool:
 
 # Counts that may be missing: nullable integers, so a missing value is <NA> rather than a float NaN.
 _COUNT_COLUMNS = (
-    *("lag", "pending", "consumers", "length", "entries_read", "entries_added", "idle_ms", "deliveries"),
+    *("lag", "lag_reported", "pending", "consumers", "length", "entries_read", "entries_added", "idle_ms"),
+    "deliveries",
     *("oldest_pending_idle_ms", "max_pending_idle_ms", "oldest_pending_deliveries", "inactive_ms"),
 )
 

@@ -153,3 +153,36 @@ def test_remediation_is_a_dry_run_until_writes_are_allowed(
     assert [entry["action"] for entry in journal] == ["claim", "ack"]
     written = [json.loads(line) for line in (tmp_path / "writes.jsonl").read_text().splitlines()]
     assert written[0]["ids"] == sorted(done["id"]) and written[1]["acknowledged"] == 1
+
+
+def test_loss_stays_visible_after_the_group_reads_past_the_trim_point(
+    sandbox: Sandbox, writer: sync_redis.Redis
+) -> None:
+    facts = sandbox.load("trimmed-backlog")
+    if redis_major(sandbox) < 7:
+        pytest.skip("Redis 6.2 keeps no counters to count a loss with")
+    writer.xreadgroup("workers", facts["live_workers"][0], {"tasks:queue": ">"}, count=10)
+    with bl.connect("sandbox") as lab:
+        row = lab.streams.summary("tasks:queue").iloc[0]
+    assert (row["lag"], bool(row["lag_exact"]), row["lag_reported"]) == (990, True, 1290)
+    [lost] = [f for f in by_check(diagnose(), "streams.lost_messages") if "trimmed before" in f.title]
+    assert lost.evidence["lost"] == 300
+
+
+def test_claiming_checks_the_recipient_and_leaves_bodyless_entries(sandbox: Sandbox) -> None:
+    facts = sandbox.load("trimmed-backlog")
+    holder, other = facts["live_workers"][1], facts["live_workers"][0]
+    with bl.connect("sandbox") as lab:
+        plan = lab.streams.claim_dead("tasks:queue", "workers", holder, other, min_idle_ms=0)
+        with pytest.raises(bl.NotFound, match="no consumer 'nobody' in tasks:queue/workers"):
+            lab.streams.claim_dead("tasks:queue", "workers", holder, "nobody")
+        with pytest.raises(bl.LabError, match="dead consumer itself"):
+            lab.streams.claim_dead("tasks:queue", "workers", holder, holder)
+    assert list(plan["action"]) == ["skipped: body gone, re-queue the task and ack"] * 2
+
+
+def test_a_sampler_stopped_at_once_stops(sandbox: Sandbox) -> None:
+    with bl.connect("sandbox") as lab:
+        sampler = lab.streams.sample(every=0.1, duration=None)
+        sampler.stop()
+        assert not sampler.running and len(sampler.stop()) <= len(lab.target.streams) * 4

@@ -32,7 +32,10 @@ def window(lags: list[int], reads: list[int], every_s: float = 1.0) -> pd.DataFr
         ([10, 12, 15, 20], [5, 6, 8, 9], "WARN"),  # rule 4: reading, lag never decreases
         ([10, 12, 14, 16], [5, 5, 5, 5], "STALL"),  # rule 3: offset frozen, lag above allowed
         ([10, 9, 9, 10, 11, 12], [5, 6, 6, 6, 6, 6], "STOP"),  # rule 2: moved once, quiet for longer since
-        ([10, 8, 9, 7], [5, 7, 8, 10], "OK"),  # rule 5: lag goes down at times
+        ([10, 8, 9, 7], [5, 7, 8, 10], "OK"),  # rule 6: lag goes down at times
+        ([0, 5, 10, 15], [5, 5, 5, 5], "STALL"),  # drained, then nothing consumed while work arrives
+        ([0, 4, 0, 3, 0, 2, 0, 2], [1, 2, 3, 4, 5, 6, 7, 8], "OK"),  # rule 4: catches up now and then
+        ([8, 6, 0, 0, 0, 0, 0, 4], [1, 3, 9, 9, 9, 9, 9, 9], "STOP"),  # STOP wins over an earlier zero lag
     ],
 )
 def test_burrow_rules(lags: list[int], reads: list[int], status: str) -> None:

@@ -3,14 +3,16 @@
 Burrow (LinkedIn's Kafka consumer lag checker, https://github.com/linkedin/Burrow/wiki/Consumer-Lag-Evaluation-Rules)
 judges a consumer by its behaviour over a sliding window of offset commits instead of a fixed lag threshold.
 A Redis Streams group has one "partition" per stream; its "offset" is ``entries-read`` (Redis 7) or the
-last-delivered id (6.2), its lag the group's lag, and the window the sampler's ticks. Rules, in order:
+last-delivered id (6.2), its lag the group's lag, and the window the sampler's ticks. Rules, in Burrow's
+order (its evaluator checks STOP before asking whether lag was ever zero):
 
-1. OK    when lag was within the allowed lag (``Thresholds.allowed_lag``) at any sample: it caught up.
+1. OK    when the latest lag is within the allowed lag (``Thresholds.allowed_lag``).
 2. STOP  when the offset moved in the window but has not moved for longer than the span over which it was
          seen moving (Burrow: now - last commit > last commit - first commit): the group stopped consuming.
-3. STALL when the offset did not move at all while lag stayed above the allowed lag: nobody consumes.
-4. WARN  when the offset moves but lag never decreased between two samples: consumers are falling behind.
-5. OK    otherwise.
+3. STALL when the offset did not move at all in the window while work waits (Burrow: offsets all equal).
+4. OK    when lag was within the allowed lag at some sample: the group catches up now and then.
+5. WARN  when lag never decreased between two samples while the offset moved: consumers fall behind.
+6. OK    otherwise.
 
 STOP and STALL are errors (critical findings), WARN a warning. A group's status is its worst over its streams.
 Gap rows (a tick whose Redis call failed) are left out; fewer than two good samples cannot be judged.
@@ -64,8 +66,8 @@ def _status(window: pd.DataFrame, allowed_lag: int) -> tuple[str, str]:
     if len(window) < 2:
         return "OK", "fewer than two samples"
     lags = [float(v) for v in window["lag"]]
-    if min(lags) <= allowed_lag:
-        return "OK", f"lag reached {min(lags):.0f} (allowed {allowed_lag})"
+    if lags[-1] <= allowed_lag:
+        return "OK", f"lag is {lags[-1]:.0f} (allowed {allowed_lag})"
     offsets, times = _offsets(window), list(window["time"])
     moves = [times[i] for i in range(1, len(offsets)) if offsets[i] > offsets[i - 1]]
     if moves:
@@ -74,10 +76,10 @@ def _status(window: pd.DataFrame, allowed_lag: int) -> tuple[str, str]:
         if quiet > moving:
             return "STOP", f"consumed nothing for {quiet:.1f} s after consuming for {moving:.1f} s"
     else:
-        return (
-            "STALL",
-            f"offset did not move in {(times[-1] - times[0]).total_seconds():.1f} s while lag was {lags[-1]:.0f}",
-        )
+        span = (times[-1] - times[0]).total_seconds()
+        return "STALL", f"offset did not move in {span:.1f} s while lag was {lags[-1]:.0f}"
+    if min(lags) <= allowed_lag:
+        return "OK", f"lag reached {min(lags):.0f} (allowed {allowed_lag}) in the window"
     if all(lags[i] >= lags[i - 1] for i in range(1, len(lags))):
         return "WARN", f"lag never decreased ({lags[0]:.0f} -> {lags[-1]:.0f}) while consumers read"
     return "OK", "lag decreasing at times"

@@ -135,27 +135,30 @@ def _shorten(value: Any, limit: int = 400) -> str:
 def lost_messages(summary: pd.DataFrame, thresholds: Thresholds, pending: pd.DataFrame | None = None) -> list[Finding]:
     """Entries a group never read that are no longer in the stream, and pending ids whose bodies are gone.
 
-    Redis 7 counts exactly: ``entries-added - entries-read - lag`` entries left the stream unread. Redis 6.2
-    has no such counters: a group whose last-delivered id is older than the stream's first entry (and that
-    has delivered something) missed whatever was trimmed in between, so the finding is a suspicion.
+    Redis 7 reports lag as entries-added - entries-read, so entries trimmed before the group read them stay in
+    its figure (``lag_reported``) while the backlog still in the stream (``lag``) no longer has them: the
+    difference is what was lost. Redis 6.2 keeps no such counters: a group whose last-delivered id is older than
+    the stream's first entry (and that has delivered something) may have missed what was trimmed in between,
+    which is a warning, not a count.
     """
     findings = []
     for row in summary.dropna(subset=["group"]).itertuples():
-        lost, exact = _lost(row)
+        lost, how = _lost(row)
         if lost:
             findings.append(
                 Finding(
                     check="streams.lost_messages",
-                    severity=Severity.CRITICAL,
+                    severity=Severity.WARNING if how == "suspected" else Severity.CRITICAL,
                     title=(
-                        f"{lost} entries of {row.stream} were trimmed before {row.group} read them"
-                        if exact
-                        else f"Entries of {row.stream} were trimmed before {row.group} read them"
+                        f"Entries of {row.stream} may have been trimmed before {row.group} read them"
+                        if how == "suspected"
+                        else f"{'At least ' if how == 'at least' else ''}{lost} entries of {row.stream} were "
+                        f"trimmed before {row.group} read them"
                     ),
                     evidence={
                         "stream": row.stream,
                         "group": row.group,
-                        "lost": lost if exact else "unknown (Redis 6.2 keeps no counters)",
+                        "lost": "unknown (Redis 6.2 keeps no counters)" if how == "suspected" else lost,
                         "last_delivered_id": row.last_delivered_id,
                         "first_id": row.first_id,
                         "length": int(row.length),
@@ -192,14 +195,18 @@ def lost_messages(summary: pd.DataFrame, thresholds: Thresholds, pending: pd.Dat
     return findings
 
 
-def _lost(row: Any) -> tuple[int, bool]:
-    """(entries lost, whether the count is exact)."""
-    if pd.notna(row.entries_added) and pd.notna(row.entries_read) and pd.notna(row.lag):
-        return max(0, int(row.entries_added) - int(row.entries_read) - int(row.lag)), True
+def _lost(row: Any) -> tuple[int, str]:
+    """(entries lost, how the count is known: exact, at least, suspected)."""
+    if pd.notna(row.lag_reported) and pd.notna(row.lag):
+        if row.lag_exact and row.lag_reported > row.lag:
+            return int(row.lag_reported - row.lag), "exact"
+        if row.lag_reported > row.length:
+            return int(row.lag_reported - row.length), "at least"
+        return 0, "exact"
     delivered = row.last_delivered_id
     if isinstance(row.first_id, str) and delivered != "0-0" and entry_id(delivered) < entry_id(row.first_id):
-        return 1, False
-    return 0, True
+        return 1, "suspected"
+    return 0, "exact"
 
 
 @register("streams.trim_risk", "Backlogs about to be trimmed")

@@ -181,6 +181,7 @@ class Sandbox:
         state = self._state()
         facts, traffic = asyncio.run(self._plant(state, plant))
         state["scenario"] = name
+        state.pop("traffic", None)
         if traffic:
             state["traffic"] = {"pid": self._start_traffic(state, traffic)}
         self._save(state)
@@ -204,7 +205,9 @@ class Sandbox:
         return process.pid
 
     def _stop_traffic(self) -> None:
-        servers.terminate(self._state().get("traffic", {}).get("pid"), traffic_module.MARKER)
+        # The command line names this sandbox's root: another sandbox's traffic (or a reused pid) is left alone.
+        marker = f"{traffic_module.MARKER}\0{self.root}"
+        servers.terminate(self._state().get("traffic", {}).get("pid"), marker)
 
     def facts(self) -> dict[str, Any]:
         """What the last scenario planted (``{}`` before any)."""

@@ -56,7 +56,7 @@ def run(config: dict[str, Any]) -> None:
                         client.xack(stream, group, *ids)
                     consumed -= int(consumed)
         except redis.RedisError:
-            pass  # Redis restarting or gone for a moment: the next beat tries again
+            produced = consumed = 0.0  # Redis restarting or gone: start afresh, no burst when it is back
         last = now
 
 
