@@ -99,6 +99,9 @@ def test_missing_stream_and_group_are_named(sandbox: Sandbox) -> None:
             lab.streams.summary(["tasks:nope"])
         with pytest.raises(bl.NotFound, match="no consumer group named 'ghosts'"):
             lab.streams.consumers(["tasks:queue"], group="ghosts")
+        with pytest.raises(bl.NotFound, match="NOGROUP"):
+            lab.streams.pending("tasks:queue", "ghosts")
+        assert lab.streams.peek("tasks:escalation").empty  # an empty stream is no error
 
 
 def test_key_of_another_type_under_a_stream_name(sandbox: Sandbox, writer: sync_redis.Redis) -> None:
