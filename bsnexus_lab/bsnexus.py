@@ -69,7 +69,7 @@ async def _select(lab: Lab, sql: str, ids: list[str]) -> pd.DataFrame | None:
     if not ids or lab.target.database_url is None:
         return None
     try:
-        async with lab.engine().connect() as conn:
+        async with lab._postgres().connect() as conn:
             result = await conn.execute(text(sql), {"ids": ids})
             return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
     except (LabError, OSError, SQLAlchemyError, asyncpg.PostgresError):

@@ -16,15 +16,16 @@ and every error show ``redis://:***@host:6379/0``.
 
 from __future__ import annotations
 
+import html
 import os
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import SplitResult, parse_qs, parse_qsl, unquote, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qs, parse_qsl, quote, unquote, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bsnexus_lab.errors import ConfigError
 
@@ -39,23 +40,64 @@ _REDIS_SCHEMES = {"redis", "rediss", "unix"}
 _POSTGRES_SCHEMES = {"postgresql", "postgres", "postgresql+asyncpg"}
 
 
+# Scrubbing free text (a traceback, an executed notebook) replaces only values at least this long, and only as
+# whole words: a one-letter password must not turn "cells" into "c***lls", nor "postgres" "postgresql://".
+MIN_SCRUBBED_LEN = 4
+_ENCODE_HINT = "percent-encode reserved characters in the password (@ as %40, ? as %3F, # as %23, / as %2F)"
+
+
 def redact_url(url: str) -> str:
-    """``scheme://user:***@host:port/path``: passwords (in the user part or a ``password=`` query) replaced."""
+    """``scheme://user:***@host:port/path``: passwords (in the user part or a ``password=`` query) replaced.
+
+    The URL is taken apart the way its driver takes it apart (SQLAlchemy's ``make_url`` for PostgreSQL,
+    urllib for redis-py); one that does not parse shows nothing before its last ``@``.
+    """
     try:
-        parts = urlsplit(url)
-        query = "&".join(
-            f"{k}=***" if k == "password" else (f"{k}={v}" if v else k) for k, v in parse_qsl(parts.query, True)
-        )
-        if parts.password is None and query == parts.query:
-            return url
-        netloc = parts.netloc
-        if parts.password is not None:
-            port = f":{parts.port}" if _safe_port(parts) else ""
-            netloc = f"{parts.username or ''}:***@{parts.hostname or ''}{port}"
-        shown = urlunsplit(parts._replace(netloc=netloc, query=query))
-        return shown if netloc else shown.replace(":", "://", 1)  # keep unix:///path as written
+        if url.split("://", 1)[0] in _POSTGRES_SCHEMES:
+            return _redact_postgres(url)
+        return _redact_redis(url)
     except ValueError:
         return _mask_userinfo(url)
+
+
+def _redact_redis(url: str) -> str:
+    parts = urlsplit(url)
+    query = "&".join(
+        f"{k}=***" if k == "password" else (f"{k}={v}" if v else k) for k, v in parse_qsl(parts.query, True)
+    )
+    if parts.password is None and query == parts.query:
+        return url
+    netloc = parts.netloc
+    if parts.password is not None:
+        port = f":{parts.port}" if _safe_port(parts) else ""
+        netloc = f"{parts.username or ''}:***@{parts.hostname or ''}{port}"
+    shown = urlunsplit(parts._replace(netloc=netloc, query=query))
+    return shown if netloc else shown.replace(":", "://", 1)  # keep unix:///path as written
+
+
+def _redact_postgres(url: str) -> str:
+    parsed = postgres_url(url)
+    if "password" in parsed.query:
+        parsed = parsed.update_query_dict({"password": "***"})
+    return parsed.render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
+
+
+def postgres_url(url: str) -> Any:
+    """The database URL parsed exactly as SQLAlchemy (the driver's side) parses it; ambiguity refused.
+
+    An unencoded ``@`` in the password makes SQLAlchemy take the password's tail for part of the host name:
+    that URL means different things to different readers, so it is refused with a message instead.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url.strip())
+    except (ArgumentError, ValueError):  # their messages echo the URL
+        raise ValueError("unparsable") from None
+    if "@" in (parsed.host or "") or "@" in (parsed.database or "").split("?")[0]:
+        raise ValueError("ambiguous")
+    return parsed
 
 
 def _mask_userinfo(url: str) -> str:
@@ -63,9 +105,9 @@ def _mask_userinfo(url: str) -> str:
     scheme, sep, rest = url.partition("://")
     if not sep:
         scheme, rest = "", url
-    rest = rest.split("?", 1)[0]
     if "@" in rest:
         rest = "***@" + rest.rsplit("@", 1)[1]
+    rest = rest.split("?", 1)[0].split("#", 1)[0]
     return f"{scheme}{sep}{rest}"
 
 
@@ -77,21 +119,51 @@ def _safe_port(parts: SplitResult) -> int | None:
 
 
 def _check_url(url: str, schemes: set[str], what: str) -> str:
-    """Validate a URL; errors show it masked, since a URL that fails to parse may not redact cleanly."""
+    """Validate a URL the way its driver reads it; errors show it masked and never quote the parser."""
     url = url.strip()
     shown = _mask_userinfo(url)
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - urlsplit only validates the port when asked
-    except ValueError as exc:
-        raise ConfigError(f"{what} is malformed ({exc})", target=shown) from None
-    if parts.scheme not in schemes or "://" not in url:
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme not in schemes:
         raise ConfigError(
             f"{what} must start with one of {', '.join(sorted(s + '://' for s in schemes))}", target=shown
         )
-    if parts.scheme != "unix" and not parts.hostname:
+    if scheme in _POSTGRES_SCHEMES:
+        try:
+            host = postgres_url(url).host
+        except ValueError as exc:
+            raise ConfigError(f"{what} is {'ambiguous' if str(exc) == 'ambiguous' else 'malformed'}",
+                              target=shown, hint=_ENCODE_HINT) from None  # fmt: skip
+    else:
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - urlsplit only validates the port when asked
+        except ValueError:  # urllib's message quotes the "port", which may be the password's head
+            raise ConfigError(f"{what} is malformed", target=shown, hint=_ENCODE_HINT) from None
+        if "@" in url.split("://", 1)[1] and "@" not in parts.netloc and parts.scheme != "unix":
+            raise ConfigError(f"{what} is ambiguous", target=shown, hint=_ENCODE_HINT)
+        host = parts.hostname
+    if scheme != "unix" and not host:
         raise ConfigError(f"{what} has no host", target=shown)
     return url
+
+
+def scrub_text(text: str, secrets: Iterable[str]) -> str:
+    """Replace each secret (at least :data:`MIN_SCRUBBED_LEN` long) where it stands as a whole word."""
+    for secret in sorted({s for s in secrets if len(s) >= MIN_SCRUBBED_LEN}, key=len, reverse=True):
+        text = re.sub(rf"(?<!\w){re.escape(secret)}(?!\w)", "***", text)
+    return text
+
+
+def scrub_data(value: Any, secrets: Iterable[str]) -> Any:
+    """Scrub every string inside JSON-like data (a notebook, a manifest): the structure stays valid."""
+    secrets = list(secrets)
+    if isinstance(value, str):
+        return scrub_text(value, secrets)
+    if isinstance(value, Mapping):
+        return {k: scrub_data(v, secrets) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub_data(v, secrets) for v in value]
+    return value
 
 
 class ProcessMatch(BaseModel):
@@ -144,29 +216,36 @@ class Target(BaseModel):
             return None
         return redact_url(_plain_postgres(self.database_url.get_secret_value()))
 
-    @property
-    def sqlalchemy_url(self) -> str | None:
-        """The database URL for SQLAlchemy's asyncpg dialect (contains the password: never print it)."""
+    def sqlalchemy(self) -> tuple[Any, dict[str, Any]]:
+        """The database URL for SQLAlchemy's asyncpg dialect and the connect arguments its TLS settings need.
+
+        libpq's ``sslmode``/``sslrootcert``/``sslcert``/``sslkey`` (what BSNexus's ``DATABASE_URL`` carries)
+        become asyncpg's ``ssl`` argument, which the dialect would otherwise pass through as unknown keywords.
+        The URL contains the password: never print it.
+        """
         if self.database_url is None:
-            return None
-        return "postgresql+asyncpg://" + _plain_postgres(self.database_url.get_secret_value()).split("://", 1)[1]
+            raise ConfigError("this target has no database_url", target=self.name)
+        url = postgres_url(self.database_url.get_secret_value()).set(drivername="postgresql+asyncpg")
+        tls = {k: url.query[k] for k in ("sslmode", "sslrootcert", "sslcert", "sslkey") if k in url.query}
+        if not tls:
+            return url, {}
+        return url.difference_update_query(tls), {"ssl": _ssl_argument(**tls)}
 
     def secrets(self) -> list[str]:
-        """Every password this target carries (as written and decoded), so artefacts can be scrubbed of them."""
-        found = set()
-        for url in (self.redis_url, self.database_url):
-            if url is None:
-                continue
-            parts = urlsplit(url.get_secret_value())
-            for password in [parts.password, *parse_qs(parts.query).get("password", [])]:
-                if password:
-                    found |= {password, unquote(password)}
+        """Every password this target carries (decoded and as written), so artefacts can be scrubbed of them."""
+        found: set[str] = set()
+        if self.database_url is not None:
+            parsed = postgres_url(self.database_url.get_secret_value())
+            found |= {p for p in (parsed.password, parsed.query.get("password")) if isinstance(p, str)}
+        parts = urlsplit(self.redis_url.get_secret_value())
+        found |= {p for p in [parts.password, *parse_qs(parts.query).get("password", [])] if p}
+        found |= {unquote(p) for p in found} | {quote(p, safe="") for p in found}
+        found |= {html.escape(p) for p in found}
         return sorted(found, key=len, reverse=True)
 
     def scrub(self, text: str) -> str:
-        for secret in self.secrets():
-            text = text.replace(secret, "***")
-        return text
+        """Free text with this target's passwords replaced (whole words of at least MIN_SCRUBBED_LEN only)."""
+        return scrub_text(text, self.secrets())
 
     def describe(self) -> list[tuple[str, str, str]]:
         """(setting, shown value, source) rows for ``bsnexus-lab target show``."""
@@ -195,29 +274,69 @@ def _process_text(process: ProcessMatch | None) -> str:
     return ", ".join(f"{k}={v}" for k, v in process.model_dump().items() if v is not None) or "-"
 
 
+def _ssl_argument(sslmode: str = "prefer", sslrootcert: str | None = None, sslcert: str | None = None,
+                  sslkey: str | None = None) -> Any:  # fmt: skip
+    """asyncpg's ``ssl`` for libpq's settings: the mode name, or a context when files are named."""
+    import ssl
+
+    if sslmode not in {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}:
+        raise ConfigError(f"the database URL has an unknown sslmode {sslmode!r}",
+                          hint="use disable, allow, prefer, require, verify-ca or verify-full")  # fmt: skip
+    if not (sslrootcert or sslcert):
+        return sslmode
+    context = ssl.create_default_context(cafile=sslrootcert)
+    if sslmode not in {"verify-ca", "verify-full"}:
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    elif sslmode == "verify-ca":
+        context.check_hostname = False
+    if sslcert:
+        context.load_cert_chain(sslcert, sslkey)
+    return context
+
+
 def _plain_postgres(url: str) -> str:
     scheme, rest = url.split("://", 1)
     return "postgresql://" + rest if scheme in _POSTGRES_SCHEMES else url
 
 
-class _LabEnv(BaseSettings):
-    """``BSNEXUS_LAB_*`` variables."""
-
-    model_config = SettingsConfigDict(env_prefix="BSNEXUS_LAB_", env_file=".env", extra="ignore")
-
-    redis_url: str | None = None
-    database_url: str | None = None
-    service_url: str | None = None
-    target: str | None = None
+_LAB_VARIABLES = {"redis_url": "BSNEXUS_LAB_REDIS_URL", "database_url": "BSNEXUS_LAB_DATABASE_URL",
+                  "service_url": "BSNEXUS_LAB_SERVICE_URL"}  # fmt: skip
+_SERVICE_VARIABLES = {"redis_url": "REDIS_URL", "database_url": "DATABASE_URL"}  # read the way BSNexus reads them
 
 
-class _ServiceEnv(BaseSettings):
-    """BSNexus's own variables, read the way BSNexus reads them."""
+def start_dirs() -> list[Path]:
+    """The working directory, then the directory the user started in (``$PWD``) when that differs.
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    ``nbconvert --execute`` and Jupyter run the kernel in the notebook's folder, while the user's ``.env``
+    and ``bsnexus-lab.toml`` sit where they typed the command; the shell's ``PWD`` still names that place.
+    """
+    dirs = [Path.cwd()]
+    started = os.environ.get("PWD")
+    if started and Path(started).is_dir() and Path(started).resolve() != Path.cwd().resolve():
+        dirs.append(Path(started))
+    return dirs
 
-    redis_url: str | None = None
-    database_url: str | None = None
+
+def env_files() -> list[Path]:
+    return [d / ".env" for d in start_dirs()]
+
+
+def _variables(names: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+    """setting -> (value, source) from the environment, else the first ``.env`` that sets the variable."""
+    from dotenv import dotenv_values
+
+    found: dict[str, tuple[str, str]] = {}
+    files = [(path, dotenv_values(path)) for path in env_files() if path.is_file()]
+    for key, variable in names.items():
+        value = os.environ.get(variable) or os.environ.get(variable.lower())
+        if value:
+            found[key] = (value, f"environment ({variable})")
+            continue
+        for path, values in files:
+            if value := values.get(variable) or values.get(variable.lower()):
+                found[key] = (value, f"{path} ({variable})")
+                break
+    return found
 
 
 def state_dir() -> Path:
@@ -237,7 +356,7 @@ def state_dir() -> Path:
 def profile_files() -> list[Path]:
     config_home = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
     return [
-        Path.cwd() / "bsnexus-lab.toml",
+        *(d / "bsnexus-lab.toml" for d in start_dirs()),
         config_home / "bsnexus-lab" / "profiles.toml",
         state_dir() / "profiles.toml",
     ]
@@ -275,18 +394,15 @@ def resolve(target: str | None = None, **overrides: Any) -> Target:
     if target is not None:
         offer(*_profile(target, profiles))
     else:
-        lab_env = _LabEnv()
-        offer(_env_source("BSNEXUS_LAB_"), lab_env.model_dump(exclude={"target"}))
-        offer(_env_source(""), _ServiceEnv().model_dump())
-        if lab_env.target:
-            offer(*_profile(lab_env.target, profiles))
+        for names in (_LAB_VARIABLES, _SERVICE_VARIABLES):
+            for key, (value, source) in _variables(names).items():
+                offer(source, {key: value})
+        if named := _variables({"target": "BSNEXUS_LAB_TARGET"}).get("target"):
+            offer(*_profile(named[0], profiles))
         if "redis_url" not in values and SANDBOX in profiles:
             offer(*_profile(SANDBOX, profiles))
     if "redis_url" not in values:
-        raise ConfigError(
-            "no target configured and the sandbox is not running",
-            hint="run `bsnexus-lab sandbox up`, name a profile, or set BSNEXUS_LAB_REDIS_URL",
-        )
+        raise _no_target(sources.get("database_url"))
     origin = sources["redis_url"]
     values.setdefault("name", origin.split()[1] if origin.startswith("profile ") else "env")
     try:
@@ -310,10 +426,19 @@ def _profile(name: str, profiles: Mapping[str, tuple[dict[str, Any], Path]]) -> 
     return f"profile {name} ({path})", values
 
 
-def _env_source(prefix: str) -> str:
-    names = [f"{prefix}REDIS_URL", f"{prefix}DATABASE_URL"]
-    where = "environment" if any(n in os.environ for n in names) else ".env"
-    return f"{where} ({prefix or 'BSNexus '}*)"
+def _no_target(database_source: str | None) -> ConfigError:
+    looked = ", ".join(["the environment", *map(str, env_files()), *map(str, profile_files())])
+    if database_source is not None:
+        return ConfigError(
+            f"a database URL is set ({database_source}) but no Redis URL",
+            hint=f"set REDIS_URL (next to DATABASE_URL) or BSNEXUS_LAB_REDIS_URL (next to BSNEXUS_LAB_DATABASE_URL);"
+            f" looked in {looked}",
+        )
+    return ConfigError(
+        "no target configured and the sandbox is not running",
+        hint="run `bsnexus-lab sandbox up`, name a profile, or set REDIS_URL and DATABASE_URL (or"
+        f" BSNEXUS_LAB_REDIS_URL and BSNEXUS_LAB_DATABASE_URL); looked in {looked}",
+    )
 
 
 def _config_error(exc: ValueError) -> ConfigError:

@@ -38,7 +38,7 @@ async def _postgres_version(lab: Lab) -> str:
     from sqlalchemy import text
 
     try:
-        async with lab.engine().connect() as conn:
+        async with lab._postgres().connect() as conn:
             version = (await conn.execute(text("SHOW server_version"))).scalar_one()
     except LabError:
         raise

@@ -4,7 +4,7 @@
     ├── ConfigError           a target, profile or URL that cannot be used as given
     ├── TargetUnreachable     a server that did not answer (down, wrong host/port, wrong password)
     ├── QueryTimedOut         a server that answered too slowly
-    ├── PermissionDenied      a write refused because the Lab is read-only
+    ├── PermissionDenied      a write refused because the Lab is read-only, or a command the server's ACL refuses
     ├── NotFound              a stream, group or table that does not exist
     ├── WrongType             a key that exists but holds another type
     ├── SandboxError          the embedded servers could not be started or stopped
@@ -102,6 +102,12 @@ def _redis_response_error(exc: Exception, url: str) -> LabError:
         return WrongType("a key holds another type than expected", target=url, hint=text)
     if "NOAUTH" in text or "WRONGPASS" in text:
         return TargetUnreachable("Redis refused the credentials", target=url, hint="check the password in the URL")
+    if text.startswith("NOPERM"):
+        return PermissionDenied(
+            "the Redis user may not run a command the lab sends",
+            target=url,
+            hint=f"{text}; `bsnexus-lab target role-sql` prints the ACL the lab needs",
+        )
     if "no such key" in text or "NOGROUP" in text:
         return NotFound("no such stream or consumer group", target=url, hint=text)
     return LabError("Redis refused a command", target=url, hint=text)

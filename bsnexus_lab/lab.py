@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pandas as pd
 
 from bsnexus_lab import bsnexus, checks, deps, streams
-from bsnexus_lab.clients import Counters, postgres_engine, redis_client
+from bsnexus_lab.clients import Counters, check_sql, postgres_engine, redis_client
 from bsnexus_lab.config import Target, resolve
 from bsnexus_lab.errors import ConfigError, postgres_error, redis_errors_translated
 from bsnexus_lab.findings import Finding
+from bsnexus_lab.masking import mask_frame
 from bsnexus_lab.thresholds import DEFAULTS, Thresholds
 
 if TYPE_CHECKING:
@@ -65,11 +66,14 @@ class Lab:
     def redis(self) -> Any:
         """The guarded async Redis client; call from coroutines running on the Lab's loop."""
         if self._redis is None:
-            self._redis = redis_client(self.target, self.counters, allow_writes=self.allow_writes)
+            self._redis = redis_client(
+                self.target, self.counters, allow_writes=self.allow_writes, scripts=streams.SCRIPTS
+            )
         return self._redis
 
-    def engine(self) -> Any:
-        """The read-only async SQLAlchemy engine; :class:`ConfigError` when the target has no database."""
+    def _postgres(self) -> Any:
+        """The read-only async SQLAlchemy engine, for the lab's probes (kept private: users go through query());
+        :class:`ConfigError` when the target has no database."""
         if self.target.database_url is None:
             raise ConfigError("this target has no database_url", target=self.target.name)
         if self._engine is None:
@@ -89,14 +93,19 @@ class Lab:
         return self.run(bsnexus.held_tasks(self, consumers))
 
     def query(self, sql: str, **params: Any) -> pd.DataFrame:
-        """Run one read-only SQL statement against the target's database."""
-        return self.run(self._query(sql, params))
+        """Run one read-only SQL statement against the target's database; credential columns come back masked.
+
+        Refused before it is sent: anything but one read, and functions that act although the session is
+        read-only (ending sessions, advisory locks, set_config...; see clients.check_sql).
+        """
+        check_sql(sql)
+        return mask_frame(self.run(self._query(sql, params)))
 
     async def _query(self, sql: str, params: dict[str, Any]) -> pd.DataFrame:
         from sqlalchemy import text
 
         try:
-            async with self.engine().connect() as conn:
+            async with self._postgres().connect() as conn:
                 result = await conn.execute(text(sql), params)
                 return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
         except ConfigError:

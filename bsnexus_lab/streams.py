@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from redis.exceptions import ResponseError
 
-from bsnexus_lab.clients import READ_ONLY_SCRIPTS
 from bsnexus_lab.errors import NotFound, WrongType
 
 if TYPE_CHECKING:
@@ -111,7 +110,7 @@ class _Stream:
 
 # Counts, inside Redis, the entries after each group's last-delivered id (at most ARGV[1]), so that lag is
 # exact where Redis does not report it (6.2; 7.x after deletions) without sending entry bodies over the wire.
-# It only reads; the connection guard lets exactly this script through (see clients.READ_ONLY_SCRIPTS).
+# It only reads; the connection guard lets exactly this script through (SCRIPTS), as EVAL_RO where Redis has it.
 COUNT_SCRIPT = """
 local counts = {}
 for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
@@ -126,7 +125,7 @@ for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
 end
 return counts
 """
-READ_ONLY_SCRIPTS.add(COUNT_SCRIPT)
+SCRIPTS = frozenset([COUNT_SCRIPT])
 
 
 async def _read_streams(

@@ -27,7 +27,9 @@ def test_target_never_shows_its_password() -> None:
     shown = [repr(target), str(target), str(target.describe()), target.redis, str(target.database)]
     assert all(SECRET not in text for text in shown)
     assert target.database == "postgresql://bsnexus:***@db:5432/bsnexus"
-    assert target.sqlalchemy_url == f"postgresql+asyncpg://bsnexus:{SECRET}@db:5432/bsnexus"
+    url, tls = target.sqlalchemy()
+    assert url.render_as_string(hide_password=False) == f"postgresql+asyncpg://bsnexus:{SECRET}@db:5432/bsnexus"
+    assert tls == {}
     assert target.scrub(f"error at redis://:{SECRET}@cache") == "error at redis://:***@cache"
 
 
@@ -44,9 +46,9 @@ def test_lab_variables_beat_bsnexus_variables(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("DATABASE_URL", f"postgresql+asyncpg://bsnexus:{SECRET}@postgres:5432/bsnexus")
     target = resolve()
     assert target.redis == "redis://lab:6379"
-    assert target.sources["redis_url"].startswith("environment (BSNEXUS_LAB_")
+    assert target.sources["redis_url"] == "environment (BSNEXUS_LAB_REDIS_URL)"
     assert target.database == "postgresql://bsnexus:***@postgres:5432/bsnexus"
-    assert "BSNexus" in target.sources["database_url"]
+    assert target.sources["database_url"] == "environment (DATABASE_URL)"
     assert target.name == "env"
 
 
@@ -55,7 +57,7 @@ def test_bsnexus_dotenv_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     (tmp_path / ".env").write_text(f"REDIS_URL=redis://:{SECRET}@localhost:6379\nOTHER=1\n")
     target = resolve()
     assert target.redis == "redis://:***@localhost:6379"
-    assert target.sources["redis_url"] == ".env (BSNexus *)"
+    assert target.sources["redis_url"] == f"{tmp_path / '.env'} (REDIS_URL)"
 
 
 def test_named_profile_from_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -125,3 +127,77 @@ def test_every_scheme_gets_the_read_only_guard(url: str) -> None:
 
     client = redis_client(Target(name="g", redis_url=url), Counters(), allow_writes=False)
     assert issubclass(client.connection_pool.connection_class, _Guard)
+
+
+def test_each_setting_names_its_own_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("DATABASE_URL=postgresql://u:longpassword@db/bsnexus\n")
+    monkeypatch.setenv("REDIS_URL", "redis://cache:6379")
+    sources = {key: source for key, _, source in resolve().describe()}
+    assert sources["redis_url"] == "environment (REDIS_URL)"
+    assert sources["database_url"] == f"{tmp_path / '.env'} (DATABASE_URL)"
+
+
+def test_dotenv_in_the_directory_the_user_started_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """nbconvert --execute runs the kernel in the notebook's folder; $PWD still names where the user was."""
+    started, notebooks = tmp_path / "project", tmp_path / "project" / "notebooks"
+    notebooks.mkdir(parents=True)
+    (started / ".env").write_text("REDIS_URL=redis://from-start:6379\n")
+    monkeypatch.chdir(notebooks)
+    monkeypatch.setenv("PWD", str(started))
+    assert resolve().redis == "redis://from-start:6379"
+
+
+def test_only_database_url_names_both_variables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BSNEXUS_LAB_STATE_DIR", str(tmp_path / "no-sandbox"))
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://u:{SECRET}@db/bsnexus")
+    with pytest.raises(ConfigError) as caught:
+        resolve()
+    message = str(caught.value)
+    assert "REDIS_URL" in message and "DATABASE_URL" in message and "looked in the environment" in message
+    assert SECRET not in message
+
+
+@pytest.mark.parametrize("password", ["Leak?Pfx#tail", "Leak#Pfx", "Leak@Pfx", "Leak/Pfx?x", "a@b?c#d"])
+def test_unencoded_reserved_characters_never_echo_the_password(password: str) -> None:
+    redis_url = f"redis://:{password}@cache:6379/0"
+    database_url = f"postgresql://bsnexus:{password}@db:5432/bsnexus"
+    for kwargs in ({"redis_url": redis_url}, {"redis_url": "redis://cache:6379", "database_url": database_url}):
+        try:
+            target = resolve(**kwargs)
+        except ConfigError as exc:
+            assert "percent-encode" in str(exc)
+            shown = str(exc)
+        else:  # parsed the one way the driver parses it: then nothing shows the password
+            shown = " ".join([repr(target), target.redis, str(target.database), str(target.describe())])
+        assert "Leak" not in shown and "Pfx" not in shown, shown
+
+
+def test_database_url_is_parsed_the_drivers_way() -> None:
+    """SQLAlchemy reads `p@ss@host` as password `p`, host `ss@host`: refused, not guessed."""
+    with pytest.raises(ConfigError, match="ambiguous.*percent-encode"):
+        resolve(redis_url="redis://cache:6379", database_url="postgresql://u:p@ss@db/bsnexus")
+    target = resolve(redis_url="redis://cache:6379", database_url="postgresql://u:p%40ss-long@db/bsnexus")
+    url, _ = target.sqlalchemy()
+    assert (url.password, url.host) == ("p@ss-long", "db")
+    assert target.database == "postgresql://u:***@db/bsnexus"
+    assert target.scrub("auth p@ss-long failed; p%40ss-long") == "auth *** failed; ***"
+
+
+def test_sslmode_becomes_the_drivers_ssl_argument() -> None:
+    target = Target(name="t", redis_url="redis://c:6379", database_url="postgresql://u:pw@db/b?sslmode=require")
+    url, tls = target.sqlalchemy()
+    assert tls == {"ssl": "require"} and "sslmode" not in url.query
+    assert target.database == "postgresql://u:***@db/b?sslmode=require"
+    with pytest.raises(ConfigError, match="unknown sslmode"):
+        Target(name="t", redis_url="redis://c:6379", database_url="postgresql://u@db/b?sslmode=maybe").sqlalchemy()
+
+
+def test_scrubbing_replaces_whole_values_only() -> None:
+    short = Target(name="s", redis_url="redis://:e@cache:6379")
+    assert short.scrub('{"cells": [], "metadata": {}}') == '{"cells": [], "metadata": {}}'
+    same = Target(name="p", redis_url="redis://c:6379", database_url="postgresql://postgres:postgres@db/postgres")
+    assert same.database == "postgresql://postgres:***@db/postgres"
+    assert same.scrub("postgresql://x@db said: password postgres refused") == (
+        "postgresql://x@db said: password *** refused"
+    )

@@ -1,0 +1,111 @@
+"""Secrets inside BSNexus's own data, masked before anything shows them.
+
+BSNexus keeps credentials where a debugging tool looks: worker auth tokens are Redis key names
+(``worker:token:{token}``) and the ``token`` field of every ``worker:{id}`` hash; PostgreSQL holds
+``registration_tokens``, ``api_keys`` and each project's ``llm_config`` (provider API keys). These pure
+functions mask them by structure (a key's pattern, a field's or column's name); :func:`mask_text` is the last
+net for text that mentions a token key. Every probe that reads such data applies them, and the runner applies
+:func:`mask_data` to every artefact.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+MASK = "***"
+# Field / column names whose value is a credential, wherever they appear (hash fields, SQL columns, JSON).
+SECRET_NAMES = frozenset(
+    [
+        *("token", "password", "secret", "api_key", "apikey", "access_token", "refresh_token", "token_hash"),
+        *("key_hash", "hashed_key", "secret_key", "private_key", "client_secret", "authorization", "credentials"),
+    ]
+)
+_SECRET_SUFFIXES = ("_token", "_secret", "_password", "_api_key", "_apikey")
+# Values whose inside holds credentials next to harmless settings (model names): masked field by field.
+NESTED_SECRETS = frozenset(["llm_config"])
+_TOKEN_KEY = re.compile(r"(worker:token:)[^\s'\",;)\]}]+")
+
+
+def is_secret_name(name: Any) -> bool:
+    """Does a field, column or JSON key of this name hold a credential?"""
+    if isinstance(name, bytes):
+        name = name.decode(errors="replace")
+    if not isinstance(name, str):
+        return False
+    lowered = name.lower()
+    return lowered in SECRET_NAMES or lowered.endswith(_SECRET_SUFFIXES)
+
+
+def mask_key(name: Any) -> Any:
+    """A Redis key name with a worker token in it (``worker:token:{token}``) shown as ``worker:token:***``."""
+    if isinstance(name, bytes):
+        return mask_key(name.decode(errors="replace")).encode()
+    return _TOKEN_KEY.sub(rf"\g<1>{MASK}", name) if isinstance(name, str) else name
+
+
+def mask_fields(fields: Mapping[Any, Any]) -> dict[Any, Any]:
+    """A hash's fields (``worker:{id}``), a row or a JSON object with credential values masked."""
+    masked = {}
+    for name, value in fields.items():
+        plain = name.decode(errors="replace") if isinstance(name, bytes) else name
+        if value is None:
+            masked[name] = value
+        elif is_secret_name(plain):
+            masked[name] = MASK
+        elif isinstance(plain, str) and plain.lower() in NESTED_SECRETS:
+            masked[name] = _mask_nested(value)
+        else:
+            masked[name] = value
+    return masked
+
+
+def _mask_nested(value: Any) -> Any:
+    """A JSON document (parsed or text) with its credential-named keys masked; unreadable text masked whole."""
+    if isinstance(value, bytes):
+        value = value.decode(errors="replace")
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            return MASK
+        return json.dumps(_mask_nested(parsed)) if isinstance(parsed, dict | list) else MASK
+    if isinstance(value, Mapping):
+        return {k: MASK if is_secret_name(k) and v is not None else _mask_nested(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_nested(v) for v in value]
+    return value
+
+
+def mask_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A probe's or query's frame with credential columns masked and token key names hidden."""
+    masked = frame.copy()
+    for column in masked.columns:
+        name = str(column)
+        if is_secret_name(name):
+            masked[column] = masked[column].map(lambda v: v if v is None or v is pd.NA else MASK)
+        elif name.lower() in NESTED_SECRETS:
+            masked[column] = masked[column].map(_mask_nested)
+        elif masked[column].dtype == object:
+            masked[column] = masked[column].map(mask_key)
+    return masked
+
+
+def mask_text(text: str) -> str:
+    """Free text with worker-token key names masked."""
+    return mask_key(text)
+
+
+def mask_data(value: Any) -> Any:
+    """JSON-like data (a notebook, findings, a manifest) with credential fields and token keys masked."""
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, Mapping):
+        return {k: mask_data(v) for k, v in mask_fields(value).items()}
+    if isinstance(value, list | tuple):
+        return [mask_data(v) for v in value]
+    return value
