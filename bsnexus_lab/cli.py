@@ -1,10 +1,4 @@
-"""``bsnexus-lab``: the command line. One small function per subcommand; its docstring is its help.
-
-Exit statuses (one place):
-  0  done; for ``run``, no finding reached --fail-on
-  1  ``run``: a finding reached --fail-on
-  2  the command could not do its job (bad input, unreachable target, failed runbook); one line on stderr
-"""
+"""``bsnexus-lab``: the command line. One small function per subcommand; its docstring is its help."""
 
 from __future__ import annotations
 
@@ -16,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from bsnexus_lab import findings as findings_io
 from bsnexus_lab import runner
-from bsnexus_lab.config import resolve
+from bsnexus_lab.config import redact_urls_in, resolve
 from bsnexus_lab.errors import LabError, RunbookError
 from bsnexus_lab.findings import Severity
 
@@ -24,17 +18,40 @@ if TYPE_CHECKING:
     from bsnexus_lab.sandbox import Sandbox, ServerStatus
 
 Command = Callable[[argparse.Namespace], int]
+DESCRIPTION = "Diagnose a BSNexus deployment (Redis Streams + PostgreSQL) from runbooks, read-only."
+EXIT_STATUSES = f"""exit statuses:
+  {runner.EXIT_OK}  done; for run: no finding reached --fail-on
+  {runner.EXIT_FINDINGS}  run: a finding reached --fail-on (default: warning)
+  {runner.EXIT_FAILED}  the command could not do its job: bad input, unusable target or output directory,
+     a broken runbook, a cell that raised, a run that emitted no findings (one line on stderr)
+  {runner.EXIT_INTERRUPTED}  run: interrupted by SIGINT/SIGTERM; the kernel is stopped, run.json says
+     "interrupted" and the partial notebook is kept"""
 DEMO_SCENARIO = "stuck-consumer"
 DEMO_RUNBOOK = "stream_backlog"
 DEMO_PARAMS = {"duration_s": 5, "every_s": 0.5}  # a newcomer should not wait the runbook's default 30 s
 
 
 def target_show(args: argparse.Namespace) -> int:
-    """Print the resolved target and where each setting came from (passwords masked)."""
+    """Show which deployment the lab would look at, and where each setting came from (passwords masked)."""
     target = resolve(args.target)
     width = max(len(key) for key, _, _ in target.describe())
     for key, value, source in target.describe():
         print(f"{key:{width}}  {value}    [{source}]")
+    return 0
+
+
+def target_role_sql(args: argparse.Namespace) -> int:
+    """Print the least-privilege PostgreSQL role and Redis ACL user to give the lab in production."""
+    from bsnexus_lab.clients import CONNECTION_COMMANDS, READ_COMMANDS
+    from bsnexus_lab.least_privilege import postgres_role_sql, redis_acl_line
+
+    commands = READ_COMMANDS | CONNECTION_COMMANDS
+    print("-- PostgreSQL: run as a superuser, then put the role in DATABASE_URL (set its password first)")
+    print(postgres_role_sql(args.database))
+    print("\n# Redis 7.0 and later (scripts only as EVAL_RO, which cannot write):")
+    print(redis_acl_line(commands, (7, 0)))
+    print("# Redis 6.2 (no EVAL_RO; the ACL still refuses writes inside scripts):")
+    print(redis_acl_line(commands, (6, 2)))
     return 0
 
 
@@ -74,7 +91,7 @@ def sandbox_scenario(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Execute a runbook with papermill; keep the notebook, an HTML report and findings.json."""
+    """Run a runbook against the target; keep the executed notebook, an HTML report and findings.json."""
     if args.list:
         for name, path in sorted(runner.available().items()):
             print(f"{name}  ({path})")
@@ -92,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def demo(args: argparse.Namespace) -> int:
-    """Sandbox up, plant a stuck consumer, run the stream_backlog runbook, print what it found."""
+    """Start the sandbox, plant a stuck consumer, and show what the stream_backlog runbook finds."""
     sandbox = _sandbox()
     _print_status(sandbox.up(args.source))
     facts = sandbox.load(DEMO_SCENARIO)
@@ -106,7 +123,10 @@ def _print_result(result: runner.RunResult) -> None:
     print(findings_io.to_text(result.findings))
     if result.error:
         print(f"\nthe runbook failed: {result.error}", file=sys.stderr)
-    print(f"\nreport:   {result.report}\nnotebook: {result.notebook}\nfindings: {result.run_dir / 'findings.json'}")
+    print(f"\nrun directory: {result.run_dir} ({runner.STATUS[result.exit_code]})")
+    for label, path in (("report", result.report), ("notebook", result.notebook)):
+        print(f"{label + ':':14} {path if path.exists() else '(not written)'}")
+    print(f"{'findings:':14} {result.run_dir / 'findings.json'}")
 
 
 def _parse_params(pairs: Sequence[str]) -> dict[str, str]:
@@ -132,7 +152,13 @@ def _print_status(rows: list[ServerStatus]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bsnexus-lab", description=__doc__.split("\n")[0].strip("`: "))
+    parser = argparse.ArgumentParser(
+        prog="bsnexus-lab",
+        description=DESCRIPTION,
+        epilog=EXIT_STATUSES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add(parent: Any, name: str, func: Command) -> argparse.ArgumentParser:
@@ -140,8 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
         command.set_defaults(func=func)
         return command
 
-    target = sub.add_parser("target", help="inspect the target configuration").add_subparsers(required=True)
-    add(target, "show", target_show).add_argument("--target", help="profile name")
+    target = sub.add_parser("target", help="which deployment the lab looks at, and how to give it access")
+    target_actions = target.add_subparsers(dest="action", required=True)
+    add(target_actions, "show", target_show).add_argument("--target", help="profile name")
+    role = add(target_actions, "role-sql", target_role_sql)
+    role.add_argument("--database", default="bsnexus", help="database to grant CONNECT on (default: bsnexus)")
 
     sandbox = sub.add_parser("sandbox", help="the embedded servers and their BSNexus-shaped world")
     actions = sandbox.add_subparsers(dest="action", required=True)
@@ -150,20 +179,28 @@ def build_parser() -> argparse.ArgumentParser:
     add(actions, "down", sandbox_down)
     add(actions, "status", sandbox_status)
     scenario = add(actions, "scenario", sandbox_scenario)
-    scenario.add_argument("name", nargs="?")
-    scenario.add_argument("--list", action="store_true")
+    scenario.add_argument("name", nargs="?", help="the scenario to load")
+    scenario.add_argument("--list", action="store_true", help="list the scenarios and what each plants")
 
     run_cmd = add(sub, "run", run)
-    run_cmd.add_argument("runbook", nargs="?")
+    run_cmd.epilog = EXIT_STATUSES
+    run_cmd.formatter_class = argparse.RawDescriptionHelpFormatter
+    run_cmd.add_argument("runbook", nargs="?", help="a runbook name (see --list) or a path to a .ipynb")
     run_cmd.add_argument("--target", help="profile name (default: resolved from the environment)")
-    run_cmd.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
-    run_cmd.add_argument("--fail-on", default="warning", choices=[s.value for s in Severity])
-    run_cmd.add_argument("--output-dir", type=Path, default=None, help="default: ./runs")
+    run_cmd.add_argument(
+        "-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+        help="a runbook parameter; lists as a,b or as a JSON list; checked before the kernel starts",
+    )  # fmt: skip
+    run_cmd.add_argument(
+        "--fail-on", default="warning", choices=[s.value for s in Severity],
+        help="exit 1 when a finding is at least this severe (default: warning)",
+    )  # fmt: skip
+    run_cmd.add_argument("--output-dir", type=Path, default=None, help="where run directories go (default: ./runs)")
     run_cmd.add_argument("--list", action="store_true", help="list runbooks and their parameters")
 
     demo_cmd = add(sub, "demo", demo)
-    demo_cmd.add_argument("--source", choices=["system", "embedded"])
-    demo_cmd.add_argument("--output-dir", type=Path, default=None)
+    demo_cmd.add_argument("--source", choices=["system", "embedded"], help="force a server source")
+    demo_cmd.add_argument("--output-dir", type=Path, default=None, help="where the run directory goes (./runs)")
     return parser
 
 
@@ -175,7 +212,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bsnexus-lab: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        return 130
+        return runner.EXIT_INTERRUPTED
+    except Exception as exc:  # never a traceback: one line, URLs' credentials masked
+        print(f"bsnexus-lab: {type(exc).__name__}: {redact_urls_in(str(exc))}", file=sys.stderr)
+        return runner.EXIT_FAILED
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("bsnexus-lab")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 if __name__ == "__main__":

@@ -147,6 +147,11 @@ def _check_url(url: str, schemes: set[str], what: str) -> str:
     return url
 
 
+def redact_urls_in(text: str) -> str:
+    """Free text with the credentials of any URL in it masked (for errors whose origin is unknown)."""
+    return re.sub(r"(\b[a-z][a-z0-9+.-]*://)[^\s/@]*@", r"\1***@", text)
+
+
 def scrub_text(text: str, secrets: Iterable[str]) -> str:
     """Replace each secret (at least :data:`MIN_SCRUBBED_LEN` long) where it stands as a whole word."""
     for secret in sorted({s for s in secrets if len(s) >= MIN_SCRUBBED_LEN}, key=len, reverse=True):

@@ -14,9 +14,10 @@ def html(notebook: Any, found: list[Finding], *, title: str, error: str | None =
 
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(notebook, resources={"metadata": {"name": title}})
-    verdict = findings_io.worst(found).value.upper() if found else "NO FINDINGS"
+    verdict = "RUN FAILED" if error else findings_io.worst(found).value.upper()
     failure = (
-        f'<p style="background:#f8d7da;padding:6px"><b>The runbook failed:</b> {html_lib.escape(error)}</p>'
+        f'<p style="background:#f8d7da;padding:6px"><b>The runbook failed:</b> {html_lib.escape(error)}.'
+        " Findings below are what it emitted before that; the notebook shows where it stopped.</p>"
         if error
         else ""
     )
