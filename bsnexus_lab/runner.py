@@ -352,7 +352,7 @@ def _finish(
     notebook = None
     if scratch.exists():
         try:
-            notebook = nbformat.from_dict(clean(json.loads(scratch.read_text())))
+            notebook = nbformat.reads(json.dumps(clean(json.loads(scratch.read_text()))), as_version=4)
         except ValueError as exc:  # a kernel killed mid-save: say so rather than lose the run
             error = error or f"the executed notebook could not be read back: {exc}"
         scratch.unlink()
