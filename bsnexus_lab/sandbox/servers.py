@@ -200,8 +200,16 @@ def start_redis(binary: Binary, directory: Path, port: int, password: str) -> in
     result = subprocess.run(args, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise SandboxError("redis-server refused to start", hint=(result.stderr or result.stdout).strip()[:300])
-    _wait_for(lambda: pidfile.exists() and _port_open(port), "redis-server", log)
-    return int(pidfile.read_text().strip())
+    # redis-server creates the pidfile before it writes the pid: wait for a whole number, not for the file.
+    _wait_for(lambda: _pid_in(pidfile) is not None and _port_open(port), "redis-server", log)
+    return _pid_in(pidfile) or 0
+
+
+def _pid_in(pidfile: Path) -> int | None:
+    try:
+        return int(pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return None
 
 
 def _port_open(port: int) -> bool:
