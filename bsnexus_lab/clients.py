@@ -165,14 +165,24 @@ class _Guard:
         return (command, *args[1:])
 
     async def on_connect_check_health(self, check_health: bool = True) -> None:
+        """After redis-py's set-up: name the connection and ask whether EVAL_RO exists (one round trip).
+
+        Both are optional: an account that may not run them (an ACL user with ``+@read`` only) still reads.
+        """
         await super().on_connect_check_health(check_health)  # type: ignore[misc]
+        await self.send_command("CLIENT", "SETNAME", APPLICATION_NAME, check_health=False)  # type: ignore[attr-defined]
         if self.scripts:
             await self.send_command("COMMAND", "INFO", "EVAL_RO", check_health=False)  # type: ignore[attr-defined]
-            try:
-                reply = await self.read_response()  # type: ignore[attr-defined]
-            except redis_errors.ResponseError:  # an ACL user without COMMAND: assume the older EVAL
-                reply = None
+        await self._optional_reply()
+        if self.scripts:
+            reply = await self._optional_reply()
             self.has_eval_ro = bool(reply and reply[0])
+
+    async def _optional_reply(self) -> Any:
+        try:
+            return await self.read_response()
+        except redis_errors.ResponseError:  # refused by the server's ACL: do without
+            return None
 
     async def read_response(self, *args: Any, **kwargs: Any) -> Any:
         return mask_config_reply(await super().read_response(*args, **kwargs))  # type: ignore[misc]
@@ -212,7 +222,6 @@ def redis_client(
         socket_connect_timeout=CONNECT_TIMEOUT_S,
         socket_timeout=COMMAND_TIMEOUT_S,
         retry=Retry(ExponentialBackoff(cap=0.5, base=0.1), 1),
-        client_name=APPLICATION_NAME,
         decode_responses=False,
         max_connections=4,
     )

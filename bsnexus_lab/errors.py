@@ -82,6 +82,12 @@ def redis_errors_translated(url: str) -> Iterator[None]:
         raise TargetUnreachable(
             "Redis refused the credentials", target=url, hint="check the password in the URL"
         ) from exc
+    except redis_errors.NoPermissionError as exc:
+        raise PermissionDenied(
+            "the Redis user may not run a command the lab sends",
+            target=url,
+            hint=f"{_first_line(exc)}; `bsnexus-lab target role-sql` prints the ACL the lab needs",
+        ) from exc
     except redis_errors.ResponseError as exc:
         raise _redis_response_error(exc, url) from exc
     except (redis_errors.TimeoutError, TimeoutError) as exc:
@@ -102,12 +108,6 @@ def _redis_response_error(exc: Exception, url: str) -> LabError:
         return WrongType("a key holds another type than expected", target=url, hint=text)
     if "NOAUTH" in text or "WRONGPASS" in text:
         return TargetUnreachable("Redis refused the credentials", target=url, hint="check the password in the URL")
-    if text.startswith("NOPERM"):
-        return PermissionDenied(
-            "the Redis user may not run a command the lab sends",
-            target=url,
-            hint=f"{text}; `bsnexus-lab target role-sql` prints the ACL the lab needs",
-        )
     if "no such key" in text or "NOGROUP" in text:
         return NotFound("no such stream or consumer group", target=url, hint=text)
     return LabError("Redis refused a command", target=url, hint=text)

@@ -73,11 +73,15 @@ def _mask_nested(value: Any) -> Any:
             parsed = json.loads(value)
         except ValueError:
             return MASK
-        return json.dumps(_mask_nested(parsed)) if isinstance(parsed, dict | list) else MASK
+        return json.dumps(_mask_document(parsed)) if isinstance(parsed, dict | list) else MASK
+    return _mask_document(value)
+
+
+def _mask_document(value: Any) -> Any:
     if isinstance(value, Mapping):
-        return {k: MASK if is_secret_name(k) and v is not None else _mask_nested(v) for k, v in value.items()}
+        return {k: MASK if is_secret_name(k) and v is not None else _mask_document(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_mask_nested(v) for v in value]
+        return [_mask_document(v) for v in value]
     return value
 
 
@@ -87,10 +91,10 @@ def mask_frame(frame: pd.DataFrame) -> pd.DataFrame:
     for column in masked.columns:
         name = str(column)
         if is_secret_name(name):
-            masked[column] = masked[column].map(lambda v: v if v is None or v is pd.NA else MASK)
+            masked[column] = masked[column].map(lambda v: v if pd.api.types.is_scalar(v) and pd.isna(v) else MASK)
         elif name.lower() in NESTED_SECRETS:
             masked[column] = masked[column].map(_mask_nested)
-        elif masked[column].dtype == object:
+        elif masked[column].dtype == object or pd.api.types.is_string_dtype(masked[column]):
             masked[column] = masked[column].map(mask_key)
     return masked
 

@@ -175,7 +175,7 @@ def test_unencoded_reserved_characters_never_echo_the_password(password: str) ->
 
 def test_database_url_is_parsed_the_drivers_way() -> None:
     """SQLAlchemy reads `p@ss@host` as password `p`, host `ss@host`: refused, not guessed."""
-    with pytest.raises(ConfigError, match="ambiguous.*percent-encode"):
+    with pytest.raises(ConfigError, match=r"ambiguous.*percent-encode"):
         resolve(redis_url="redis://cache:6379", database_url="postgresql://u:p@ss@db/bsnexus")
     target = resolve(redis_url="redis://cache:6379", database_url="postgresql://u:p%40ss-long@db/bsnexus")
     url, _ = target.sqlalchemy()
