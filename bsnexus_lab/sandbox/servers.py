@@ -119,6 +119,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+KILL_WAIT_S = 60.0  # a SIGKILLed process is gone in milliseconds on an idle machine, seconds on a busy one
+
+
 def pid_alive(pid: int | None, marker: str | None = None) -> bool:
     """Is ``pid`` a live process (and, given ``marker``, one whose command line names it)?
 
@@ -146,14 +149,22 @@ def terminate(pid: int | None, marker: str, timeout: float = 10.0) -> None:
     if not pid_alive(pid, marker):
         return
     assert pid is not None
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while pid_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if pid_alive(pid):
+    for signum, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, KILL_WAIT_S)):
         with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, signum)
+        if _gone(pid, wait):
+            return
+    raise SandboxError(f"process {pid} survived SIGKILL for {KILL_WAIT_S:.0f} s")
+
+
+def _gone(pid: int, timeout: float) -> bool:
+    """Wait (bounded) until ``pid`` is dead; a busy machine can take seconds to reap even a SIGKILLed process."""
+    deadline = time.monotonic() + timeout
+    while pid_alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def _wait_for(condition: object, what: str, log: Path) -> None:
