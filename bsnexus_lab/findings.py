@@ -49,6 +49,17 @@ class Finding:
         return cls(**{**data, "severity": Severity(data["severity"])})
 
 
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """``1 pending entry``, ``3 pending entries``: titles read as sentences whatever the count."""
+    if count == 1:
+        return f"{count} {singular}"
+    if plural_form is None:
+        plural_form = (
+            singular[:-1] + "ies" if singular.endswith("y") and singular[-2:-1] not in "aeiou" else singular + "s"
+        )
+    return f"{count} {plural_form}"
+
+
 def ranked(findings: Iterable[Finding]) -> list[Finding]:
     """Most severe first; stable within a severity."""
     return sorted(findings, key=lambda f: -f.severity.rank)

@@ -6,8 +6,9 @@ import pandas as pd
 import pytest
 
 from bsnexus_lab import Finding, Severity, checks
+from bsnexus_lab.checks.deps import lost_during_run
 from bsnexus_lab.checks.streams import dead_consumer
-from bsnexus_lab.findings import from_notebook, to_json
+from bsnexus_lab.findings import from_notebook, plural, to_json
 from bsnexus_lab.thresholds import DEFAULTS
 
 DEAD = "0b7c4a52-3f0e-4a57-9d1e-6c1f0c2b9a11"
@@ -55,14 +56,18 @@ def test_threshold_comes_from_thresholds() -> None:
 def test_run_skips_checks_without_their_frames_and_reports_ok() -> None:
     health = pd.DataFrame([{"dependency": "redis", "url": "redis://h", "reachable": True, "error": None}])
     found = checks.run(health=health, target="prod")
-    assert [(f.check, f.severity, f.target) for f in found] == [("deps.unreachable", Severity.OK, "prod")]
+    assert [(f.check, f.severity, f.target) for f in found] == [
+        ("deps.unreachable", Severity.OK, "prod"),
+        ("deps.lost_during_run", Severity.OK, "prod"),
+    ]
 
 
 def test_unreachable_dependency_is_critical() -> None:
     health = pd.DataFrame(
         [{"dependency": "postgresql", "url": "postgresql://u:***@h/db", "reachable": False, "error": "down"}]
     )
-    [finding] = checks.run("deps", health=health)
+    [finding, quiet] = checks.run("deps", health=health)
+    assert (quiet.check, quiet.severity) == ("deps.lost_during_run", Severity.OK)
     assert (finding.severity, finding.title) == (Severity.CRITICAL, "postgresql is unreachable")
 
 
@@ -77,3 +82,48 @@ def test_findings_survive_a_notebook_round_trip() -> None:
 def test_unknown_threshold_is_refused() -> None:
     with pytest.raises(Exception, match="unknown threshold"):
         DEFAULTS.replace(dead_consumer_idle=1)
+
+
+def health(**reachable: bool) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {"dependency": d, "url": f"{d}://h", "reachable": r, "error": None if r else "down"}
+            for d, r in reachable.items()
+        ]
+    )
+
+
+def samples(*errors: str | None) -> pd.DataFrame:
+    times = pd.date_range("2026-01-01", periods=len(errors), freq="1s", tz="UTC")
+    rows = [{"time": t, "stream": None if e else "tasks:queue", "error": e} for t, e in zip(times, errors, strict=True)]
+    return pd.DataFrame(rows).set_index("time")
+
+
+def test_sampler_gaps_are_redis_lost_during_the_run() -> None:
+    gaps = samples(None, None, "cannot reach Redis", "cannot reach Redis")
+    [finding] = lost_during_run(health=health(redis=True, postgresql=True), samples=gaps, thresholds=DEFAULTS)
+    assert finding.severity is Severity.CRITICAL
+    assert finding.title == "Redis was lost during the run: 2 of 4 samples failed, and it had not come back at the end"
+    assert finding.evidence["error"] == "cannot reach Redis" and finding.evidence["recovered"] is False
+    [recovered] = lost_during_run(
+        health=health(redis=True), samples=samples(None, "timeout", None), thresholds=DEFAULTS
+    )
+    assert recovered.severity is Severity.WARNING and "1 of 3 samples failed, then it answered again" in recovered.title
+
+
+def test_postgresql_gone_at_the_end_is_lost_not_unreachable_from_the_start() -> None:
+    after = health(redis=True, postgresql=False)
+    [finding] = lost_during_run(health=health(redis=True, postgresql=True), health_after=after, thresholds=DEFAULTS)
+    assert finding.title.startswith("PostgreSQL was lost during the run") and finding.severity is Severity.CRITICAL
+    assert lost_during_run(health=health(redis=True, postgresql=False), health_after=after, thresholds=DEFAULTS) == []
+
+
+def test_titles_count_in_good_english() -> None:
+    frame = consumers({"consumer": DEAD, "pending": 1, "oldest_pending_idle_ms": 900_000, "registered": False})
+    [finding] = dead_consumer(consumers=frame, thresholds=DEFAULTS)
+    assert f"{DEAD} holds 1 pending entry on tasks:queue/workers" in finding.title
+    assert (plural(2, "pending entry"), plural(1, "sample"), plural(0, "key")) == (
+        "2 pending entries",
+        "1 sample",
+        "0 keys",
+    )

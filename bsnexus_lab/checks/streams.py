@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 
 from bsnexus_lab.checks import register
-from bsnexus_lab.findings import Finding, Severity
+from bsnexus_lab.findings import Finding, Severity, plural
 from bsnexus_lab.streams import entry_id
 from bsnexus_lab.thresholds import Thresholds
 
@@ -45,7 +45,8 @@ def dead_consumer(consumers: pd.DataFrame, thresholds: Thresholds, held: pd.Data
             Finding(
                 check="streams.dead_consumer",
                 severity=Severity.CRITICAL,
-                title=f"Dead consumer {row.consumer} holds {row.pending} pending entries on {row.stream}/{row.group}",
+                title=f"Dead consumer {row.consumer} holds {plural(int(row.pending), 'pending entry')} "
+                f"on {row.stream}/{row.group}",
                 evidence=evidence,
                 remedy=(
                     f"Move its entries to a live worker: lab.streams.claim_dead({row.stream!r}, {row.group!r}, "
@@ -114,7 +115,8 @@ def poison_message(pending: pd.DataFrame, thresholds: Thresholds, bodies: pd.Dat
             Finding(
                 check="streams.poison_message",
                 severity=Severity.WARNING,
-                title=f"{len(poison) - POISON_SHOWN} more entries were delivered {thresholds.poison_deliveries}+ times",
+                title=f"{plural(len(poison) - POISON_SHOWN, 'more entry')} delivered "
+                f"{thresholds.poison_deliveries}+ times",
                 evidence={"total": len(poison)},
                 remedy="See lab.streams.pending() sorted by deliveries.",
             )
@@ -152,7 +154,8 @@ def lost_messages(summary: pd.DataFrame, thresholds: Thresholds, pending: pd.Dat
                     title=(
                         f"Entries of {row.stream} may have been trimmed before {row.group} read them"
                         if how == "suspected"
-                        else f"{'At least ' if how == 'at least' else ''}{lost} entries of {row.stream} were "
+                        else f"{'At least ' if how == 'at least' else ''}{plural(int(lost), 'entry')} of {row.stream} "
+                        f"{'was' if lost == 1 else 'were'} "
                         f"trimmed before {row.group} read them"
                     ),
                     evidence={
@@ -178,7 +181,8 @@ def lost_messages(summary: pd.DataFrame, thresholds: Thresholds, pending: pd.Dat
                     Finding(
                         check="streams.lost_messages",
                         severity=Severity.CRITICAL,
-                        title=f"{len(gone)} pending entries of {row.stream}/{row.group} have no body any more",
+                        title=f"{plural(len(gone), 'pending entry')} of {row.stream}/{row.group} "
+                        f"{'has' if len(gone) == 1 else 'have'} no body any more",
                         evidence={
                             "stream": row.stream,
                             "group": row.group,
@@ -220,7 +224,8 @@ def trim_risk(summary: pd.DataFrame, thresholds: Thresholds) -> list[Finding]:
                 Finding(
                     check="streams.trim_risk",
                     severity=Severity.WARNING,
-                    title=f"{row.stream}/{row.group} has {int(row.lag)} undelivered entries; trimming at ~{limit}",
+                    title=f"{row.stream}/{row.group} has {plural(int(row.lag), 'undelivered entry')}; "
+                    f"trimming at ~{limit}",
                     evidence={
                         "stream": row.stream,
                         "group": row.group,
@@ -247,7 +252,7 @@ def no_readers(summary: pd.DataFrame, thresholds: Thresholds) -> list[Finding]:
                     Finding(
                         check="streams.no_readers",
                         severity=Severity.WARNING,
-                        title=f"{stream} has {int(first['length'])} entries and no consumer group",
+                        title=f"{stream} has {plural(int(first['length']), 'entry')} and no consumer group",
                         evidence={"stream": stream, "length": int(first["length"])},
                         remedy="BSNexus creates its groups at startup: restart the backend, or create the group "
                         "from id 0 with XGROUP CREATE (add the stream to direct_streams if it is read without one).",
@@ -260,7 +265,8 @@ def no_readers(summary: pd.DataFrame, thresholds: Thresholds) -> list[Finding]:
                     Finding(
                         check="streams.no_readers",
                         severity=Severity.WARNING,
-                        title=f"{int(row.lag)} entries wait on {stream}/{row.group}, which has no consumers",
+                        title=f"{plural(int(row.lag), 'entry')} {'waits' if row.lag == 1 else 'wait'} on "
+                        f"{stream}/{row.group}, which has no consumers",
                         evidence={"stream": stream, "group": row.group, "lag": int(row.lag)},
                         remedy="No worker has ever read this group: check that workers are registered and polling.",
                     )
