@@ -9,6 +9,14 @@ from bsnexus_lab import findings as findings_io
 from bsnexus_lab.findings import Finding
 
 
+# Wide frames (held tasks, pending entries) scroll inside their own box and wrap long cells, instead of
+# pushing the page sideways.
+FIT_TABLES = (
+    ".jp-RenderedHTMLCommon table{display:block;max-width:100%;overflow-x:auto}"
+    ".jp-RenderedHTMLCommon td,.jp-RenderedHTMLCommon th{white-space:normal;overflow-wrap:anywhere;max-width:28em}"
+)
+
+
 def html(notebook: Any, found: list[Finding], *, title: str, error: str | None = None) -> str:
     from nbconvert import HTMLExporter
 
@@ -22,6 +30,7 @@ def html(notebook: Any, found: list[Finding], *, title: str, error: str | None =
         else ""
     )
     header = (
+        f"<style>{FIT_TABLES}</style>"
         f'<header id="bsnexus-lab-summary" style="margin:16px 32px">'
         f"<h1>{html_lib.escape(title)}</h1><p>Verdict: <b>{verdict}</b></p>{failure}"
         f"{findings_io.to_html(found)}</header>"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -27,8 +28,8 @@ class Sampler:
     """Samples ``streams`` every ``every`` seconds for ``duration`` seconds (None: until stopped)."""
 
     def __init__(self, lab: Lab, names: Sequence[str], *, every: float, duration: float | None) -> None:
-        if every <= 0:
-            raise ValueError("every must be positive")
+        if not (math.isfinite(every) and every > 0) or (duration is not None and not math.isfinite(duration)):
+            raise ValueError("every must be a positive number of seconds and duration a finite one (or None)")
         self._lab = lab
         self._names = list(names)
         self.every = every

@@ -20,6 +20,7 @@ import pandas as pd
 from redis.exceptions import ResponseError
 
 from bsnexus_lab.errors import NotFound, WrongType
+from bsnexus_lab.masking import mask_fields
 
 if TYPE_CHECKING:
     from bsnexus_lab.lab import Lab
@@ -409,7 +410,8 @@ async def peek(
     end: str = "+",
     count: int = 10,
 ) -> pd.DataFrame:
-    """Message bodies, decoded; with ``ids``, one row per id and ``exists=False`` for a body that is gone."""
+    """Message bodies, decoded (credential fields masked); with ``ids``, one row per id and ``exists=False`` for a
+    body that is gone."""
     wanted = [str(i) for i in ids] if ids is not None else None
     redis = lab.redis()
     with lab.redis_errors():
@@ -437,7 +439,7 @@ async def peek(
     for entry, fields in entries:
         row: dict[str, Any] = {"stream": stream, "id": entry, "exists": fields is not None}
         pairs = as_dict(fields) if fields is not None else {}
-        row |= {name: decode(value) for name, value in pairs.items()}
+        row |= mask_fields({name: decode(value) for name, value in pairs.items()})  # a body may carry a token
         rows.append(row)
     return pd.DataFrame(rows, columns=list(dict.fromkeys(["stream", "id", "exists", *(k for r in rows for k in r)])))
 
