@@ -6,6 +6,7 @@ import asyncio
 import json
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -206,21 +207,11 @@ def test_masking_functions_are_structural() -> None:
 @pytest.fixture
 def tls_postgres(sandbox: Sandbox, tmp_path: Path) -> Iterator[None]:
     """The sandbox's PostgreSQL serving TLS with a self-signed certificate, for one test."""
-    if not shutil.which("openssl"):
-        pytest.skip("no openssl to make a certificate")
     if not asyncio.run(superuser(sandbox, "SHOW ssl_library"))[0][0]:
         pytest.skip("this PostgreSQL build has no TLS")
     directory = sandbox.root / "tls"
     directory.mkdir(exist_ok=True)
-    cert, key = directory / "server.crt", directory / "server.key"
-    subprocess.run(
-        [
-            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"),
-            *("-keyout", str(key), "-out", str(cert)),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    cert, key = self_signed(directory)
     data = sandbox.root / "postgres" / "data"
     for path in (directory, cert, key):
         shutil.chown(path, data.stat().st_uid, data.stat().st_gid)
@@ -300,3 +291,55 @@ def test_config_replies_are_masked_by_shape() -> None:
         b"port",
         b"6379",
     ]
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    if not shutil.which("openssl"):
+        pytest.skip("no openssl to make a certificate")
+    cert, key = directory / "server.crt", directory / "server.key"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"),
+            *("-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def test_rediss_connects_with_tls(tmp_path: Path) -> None:
+    """A Redis that listens on TLS only: the lab gets there through rediss://, as the URL asks."""
+    from bsnexus_lab.sandbox import servers
+
+    binary = next((b for b in servers.redis_binaries() if b.source == "system"), None)
+    if binary is None:
+        pytest.skip("no system redis-server")
+    cert, key = self_signed(tmp_path)
+    port = servers.free_port()
+    started = subprocess.run(
+        [
+            *(str(binary.path), "--port", "0", "--tls-port", str(port), "--tls-cert-file", str(cert)),
+            *("--tls-key-file", str(key), "--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no"),
+            *("--requirepass", "tls-pass-1", "--save", "", "--daemonize", "yes", "--dir", str(tmp_path)),
+            *("--pidfile", str(tmp_path / "redis.pid"), "--logfile", str(tmp_path / "redis.log")),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if started.returncode != 0:
+        pytest.skip("this redis-server was built without TLS")
+    try:
+        deadline = time.monotonic() + 60
+        while not servers._port_open(port) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        url = f"rediss://:tls-pass-1@127.0.0.1:{port}/0?ssl_cert_reqs=none"
+        with bl.connect(redis_url=url) as lab:
+            health = lab.health().iloc[0]
+            assert bool(health["reachable"]), health["error"]
+            assert lab.redis().connection_pool.connection_class.__mro__[2].__name__ == "SSLConnection"
+        with bl.connect(redis_url=f"redis://:tls-pass-1@127.0.0.1:{port}/0") as plain:
+            assert not bool(plain.health().iloc[0]["reachable"])  # no plain-text port: TLS was really used
+    finally:
+        servers.terminate(servers._pid_in(tmp_path / "redis.pid"), servers.REDIS)
