@@ -25,8 +25,7 @@ from typing import Any
 import redis
 
 import bsnexus_lab as bl
-from bsnexus_lab import streams
-from bsnexus_lab.findings import plural
+from bsnexus_lab.areas.streams import probes
 from bsnexus_lab.sandbox import servers
 
 STREAM, GROUP = "tasks:queue", "workers"
@@ -70,14 +69,9 @@ def timed(lab: bl.Lab, repeat: int, call: Callable[[], Any]) -> tuple[list[float
     return timings, statistics.mode(trips), result
 
 
-P95_MIN_RUNS = 20  # below this, the "p95" is one of the few largest timings: print the median only
-
-
 def figures(timings: list[float], trips: int) -> str:
-    shown = f"median {statistics.median(timings):.1f} ms"
-    if len(timings) >= P95_MIN_RUNS:
-        shown += f", p95 {statistics.quantiles(timings, n=20)[-1]:.1f} ms"
-    return f"{shown} of {plural(len(timings), 'run')}, {plural(trips, 'round trip')}"
+    p95 = sorted(timings)[int(0.95 * (len(timings) - 1))]
+    return f"median {statistics.median(timings):.1f} ms, p95 {p95:.1f} ms, {trips} round trips"
 
 
 def measure(binary: servers.Binary, args: argparse.Namespace) -> None:
@@ -100,10 +94,10 @@ def measure(binary: servers.Binary, args: argparse.Namespace) -> None:
                     f"({'exact' if row['lag_exact'] else 'estimate'}): {figures(timings, trips)}"
                 )
                 timings, trips, pending = timed(lab, 3, lambda: lab.streams.pending(STREAM, GROUP))
-                page = f"{streams.PENDING_PAGE:,}"
+                page = f"{probes.PENDING_PAGE:,}"
                 print(f"  pending()  {len(pending):,} entries in pages of {page}: {figures(timings, trips)}")
                 for label, count in (("lag as reported", ()), ("lag counted by script", TICK_STREAMS)):
-                    tick = lambda count=count: lab.run(streams.tick(lab, TICK_STREAMS, count))  # noqa: E731
+                    tick = lambda count=count: lab._loop.run(probes.tick(lab.streams._ctx, TICK_STREAMS, count))  # noqa: E731
                     timings, trips, rows = timed(lab, args.repeat, tick)
                     exact = sum(1 for r in rows if r.get("lag_exact"))
                     print(f"  tick       5 streams x 4 groups, {label} ({exact} exact): {figures(timings, trips)}")

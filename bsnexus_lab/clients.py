@@ -7,11 +7,14 @@ which the benchmarks report.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
 import redis.asyncio as aioredis
 import redis.exceptions as redis_errors
 from redis.asyncio.connection import Connection, SSLConnection, UnixDomainSocketConnection
@@ -19,50 +22,29 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
 from bsnexus_lab.config import Target
-from bsnexus_lab.errors import PermissionDenied
+from bsnexus_lab.errors import ConfigError, LabError, PermissionDenied, postgres_error, redis_errors_translated
+from bsnexus_lab.masking import mask_frame
 
 APPLICATION_NAME = "bsnexus-lab"
 CONNECT_TIMEOUT_S = 3.0
 COMMAND_TIMEOUT_S = 10.0
 
-# What redis-py sends to set a connection up (the URL's password and database, the client's name) and the
-# one question the guard asks a new connection (does this server have EVAL_RO?).
+# What every connection sends to set itself up (SELECT only to the URL's own database). Each area adds the read
+# commands it sends (``Area.commands``); the guard's allow-list is the union, computed once per Lab.
 CONNECTION_COMMANDS = frozenset(
     [
-        "AUTH",
-        "HELLO",
-        "PING",
-        "SELECT",
-        "CLIENT.SETNAME",
-        "CLIENT.SETINFO",
-        "CLIENT.MAINT_NOTIFICATIONS",
-        "COMMAND.INFO",
+        *("AUTH", "HELLO", "SELECT", "PING", "ECHO", "CLIENT.SETNAME", "CLIENT.SETINFO"),
+        *("CLIENT.MAINT_NOTIFICATIONS", "CLIENT.GETNAME", "CLIENT.ID"),
     ]
 )
-# Commands that only read. Anything else needs a Lab opened with allow_writes=True.
-READ_COMMANDS = frozenset(
-    [
-        *("ECHO", "CLIENT.GETNAME", "CLIENT.ID", "CLIENT.INFO", "CLIENT.LIST"),
-        # server
-        *("INFO", "TIME", "DBSIZE", "LASTSAVE", "ROLE", "CONFIG.GET", "SLOWLOG.GET", "SLOWLOG.LEN"),
-        *("MEMORY.USAGE", "MEMORY.STATS", "MEMORY.DOCTOR", "LATENCY.LATEST", "LATENCY.HISTORY"),
-        # keys
-        *("TYPE", "EXISTS", "TTL", "PTTL", "EXPIRETIME", "PEXPIRETIME", "SCAN", "OBJECT.ENCODING", "OBJECT.IDLETIME"),
-        *("OBJECT.FREQ", "STRLEN", "GET", "MGET", "GETRANGE", "HGET", "HMGET", "HGETALL", "HLEN", "HKEYS", "HVALS"),
-        *("HEXISTS", "HSCAN", "LLEN", "LRANGE", "LINDEX", "SCARD", "SMEMBERS", "SISMEMBER", "SSCAN"),
-        *("ZCARD", "ZRANGE", "ZSCORE", "ZSCAN", "ZCOUNT"),
-        # streams
-        *("XLEN", "XRANGE", "XREVRANGE", "XPENDING", "XINFO.STREAM", "XINFO.GROUPS", "XINFO.CONSUMERS"),
-    ]
-)
-# Lua scripts run as EVAL_RO (Redis 7+: the server itself refuses a write inside) or EVAL (6.2); their
-# EVALSHA forms are accepted for the same texts.
+# Lua scripts go out as EVAL_RO (Redis 7+: the server itself refuses a write inside) or EVAL (6.2); the guard
+# lets through only the exact texts the areas registered, and their SHA-1s for the EVALSHA forms.
 SCRIPT_COMMANDS = frozenset(["EVAL", "EVAL_RO", "EVALSHA", "EVALSHA_RO"])
 # CONFIG GET replies carry these in clear text; the guard masks them before any caller sees them.
 SECRET_CONFIG = frozenset([b"requirepass", b"masterauth", b"tls-key-file-pass", b"tls-client-key-file-pass"])
 # The stream probes parse these replies themselves, identically for RESP2 and RESP3 and Redis 6.2 and 7.x.
-RAW_REPLIES = ("XINFO STREAM", "XINFO GROUPS", "XINFO CONSUMERS", "XPENDING", "XRANGE", "XREVRANGE", "EVAL")
-_SUBCOMMANDED = {"CLIENT", "CONFIG", "MEMORY", "OBJECT", "SLOWLOG", "LATENCY", "XINFO", "COMMAND"}
+RAW_REPLIES = ("XINFO STREAM", "XINFO GROUPS", "XINFO CONSUMERS", "XPENDING", "XRANGE", "XREVRANGE", "EVAL", "EVAL_RO")
+_SUBCOMMANDED = {"CLIENT", "CONFIG", "MEMORY", "OBJECT", "SLOWLOG", "LATENCY", "XINFO"}
 
 
 @dataclass
@@ -96,14 +78,12 @@ def mask_config_reply(reply: Any) -> Any:
     """A CONFIG GET reply (RESP2 flat list or RESP3 map) with secret parameters' values replaced."""
     if isinstance(reply, dict):
         return {k: b"***" if _config_name(k) in SECRET_CONFIG else v for k, v in reply.items()}
-    if isinstance(reply, list) and len(reply) % 2 == 0:
-        names = reply[::2]
-        if any(_config_name(n) in SECRET_CONFIG for n in names):
-            masked = list(reply)
-            for i, name in enumerate(names):
-                if _config_name(name) in SECRET_CONFIG:
-                    masked[2 * i + 1] = b"***"
-            return masked
+    if isinstance(reply, list) and len(reply) % 2 == 0 and any(_config_name(n) in SECRET_CONFIG for n in reply[::2]):
+        masked = list(reply)
+        for i, name in enumerate(reply[::2]):
+            if _config_name(name) in SECRET_CONFIG:
+                masked[2 * i + 1] = b"***"
+        return masked
     return reply
 
 
@@ -121,68 +101,45 @@ class _Guard:
     """
 
     allow_writes: bool = False
-    commands: frozenset[str] = READ_COMMANDS | CONNECTION_COMMANDS
+    commands: frozenset[str] = CONNECTION_COMMANDS
     scripts: frozenset[str] = frozenset()
     counters: Counters
     shown_url: str = ""
-    has_eval_ro: bool = False  # learnt per connection when it is set up
 
     def pack_command(self, *args: Any) -> list[bytes]:
-        name = command_name(args)
-        if name in SCRIPT_COMMANDS:
-            args = self._script_command(args)
-        elif not self.allow_writes and (name not in self.commands or not self._same_database(name, args)):
-            what = (
-                "SELECT changes the database the URL names" if name == "SELECT" else f"{name.replace('.', ' ')} writes"
-            )
-            raise PermissionDenied(
-                f"{what}, and this Lab is read-only",
-                target=self.shown_url,
-                hint="open it with connect(..., allow_writes=True) to change the deployment",
-            )
+        if not self.allow_writes:
+            self._refuse_unless_allowed(args)
         self.counters.commands += 1
         return super().pack_command(*args)  # type: ignore[misc]
 
-    def _same_database(self, name: str, args: tuple[Any, ...]) -> bool:
-        """redis-py selects the URL's database when it connects; any other SELECT is the caller's."""
-        words = sent_words(args)
-        return name != "SELECT" or (len(words) == 2 and words[1] == str(getattr(self, "db", 0)))
-
-    def _script_command(self, args: tuple[Any, ...]) -> tuple[Any, ...]:
-        """An allow-listed script goes out as EVAL_RO/EVALSHA_RO where the server has them."""
-        words = sent_words(args)
-        base = words[0].upper().removesuffix("_RO")
-        known = self.scripts if base == "EVAL" else {script_sha(s) for s in self.scripts}
-        if len(words) < 2 or words[1] not in known:
-            if self.allow_writes:
-                return args
-            raise PermissionDenied(
-                "this script is not one of the lab's read-only scripts",
-                target=self.shown_url,
-                hint="open the Lab with connect(..., allow_writes=True) to run other scripts",
-            )
-        command = f"{base}_RO" if self.has_eval_ro else base
-        return (command, *args[1:])
+    def _refuse_unless_allowed(self, args: tuple[Any, ...]) -> None:
+        name, words = command_name(args), sent_words(args)
+        if name in SCRIPT_COMMANDS:
+            known = self.scripts if name in {"EVAL", "EVAL_RO"} else {script_sha(s) for s in self.scripts}
+            if len(words) > 1 and words[1] in known:
+                return
+            what = "this script is not one of the lab's read-only scripts"
+        elif name == "SELECT":  # redis-py selects the URL's database when it connects; any other is the caller's
+            if words[1:] == [str(getattr(self, "db", 0))]:
+                return
+            what = "SELECT changes the database the URL names"
+        elif name in self.commands:
+            return
+        else:
+            what = f"{name.replace('.', ' ')} writes"
+        raise PermissionDenied(
+            f"{what}, and this Lab is read-only",
+            target=self.shown_url,
+            hint="open it with connect(..., allow_writes=True) to change the deployment",
+        )
 
     async def on_connect_check_health(self, check_health: bool = True) -> None:
-        """After redis-py's set-up: name the connection and ask whether EVAL_RO exists (one round trip).
-
-        Both are optional: an account that may not run them (an ACL user with ``+@read`` only) still reads.
-        """
+        """After redis-py's set-up, name the connection; optional, so an account that may not (``+@read`` only)
+        still reads."""
         await super().on_connect_check_health(check_health)  # type: ignore[misc]
         await self.send_command("CLIENT", "SETNAME", APPLICATION_NAME, check_health=False)  # type: ignore[attr-defined]
-        if self.scripts:
-            await self.send_command("COMMAND", "INFO", "EVAL_RO", check_health=False)  # type: ignore[attr-defined]
-        await self._optional_reply()
-        if self.scripts:
-            reply = await self._optional_reply()
-            self.has_eval_ro = bool(reply and reply[0])
-
-    async def _optional_reply(self) -> Any:
-        try:
-            return await self.read_response()
-        except redis_errors.ResponseError:  # refused by the server's ACL: do without
-            return None
+        with contextlib.suppress(redis_errors.ResponseError):
+            await self.read_response()
 
     async def read_response(self, *args: Any, **kwargs: Any) -> Any:
         return mask_config_reply(await super().read_response(*args, **kwargs))  # type: ignore[misc]
@@ -197,12 +154,12 @@ def redis_client(
     counters: Counters,
     *,
     allow_writes: bool,
-    commands: frozenset[str] = READ_COMMANDS,
+    commands: frozenset[str] = CONNECTION_COMMANDS,
     scripts: frozenset[str] = frozenset(),
 ) -> aioredis.Redis:
     """A client for the target's Redis: raw bytes (decoding is the probes' job), short timeouts, one retry.
 
-    ``commands`` and ``scripts`` are what a read-only client may send (besides connection set-up).
+    ``commands`` and ``scripts`` are what the guard lets through on a read-only Lab.
     """
     url = target.redis_url.get_secret_value()
     base = {"rediss": SSLConnection, "unix": UnixDomainSocketConnection}.get(url.split("://")[0], Connection)
@@ -211,7 +168,7 @@ def redis_client(
         (_Guard, base),
         {
             "allow_writes": allow_writes,
-            "commands": frozenset(commands) | CONNECTION_COMMANDS,
+            "commands": CONNECTION_COMMANDS | commands,
             "scripts": frozenset(scripts),
             "counters": counters,
             "shown_url": target.redis,
@@ -256,6 +213,81 @@ def postgres_engine(target: Target, *, allow_writes: bool) -> Any:
         pool_timeout=CONNECT_TIMEOUT_S,
         connect_args={"timeout": CONNECT_TIMEOUT_S, "server_settings": settings, **tls},
     )
+
+
+class Clients:
+    """One target's connections, opened lazily on the Lab's loop: the guarded Redis client and the engine.
+
+    The engine stays private to the lab: probes reach PostgreSQL through :meth:`query`, one error policy.
+    """
+
+    def __init__(
+        self, target: Target, *, allow_writes: bool, commands: frozenset[str], scripts: frozenset[str]
+    ) -> None:
+        self.target = target
+        self.allow_writes = allow_writes
+        self.commands = CONNECTION_COMMANDS | commands
+        self.scripts = scripts
+        self.counters = Counters()
+        self._redis: aioredis.Redis | None = None
+        self._engine: Any = None
+        self._redis_version: tuple[int, ...] | None = None
+
+    def redis(self) -> aioredis.Redis:
+        if self._redis is None:
+            self._redis = redis_client(
+                self.target, self.counters, allow_writes=self.allow_writes, commands=self.commands, scripts=self.scripts
+            )
+        return self._redis
+
+    async def redis_version(self) -> tuple[int, ...]:
+        """The server's (major, minor), asked once per Lab: it decides EVAL_RO (7.0+) over EVAL.
+
+        HELLO (no arguments: the protocol stays) answers every account, even one without INFO.
+        """
+        if self._redis_version is None:
+            with self.redis_errors():
+                hello = await self.redis().execute_command("HELLO")
+            if isinstance(hello, list):
+                hello = dict(zip(hello[::2], hello[1::2], strict=False))
+            version = hello.get(b"version", hello.get("version", b"0.0"))
+            numbers = (version.decode() if isinstance(version, bytes) else str(version)).split(".")[:2]
+            self._redis_version = tuple(int(n) for n in numbers if n.isdigit())
+        return self._redis_version
+
+    def engine(self) -> Any:
+        if self.target.database_url is None:
+            raise ConfigError("this target has no database_url", target=self.target.name)
+        if self._engine is None:
+            self._engine = postgres_engine(self.target, allow_writes=self.allow_writes)
+        return self._engine
+
+    @contextlib.contextmanager
+    def redis_errors(self) -> Iterator[None]:
+        with redis_errors_translated(self.target.redis):
+            yield
+
+    async def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """One read-only statement into a DataFrame, BSNexus's credential columns masked; every failure becomes a
+        :class:`LabError`."""
+        from sqlalchemy import text
+
+        try:
+            async with self.engine().connect() as conn:
+                result = await conn.execute(text(sql), dict(params or {}))
+                return mask_frame(pd.DataFrame(result.fetchall(), columns=list(result.keys())))
+        except LabError:
+            raise
+        except Exception as exc:
+            raise postgres_error(exc, self.target.database or "") from exc
+
+    async def aclose(self) -> None:
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
 
 
 # Functions that act although the session is read-only: end or signal other sessions, take locks, change

@@ -8,7 +8,6 @@ from typing import Any
 from bsnexus_lab import findings as findings_io
 from bsnexus_lab.findings import Finding
 
-
 # Wide frames (held tasks, pending entries) scroll inside their own box and wrap long cells, instead of
 # pushing the page sideways.
 FIT_TABLES = (

@@ -6,10 +6,13 @@ import pandas as pd
 import pytest
 
 from bsnexus_lab import Finding, Severity, checks
-from bsnexus_lab.checks.deps import lost_during_run
-from bsnexus_lab.checks.streams import dead_consumer
-from bsnexus_lab.findings import from_notebook, plural, to_json
-from bsnexus_lab.thresholds import DEFAULTS
+from bsnexus_lab.areas import default_thresholds
+from bsnexus_lab.areas.deps.checks import lost_during_run
+from bsnexus_lab.areas.streams.checks import dead_consumer
+from bsnexus_lab.findings import from_notebook, to_json
+
+DEFAULTS = default_thresholds()
+STREAMS = DEFAULTS.streams
 
 DEAD = "0b7c4a52-3f0e-4a57-9d1e-6c1f0c2b9a11"
 LIVE = "5d2e8f61-0a9b-4c3d-8e7f-1a2b3c4d5e6f"
@@ -27,7 +30,7 @@ def test_dead_consumer_names_consumer_pending_and_idle() -> None:
         {"consumer": DEAD, "pending": 3, "oldest_pending_idle_ms": 900_000, "registered": False},
         {"consumer": LIVE, "pending": 1, "oldest_pending_idle_ms": 900_000, "registered": True},
     )
-    [finding] = dead_consumer(consumers=frame, thresholds=DEFAULTS)
+    [finding] = dead_consumer(consumers=frame, thresholds=STREAMS)
     assert finding.severity is Severity.CRITICAL
     assert finding.evidence["consumer"] == DEAD
     assert finding.evidence["pending"] == 3
@@ -44,18 +47,19 @@ def test_dead_consumer_names_consumer_pending_and_idle() -> None:
     ],
 )
 def test_dead_consumer_stays_quiet(row: dict) -> None:
-    assert dead_consumer(consumers=consumers(row), thresholds=DEFAULTS) == []
+    assert dead_consumer(consumers=consumers(row), thresholds=STREAMS) == []
 
 
 def test_threshold_comes_from_thresholds() -> None:
     frame = consumers({"consumer": DEAD, "pending": 1, "oldest_pending_idle_ms": 61_000, "registered": False})
-    assert dead_consumer(consumers=frame, thresholds=DEFAULTS) == []
-    assert len(dead_consumer(consumers=frame, thresholds=DEFAULTS.replace(dead_consumer_idle_s=60))) == 1
+    assert dead_consumer(consumers=frame, thresholds=STREAMS) == []
+    relaxed = DEFAULTS.replace({"streams.dead_consumer_idle_s": 60}).streams
+    assert len(dead_consumer(consumers=frame, thresholds=relaxed)) == 1
 
 
 def test_run_skips_checks_without_their_frames_and_reports_ok() -> None:
     health = pd.DataFrame([{"dependency": "redis", "url": "redis://h", "reachable": True, "error": None}])
-    found = checks.run(health=health, target="prod")
+    found = checks.run({"deps.health": health}, thresholds=DEFAULTS, target="prod")
     assert [(f.check, f.severity, f.target) for f in found] == [
         ("deps.unreachable", Severity.OK, "prod"),
         ("deps.lost_during_run", Severity.OK, "prod"),
@@ -66,7 +70,7 @@ def test_unreachable_dependency_is_critical() -> None:
     health = pd.DataFrame(
         [{"dependency": "postgresql", "url": "postgresql://u:***@h/db", "reachable": False, "error": "down"}]
     )
-    [finding, quiet] = checks.run("deps", health=health)
+    [finding, quiet] = checks.run({"deps.health": health}, area="deps", thresholds=DEFAULTS)
     assert (quiet.check, quiet.severity) == ("deps.lost_during_run", Severity.OK)
     assert (finding.severity, finding.title) == (Severity.CRITICAL, "postgresql is unreachable")
 
@@ -81,7 +85,7 @@ def test_findings_survive_a_notebook_round_trip() -> None:
 
 def test_unknown_threshold_is_refused() -> None:
     with pytest.raises(Exception, match="unknown threshold"):
-        DEFAULTS.replace(dead_consumer_idle=1)
+        DEFAULTS.replace({"streams.dead_consumer_idle": 1})
 
 
 def health(**reachable: bool) -> pd.DataFrame:
@@ -101,29 +105,22 @@ def samples(*errors: str | None) -> pd.DataFrame:
 
 def test_sampler_gaps_are_redis_lost_during_the_run() -> None:
     gaps = samples(None, None, "cannot reach Redis", "cannot reach Redis")
-    [finding] = lost_during_run(health=health(redis=True, postgresql=True), samples=gaps, thresholds=DEFAULTS)
-    assert finding.severity is Severity.CRITICAL
+    [finding] = lost_during_run(health=health(redis=True, postgresql=True), samples=gaps, thresholds=None)
+    assert finding.severity is Severity.CRITICAL and finding.scope == frozenset({"dep:redis"})
     assert finding.title == "Redis was lost during the run: 2 of 4 samples failed, and it had not come back at the end"
     assert finding.evidence["error"] == "cannot reach Redis" and finding.evidence["recovered"] is False
-    [recovered] = lost_during_run(
-        health=health(redis=True), samples=samples(None, "timeout", None), thresholds=DEFAULTS
-    )
+    [recovered] = lost_during_run(health=health(redis=True), samples=samples(None, "timeout", None), thresholds=None)
     assert recovered.severity is Severity.WARNING and "1 of 3 samples failed, then it answered again" in recovered.title
 
 
 def test_postgresql_gone_at_the_end_is_lost_not_unreachable_from_the_start() -> None:
     after = health(redis=True, postgresql=False)
-    [finding] = lost_during_run(health=health(redis=True, postgresql=True), health_after=after, thresholds=DEFAULTS)
-    assert finding.title.startswith("PostgreSQL was lost during the run") and finding.severity is Severity.CRITICAL
-    assert lost_during_run(health=health(redis=True, postgresql=False), health_after=after, thresholds=DEFAULTS) == []
-
-
-def test_titles_count_in_good_english() -> None:
-    frame = consumers({"consumer": DEAD, "pending": 1, "oldest_pending_idle_ms": 900_000, "registered": False})
-    [finding] = dead_consumer(consumers=frame, thresholds=DEFAULTS)
-    assert f"{DEAD} holds 1 pending entry on tasks:queue/workers" in finding.title
-    assert (plural(2, "pending entry"), plural(1, "sample"), plural(0, "key")) == (
-        "2 pending entries",
-        "1 sample",
-        "0 keys",
+    found = checks.run(
+        {"deps.health": health(redis=True, postgresql=True), "deps.health_after": after},
+        area="deps",
+        thresholds=DEFAULTS,
     )
+    [finding] = [f for f in found if f.severity is not Severity.OK]
+    assert finding.check == "deps.lost_during_run" and finding.scope == frozenset({"dep:postgresql"})
+    assert finding.title.startswith("PostgreSQL was lost during the run") and finding.severity is Severity.CRITICAL
+    assert lost_during_run(health=health(redis=True, postgresql=False), health_after=after, thresholds=None) == []

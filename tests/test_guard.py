@@ -17,11 +17,14 @@ import pytest
 import redis as sync_redis
 
 import bsnexus_lab as bl
-from bsnexus_lab import clients, runner, streams
+from bsnexus_lab import clients, runner
+from bsnexus_lab.areas import read_commands, read_scripts
+from bsnexus_lab.areas.streams.commands import COUNT_SCRIPT
 from bsnexus_lab.cli import main
-from bsnexus_lab.clients import CONNECTION_COMMANDS, READ_COMMANDS
+from bsnexus_lab.clients import CONNECTION_COMMANDS
 from bsnexus_lab.least_privilege import REDIS_USER, redis_acl_words
 from bsnexus_lab.masking import mask_data, mask_fields, mask_frame, mask_key
+from bsnexus_lab.resp import text
 from bsnexus_lab.sandbox import Sandbox
 from bsnexus_lab.sandbox.lifecycle import DB_NAME, DB_USER
 
@@ -58,12 +61,12 @@ async def superuser(sandbox: Sandbox, sql: str) -> Any:
 # -- the Redis guard --------------------------------------------------------------------------------------------
 def test_the_allow_lists_are_immutable(sandbox: Sandbox) -> None:
     with bl.connect("sandbox") as lab:
-        guarded = lab.redis().connection_pool.connection_class
+        guarded = lab._clients.redis().connection_pool.connection_class
     assert isinstance(guarded.commands, frozenset) and isinstance(guarded.scripts, frozenset)
-    assert guarded.scripts == streams.SCRIPTS
+    assert guarded.scripts == read_scripts() and COUNT_SCRIPT in guarded.scripts
     with pytest.raises(AttributeError):
         guarded.scripts.add("return redis.call('DEL', KEYS[1])")  # type: ignore[attr-defined]
-    assert "SELECT" in CONNECTION_COMMANDS and "SELECT" not in READ_COMMANDS
+    assert "SELECT" in CONNECTION_COMMANDS and "SELECT" not in read_commands()
 
 
 def test_select_is_refused_the_database_comes_from_the_url(healthy: dict[str, Any], writer: sync_redis.Redis) -> None:
@@ -72,8 +75,8 @@ def test_select_is_refused_the_database_comes_from_the_url(healthy: dict[str, An
     writer.select(0)
     with bl.connect("sandbox") as lab:
         with pytest.raises(bl.PermissionDenied, match="SELECT changes the database the URL names"):
-            lab.run(lab.redis().execute_command("SELECT", 1))
-        assert lab.run(lab.redis().exists("lab:only-in-db1")) == 0  # still on the URL's database 0
+            lab._loop.run(lab._clients.redis().execute_command("SELECT", 1))
+        assert lab._loop.run(lab._clients.redis().exists("lab:only-in-db1")) == 0  # still on the URL's database 0
         assert len(lab.streams.summary()) > 0
     writer.execute_command("SELECT", 1)
     writer.delete("lab:only-in-db1")
@@ -82,9 +85,9 @@ def test_select_is_refused_the_database_comes_from_the_url(healthy: dict[str, An
 def test_config_get_never_shows_the_password(sandbox: Sandbox) -> None:
     password = urlsplit(sandbox.urls()["redis_url"]).password or ""
     with bl.connect("sandbox") as lab:
-        pairs = lab.run(lab.redis().config_get("requirepass"))
-        everything = lab.run(lab.redis().execute_command("CONFIG", "GET", "*"))
-        maxmemory = lab.run(lab.redis().config_get("maxmemory-policy"))
+        pairs = lab._loop.run(lab._clients.redis().config_get("requirepass"))
+        everything = lab._loop.run(lab._clients.redis().execute_command("CONFIG", "GET", "*"))
+        maxmemory = lab._loop.run(lab._clients.redis().config_get("maxmemory-policy"))
     pairs, everything, maxmemory = (plain(reply) for reply in (pairs, everything, maxmemory))
     assert pairs == {"requirepass": "***"}
     assert password not in everything.values() and everything["requirepass"] == "***"
@@ -94,7 +97,7 @@ def test_config_get_never_shows_the_password(sandbox: Sandbox) -> None:
 def plain(reply: Any) -> dict[str, str]:
     """A CONFIG GET reply as text, whichever shape redis-py handed back (map or flat list, bytes or str)."""
     items = reply.items() if isinstance(reply, dict) else zip(reply[::2], reply[1::2], strict=True)
-    return {streams.text(k): streams.text(v) for k, v in items}
+    return {text(k): text(v) for k, v in items}
 
 
 def test_scripts_go_out_as_eval_ro_where_redis_has_it(
@@ -106,9 +109,11 @@ def test_scripts_go_out_as_eval_ro_where_redis_has_it(
     name = "eval_ro" if redis_version(sandbox) >= (7, 0) else "eval"
     before = calls(name)
     with bl.connect("sandbox") as lab:
-        counted = lab.run(lab.redis().execute_command("EVAL", streams.COUNT_SCRIPT, 1, "tasks:queue", 100))
+        counted = lab._loop.run(lab._clients.redis().execute_command("EVAL", COUNT_SCRIPT, 1, "tasks:queue", 100))
         with pytest.raises(bl.PermissionDenied, match="not one of the lab's read-only scripts"):
-            lab.run(lab.redis().execute_command("EVAL_RO", "return redis.call('DEL', KEYS[1])", 1, "tasks:queue"))
+            lab._loop.run(
+                lab._clients.redis().execute_command("EVAL_RO", "return redis.call('DEL', KEYS[1])", 1, "tasks:queue")
+            )
     assert calls(name) == before + 1
     assert b"workers" in counted
     assert writer.exists("tasks:queue")
@@ -123,7 +128,7 @@ def acl_user(sandbox: Sandbox, writer: sync_redis.Redis) -> Iterator[str]:
 def test_the_printed_acl_is_enough_for_the_lab_and_refuses_writes(
     stuck: dict[str, Any], sandbox: Sandbox, writer: sync_redis.Redis, acl_user: str
 ) -> None:
-    rules = redis_acl_words(READ_COMMANDS | CONNECTION_COMMANDS, redis_version(sandbox))
+    rules = redis_acl_words(read_commands() | CONNECTION_COMMANDS, redis_version(sandbox))
     writer.execute_command("ACL", "SETUSER", acl_user, *[r.replace("change-me", "acl-pass-1") for r in rules])
     urls = urls_for(sandbox, redis_user=acl_user, redis_password="acl-pass-1")
     with bl.connect(**urls) as lab:
@@ -143,14 +148,19 @@ def test_the_printed_acl_is_enough_for_the_lab_and_refuses_writes(
 def test_an_account_without_scripts_gets_a_clear_refusal(
     stuck: dict[str, Any], sandbox: Sandbox, writer: sync_redis.Redis, acl_user: str
 ) -> None:
-    """``+@read`` only: the guard's script call is refused by the server; the lab says why and what to grant."""
+    """``+@read`` only: the server refuses the lab's script; summary() estimates with a note, and a direct call
+    says why and what to grant."""
     writer.execute_command("ACL", "SETUSER", acl_user, "on", ">acl-pass-2", "~*", "-@all", "+@read", "+auth", "+hello")
     urls = urls_for(sandbox, redis_user=acl_user, redis_password="acl-pass-2")
     with bl.connect(**urls) as lab:
         assert len(lab.streams.consumers()) > 0  # plain reads work
+        summary = lab.streams.summary()  # lag estimated, with a note, instead of failing
+        queue = summary[summary["stream"] == "tasks:queue"]
+        assert queue["lag"].notna().all()
+        assert any("tasks:queue is estimated" in note for note in summary.attrs["notes"])
         refused = pytest.raises(bl.PermissionDenied, match=r"may not run a command the lab sends.*'eval.*role-sql")
-        with refused, lab.redis_errors():
-            lab.run(lab.redis().execute_command("EVAL", streams.COUNT_SCRIPT, 1, "tasks:queue", 100))
+        with refused, lab._clients.redis_errors():
+            lab._loop.run(lab._clients.redis().execute_command("EVAL", COUNT_SCRIPT, 1, "tasks:queue", 100))
 
 
 # -- PostgreSQL -------------------------------------------------------------------------------------------------
@@ -338,7 +348,7 @@ def test_rediss_connects_with_tls(tmp_path: Path) -> None:
         with bl.connect(redis_url=url) as lab:
             health = lab.health().iloc[0]
             assert bool(health["reachable"]), health["error"]
-            assert lab.redis().connection_pool.connection_class.__mro__[2].__name__ == "SSLConnection"
+            assert lab._clients.redis().connection_pool.connection_class.__mro__[2].__name__ == "SSLConnection"
         with bl.connect(redis_url=f"redis://:tls-pass-1@127.0.0.1:{port}/0") as plain:
             assert not bool(plain.health().iloc[0]["reachable"])  # no plain-text port: TLS was really used
     finally:

@@ -9,7 +9,7 @@ import pytest
 import redis as sync_redis
 
 import bsnexus_lab as bl
-from bsnexus_lab import streams
+from bsnexus_lab.areas.streams import commands, probes
 from bsnexus_lab.findings import Severity
 from bsnexus_lab.sandbox import Sandbox
 
@@ -26,20 +26,21 @@ def test_summary_shows_the_planted_backlog(stuck: dict[str, Any]) -> None:
     with bl.connect("sandbox") as lab:
         summary = lab.streams.summary()
     queue = row(summary, stream="tasks:queue", group="workers")
-    # The live worker holds one entry of the healthy world, the dead one the three planted.
-    assert queue["pending"] == stuck["pending"] + 1 == 4
-    assert queue["lag"] == 0 and bool(queue["lag_exact"])
+    # Two live workers each hold a task of the busy healthy world, the dead one the three planted; one task waits.
+    assert queue["pending"] == stuck["pending"] + len(stuck["executing"]) == 5
+    assert queue["lag"] == len(stuck["waiting"]) == 1 and bool(queue["lag_exact"])
+    assert queue["oldest_waiting_id"] == queue["last_id"] and 0 <= queue["oldest_wait_ms"] < 600_000
     assert queue["max_pending_idle_ms"] >= stuck["idle_ms"]
     assert queue["consumers"] == 4
     board = row(summary, stream="events:board")
     assert board["length"] > 0 and pd.isna(board["group"])
-    assert list(summary.columns) == streams.SUMMARY_COLUMNS
+    assert list(summary.columns) == probes.SUMMARY_COLUMNS
 
 
 def test_consumers_name_the_dead_worker(stuck: dict[str, Any]) -> None:
     with bl.connect("sandbox") as lab:
         consumers = lab.streams.consumers()
-        findings = lab.check(consumers=consumers)
+        findings = lab.streams.check(consumers=consumers)
     dead = row(consumers, consumer=stuck["dead_consumer"])
     assert (dead["stream"], dead["group"], dead["pending"]) == ("tasks:queue", "workers", 3)
     assert dead["oldest_pending_idle_ms"] >= 900_000
@@ -54,17 +55,18 @@ def test_consumers_name_the_dead_worker(stuck: dict[str, Any]) -> None:
 
 def test_healthy_world_raises_nothing_above_info(healthy: dict[str, Any]) -> None:
     with bl.connect("sandbox") as lab:
-        findings = lab.check(health=lab.health(), consumers=lab.streams.consumers())
+        findings = lab.check({"deps.health": lab.health(), "streams.consumers": lab.streams.consumers()})
     assert findings and all(f.severity.rank <= Severity.INFO.rank for f in findings)
 
 
-def test_summary_costs_three_round_trips(stuck: dict[str, Any]) -> None:
+def test_summary_costs_four_round_trips(stuck: dict[str, Any]) -> None:
     with bl.connect("sandbox") as lab:
         lab.streams.summary()
-        # Connecting costs its own handshake; count only what the probe sends.
+        # Connecting costs its own handshake; count only what the probe sends. A waiting task is a backlog,
+        # which the counting script measures in a round trip of its own (three without a backlog).
         before = lab.counters.round_trips
         lab.streams.summary()
-        assert lab.counters.round_trips - before == 3
+        assert lab.counters.round_trips - before == 4
 
 
 def lagged_group(writer: sync_redis.Redis, entries: int, read: int, deleted: int) -> Any:
@@ -87,7 +89,7 @@ def test_lag_is_counted_when_redis_does_not_report_it(sandbox: Sandbox, writer: 
 def test_lag_beyond_the_scan_bound_is_an_estimate(
     sandbox: Sandbox, writer: sync_redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(streams, "LAG_SCAN_LIMIT", 5)
+    monkeypatch.setattr(probes, "LAG_SCAN_LIMIT", 5)
     got = lagged_group(writer, entries=40, read=2, deleted=20)
     assert not bool(got["lag_exact"])
     assert 6 <= got["lag"] <= 39
@@ -121,16 +123,17 @@ def test_odd_consumer_names_and_binary_values_do_not_break_probes(sandbox: Sandb
     assert set(consumers["consumer"]) == {"worker with spaces ü", "bin\\xffname"}
 
 
-def test_the_lab_refuses_writes(stuck: dict[str, Any]) -> None:
+def test_the_lab_refuses_writes(stuck: dict[str, Any], writer: sync_redis.Redis) -> None:
     with bl.connect("sandbox") as lab:
         with pytest.raises(bl.PermissionDenied, match="XACK writes, and this Lab is read-only"):
-            lab.run(lab.redis().xack("tasks:queue", "workers", "0-1"))
+            lab._loop.run(lab._clients.redis().xack("tasks:queue", "workers", "0-1"))
         with pytest.raises(bl.PermissionDenied, match="not one of the lab's read-only scripts"):
-            lab.run(lab.redis().eval("return redis.call('SET', 'x', '1')", 0))
+            lab._loop.run(lab._clients.redis().eval("return redis.call('SET', 'x', '1')", 0))
         smuggled = "EVAL return(redis.call('SET','lab:smuggled','1')) 0"  # redis-py splits the first argument
         with pytest.raises(bl.PermissionDenied, match="not one of the lab's read-only scripts"):
-            lab.run(lab.redis().execute_command(smuggled, streams.COUNT_SCRIPT))
-        assert lab.run(lab.redis().exists("lab:smuggled")) == 0
+            lab._loop.run(lab._clients.redis().execute_command(smuggled, commands.COUNT_SCRIPT))
+        assert writer.exists("lab:smuggled") == 0
         with pytest.raises(bl.PermissionDenied, match="reads only, not UPDATE"):
             lab.query("UPDATE tasks SET status = 'done'")
-        assert lab.query("SELECT count(*) AS n FROM tasks WHERE status = 'queued'")["n"][0] == 4
+        queued = len(stuck["executing"]) + len(stuck["waiting"]) + stuck["pending"]
+        assert lab.query("SELECT count(*) AS n FROM tasks WHERE status = 'queued'")["n"][0] == queued == 6

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import pandas as pd
 
-from bsnexus_lab.checks import register
-from bsnexus_lab.findings import Finding, Severity
-from bsnexus_lab.thresholds import Thresholds
+from bsnexus_lab.checks import check
+from bsnexus_lab.findings import Finding, Kind, Severity
 
 
-@register("deps.unreachable", "Unreachable dependencies")
-def unreachable(health: pd.DataFrame, thresholds: Thresholds) -> list[Finding]:
+@check("deps.unreachable", "Unreachable dependencies", kind=Kind.CAUSE)
+def unreachable(health: pd.DataFrame, thresholds: object) -> list[Finding]:
     return [
         Finding(
             check="deps.unreachable",
             severity=Severity.CRITICAL,
             title=f"{row.dependency} is unreachable",
             evidence={"url": row.url, "error": row.error},
+            subject=(row.dependency,),
+            scope=frozenset({f"dep:{row.dependency}"}),
             remedy=f"Restore {row.dependency}: BSNexus's /health/deps reports it disconnected while it is down.",
         )
         for row in health.itertuples()
@@ -24,10 +25,12 @@ def unreachable(health: pd.DataFrame, thresholds: Thresholds) -> list[Finding]:
     ]
 
 
-@register("deps.lost_during_run", "Dependencies lost during the run")
+@check(
+    "deps.lost_during_run", "Dependencies lost during the run", kind=Kind.CAUSE, inputs={"samples": "streams.samples"}
+)
 def lost_during_run(
     health: pd.DataFrame,
-    thresholds: Thresholds,
+    thresholds: object,
     samples: pd.DataFrame | None = None,
     health_after: pd.DataFrame | None = None,
 ) -> list[Finding]:
@@ -82,6 +85,8 @@ def _lost(dependency: str, evidence: dict[str, object]) -> Finding:
         severity=Severity.WARNING if evidence["recovered"] else Severity.CRITICAL,
         title=f"{name} was lost during the run: {how}",
         evidence=evidence,
+        subject=(dependency,),
+        scope=frozenset({f"dep:{dependency}"}),
         remedy=f"Find why {name} went away (restart, OOM kill, failover, network) in its log and the host's; "
         "verdicts drawn from the samples before the loss are incomplete: run again once it is back.",
     )

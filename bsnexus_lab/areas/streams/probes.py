@@ -10,21 +10,20 @@ through one parser.
 
 from __future__ import annotations
 
-import json
-import uuid
+import time
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
-from redis.exceptions import ResponseError
+from redis.exceptions import NoPermissionError, ResponseError
 
+from bsnexus_lab.areas.streams.commands import COUNT_SCRIPT
+from bsnexus_lab.areas.streams.names import QA_STREAM, is_worker
+from bsnexus_lab.context import Context
 from bsnexus_lab.errors import NotFound, WrongType
 from bsnexus_lab.masking import mask_fields
-
-if TYPE_CHECKING:
-    from bsnexus_lab.lab import Lab
-    from bsnexus_lab.sampler import Sampler
+from bsnexus_lab.resp import as_dict, decode, entry_id, text
 
 # Redis 6.2 reports no lag; the lab counts entries after last-delivered with one XRANGE of at most this
 # many entries (BSNexus trims task streams to ~1000) and estimates beyond it.
@@ -49,6 +48,8 @@ SUMMARY_COLUMNS = [
     "consumers",
     "oldest_pending_id",
     "max_pending_idle_ms",
+    "oldest_waiting_id",
+    "oldest_wait_ms",
 ]
 CONSUMER_COLUMNS = [
     "stream",
@@ -65,23 +66,13 @@ CONSUMER_COLUMNS = [
 ]
 
 
-def text(value: Any) -> Any:
-    """Bytes as text; bytes that are not UTF-8 keep their escapes instead of crashing the probe."""
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="backslashreplace")
-    return value
+@dataclass(frozen=True)
+class _Counted:
+    """What the counting script saw of one group, in one consistent reply."""
 
-
-def entry_id(value: Any) -> tuple[int, int]:
-    ms, _, seq = text(value).partition("-")
-    return int(ms), int(seq or 0)
-
-
-def as_dict(reply: Any) -> dict[str, Any]:
-    """A RESP3 map or a RESP2 flat pair list, as a dict with text keys."""
-    if isinstance(reply, dict):
-        return {text(k): v for k, v in reply.items()}
-    return {text(reply[i]): reply[i + 1] for i in range(0, len(reply), 2)}
+    after: int  # entries after the last-delivered id still in the stream (at most LAG_SCAN_LIMIT + 1)
+    reported: int | None  # the lag Redis reports (7.x), None where it reports none
+    first_waiting: str | None  # the oldest entry the group has not been given yet
 
 
 @dataclass
@@ -90,7 +81,8 @@ class _Stream:
     exists: bool = True
     info: dict[str, Any] = field(default_factory=dict)
     groups: list[dict[str, Any]] = field(default_factory=list)
-    counted: dict[str, int] = field(default_factory=dict)  # group -> entries after last-delivered (bounded)
+    counted: dict[str, _Counted] = field(default_factory=dict)  # by group
+    script_refused: str | None = None  # why lag could only be estimated
 
     def needs_count(self, thorough: bool) -> bool:
         """Whether a group's lag must be counted: Redis did not report it, or (``thorough``) reported any.
@@ -109,40 +101,21 @@ class _Stream:
         return False
 
 
-# Counts, inside Redis, the entries after each group's last-delivered id (at most ARGV[1]), so that lag is
-# exact where Redis does not report it (6.2; 7.x after deletions) without sending entry bodies over the wire.
-# It only reads; the connection guard lets exactly this script through (SCRIPTS), as EVAL_RO where Redis has it.
-COUNT_SCRIPT = """
-local counts = {}
-for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
-  local name, delivered
-  for i = 1, #group, 2 do
-    if group[i] == 'name' then name = group[i + 1] end
-    if group[i] == 'last-delivered-id' then delivered = group[i + 1] end
-  end
-  local after = redis.call('XRANGE', KEYS[1], '(' .. delivered, '+', 'COUNT', ARGV[1])
-  table.insert(counts, name)
-  table.insert(counts, #after)
-end
-return counts
-"""
-SCRIPTS = frozenset([COUNT_SCRIPT])
-
-
 async def _read_streams(
-    lab: Lab, names: Sequence[str], *, explicit: bool, info: bool, count: Collection[str] = ()
+    ctx: Context, names: Sequence[str], *, explicit: bool, info: bool, count: Collection[str] = ()
 ) -> list[_Stream]:
     """One round trip: XINFO GROUPS (and XINFO STREAM when ``info``) for every stream, and the counting script
     for the streams in ``count``."""
-    redis = lab.redis()
-    with lab.redis_errors():
+    redis = ctx.redis()
+    evaluate = "EVAL_RO" if await ctx.clients.redis_version() >= (7, 0) else "EVAL"
+    with ctx.redis_errors():
         pipe = redis.pipeline(transaction=False)
         for name in names:
             if info:
                 pipe.execute_command("XINFO STREAM", name)
             pipe.execute_command("XINFO GROUPS", name)
             if name in count:
-                pipe.execute_command("EVAL", COUNT_SCRIPT, 1, name, LAG_SCAN_LIMIT + 1)
+                pipe.execute_command(evaluate, COUNT_SCRIPT, 1, name, LAG_SCAN_LIMIT + 1)
         replies = await pipe.execute(raise_on_error=False)
     found = []
     position = 0
@@ -151,32 +124,55 @@ async def _read_streams(
         chunk = replies[position : position + size]
         position += size
         stream = _Stream(name)
+        if name in count and isinstance(chunk[-1], ResponseError) and _refused(chunk[-1]):
+            stream.script_refused = _first_line(chunk[-1])
+            chunk = [*chunk[:-1], []]
         errors = [r for r in chunk if isinstance(r, ResponseError)]
         if errors:
             message = str(errors[0])
             if "WRONGTYPE" in message:
                 raise WrongType(
                     f"key {name!r} is not a stream",
-                    target=lab.target.redis,
+                    target=ctx.target.redis,
                     hint="check the stream names in the target's profile",
                 )
             if "no such key" not in message:
-                with lab.redis_errors():
+                with ctx.redis_errors():
                     raise errors[0]
             if explicit:
                 raise NotFound(
                     f"no stream named {name!r}",
-                    target=lab.target.redis,
+                    target=ctx.target.redis,
                     hint="check the name (BSNexus creates its streams at startup)",
                 )
             stream.exists = False
         else:
             stream.info = as_dict(chunk[0]) if info else {}
             stream.groups = [as_dict(g) for g in chunk[1 if info else 0]]
-            if name in count:
-                stream.counted = {text(k): int(v) for k, v in as_dict(chunk[-1]).items()}
+            if name in count and stream.script_refused is None:
+                stream.counted = _counted(chunk[-1])
         found.append(stream)
     return found
+
+
+def _counted(reply: list[Any]) -> dict[str, _Counted]:
+    quads = [reply[i : i + 4] for i in range(0, len(reply), 4)]
+    return {
+        text(name): _Counted(int(after), None if int(lag) < 0 else int(lag), text(first) or None)
+        for name, after, lag, first in quads
+    }
+
+
+def _refused(error: ResponseError) -> bool:
+    """A server or ACL that does not let the lab run its script (the summary then estimates lag)."""
+    if isinstance(error, NoPermissionError):  # redis-py drops the NOPERM prefix from the message
+        return True
+    message = str(error).upper()
+    return any(word in message for word in ("NOPERM", "UNKNOWN COMMAND", "NOSCRIPT", "SCRIPT", "DISABLED"))
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def _lag_by_count(info: dict[str, Any], last_delivered: str, counted: int | None) -> tuple[float, bool]:
@@ -202,23 +198,24 @@ def _lag_by_count(info: dict[str, Any], last_delivered: str, counted: int | None
     return (estimate if counted is None else max(LAG_SCAN_LIMIT + 1, estimate)), False
 
 
-def _names(lab: Lab, streams: str | Iterable[str] | None) -> list[str]:
+def stream_names(ctx: Context, streams: str | Iterable[str] | None) -> list[str]:
     if streams is None:
-        return list(lab.target.streams)
+        return list(ctx.target.streams)
     return [streams] if isinstance(streams, str) else list(streams)
 
 
-async def summary(lab: Lab, streams: str | Iterable[str] | None = None) -> pd.DataFrame:
+async def summary(ctx: Context, streams: str | Iterable[str] | None = None) -> pd.DataFrame:
     explicit = streams is not None
-    names = _names(lab, streams)
-    found = await _read_streams(lab, names, explicit=explicit, info=True)
-    counted = await _count_lag(lab, found)
+    names = stream_names(ctx, streams)
+    found = await _read_streams(ctx, names, explicit=explicit, info=True)
+    counted, refused = await _count_lag(ctx, found)
+    now_ms = int(time.time() * 1000)
     held = await _consumer_rows(
-        lab, [(s.name, text(g["name"])) for s in found for g in s.groups if int(g.get("pending", 0))]
+        ctx, [(s.name, text(g["name"])) for s in found for g in s.groups if int(g.get("pending", 0))]
     )
     rows = []
     for stream in found:
-        base = _stream_row(stream, lab.target.direct_streams)
+        base = _stream_row(stream, ctx.target.direct_streams)
         if not stream.groups:
             rows.append(base)
         for group in stream.groups:
@@ -228,17 +225,27 @@ async def summary(lab: Lab, streams: str | Iterable[str] | None = None) -> pd.Da
             ]
             row["oldest_pending_id"] = min((c["oldest_pending_id"] for c in firsts), key=entry_id, default=None)
             row["max_pending_idle_ms"] = max((c["oldest_pending_idle_ms"] for c in firsts), default=None)
+            if row["oldest_waiting_id"]:
+                row["oldest_wait_ms"] = max(0, now_ms - entry_id(row["oldest_waiting_id"])[0])
             rows.append(row)
-    return _frame(rows, SUMMARY_COLUMNS)
+    frame = _frame(rows, SUMMARY_COLUMNS)
+    if refused:
+        frame.attrs["notes"] = [
+            f"lag on {name} is estimated: the server refused the lab's read-only counting script ({why})"
+            for name, why in refused.items()
+        ]
+    return frame
 
 
-async def _count_lag(lab: Lab, found: list[_Stream]) -> dict[tuple[str, str], int]:
-    """A second round trip, only for streams whose lag Redis did not report (6.2; 7.x after deletions)."""
+async def _count_lag(ctx: Context, found: list[_Stream]) -> tuple[dict[tuple[str, str], _Counted], dict[str, str]]:
+    """A second round trip, only for streams with a backlog or whose lag Redis did not report (6.2; 7.x after
+    deletions); also which streams' scripts were refused, and why."""
     names = [stream.name for stream in found if stream.needs_count(thorough=True)]
     if not names:
-        return {}
-    counted = await _read_streams(lab, names, explicit=False, info=False, count=names)
-    return {(stream.name, group): n for stream in counted for group, n in stream.counted.items()}
+        return {}, {}
+    counted = await _read_streams(ctx, names, explicit=False, info=False, count=names)
+    by_group = {(stream.name, group): n for stream in counted for group, n in stream.counted.items()}
+    return by_group, {s.name: s.script_refused for s in counted if s.script_refused}
 
 
 def _needs_count(info: dict[str, Any], last_delivered: str) -> bool:
@@ -263,14 +270,20 @@ def _stream_row(stream: _Stream, direct: Iterable[str] = ()) -> dict[str, Any]:
     }
 
 
-def _group_row(stream: _Stream, group: dict[str, Any], counted: int | None) -> dict[str, Any]:
+def _group_row(stream: _Stream, group: dict[str, Any], counted: _Counted | None) -> dict[str, Any]:
     """The group's row. ``lag`` is the backlog still in the stream; ``lag_reported`` is Redis's own figure
-    (7.x), which also counts entries trimmed before the group read them."""
+    (7.x), which also counts entries trimmed before the group read them. Where the script counted, both come
+    from its one consistent reply."""
     last_delivered = text(group["last-delivered-id"])
-    reported = group.get("lag")
-    lag, exact = _lag_by_count(stream.info, last_delivered, counted)
-    if not exact and reported is not None and reported <= int(stream.info.get("length", 0)):
+    reported = group.get("lag") if counted is None else counted.reported
+    length = int(stream.info.get("length", 0))
+    lag, exact = _lag_by_count(stream.info, last_delivered, None if counted is None else counted.after)
+    if not exact and reported is not None and reported <= length:
         lag, exact = reported, True
+    first = stream.info.get("first-entry")
+    waiting = counted.first_waiting if counted is not None else None
+    if waiting is None and lag and first and entry_id(last_delivered) < entry_id(first[0]):
+        waiting = text(first[0])  # the group is behind the whole stream: its oldest waiting entry is the first
     return {
         "group": text(group["name"]),
         "last_delivered_id": last_delivered,
@@ -280,20 +293,21 @@ def _group_row(stream: _Stream, group: dict[str, Any], counted: int | None) -> d
         "lag_reported": reported,
         "pending": int(group.get("pending", 0)),
         "consumers": int(group.get("consumers", 0)),
+        "oldest_waiting_id": waiting if lag else None,
     }
 
 
-async def consumers(lab: Lab, streams: str | Iterable[str] | None = None, group: str | None = None) -> pd.DataFrame:
+async def consumers(ctx: Context, streams: str | Iterable[str] | None = None, group: str | None = None) -> pd.DataFrame:
     explicit = streams is not None
-    names = _names(lab, streams)
-    found = await _read_streams(lab, names, explicit=explicit, info=False)
+    names = stream_names(ctx, streams)
+    found = await _read_streams(ctx, names, explicit=explicit, info=False)
     groups = [(s.name, text(g["name"])) for s in found for g in s.groups if group in (None, text(g["name"]))]
     if group is not None and not groups:
-        raise NotFound(f"no consumer group named {group!r} on {', '.join(names)}", target=lab.target.redis)
-    return _frame(await _consumer_rows(lab, groups), CONSUMER_COLUMNS)
+        raise NotFound(f"no consumer group named {group!r} on {', '.join(names)}", target=ctx.target.redis)
+    return _frame(await _consumer_rows(ctx, groups), CONSUMER_COLUMNS)
 
 
-async def _consumer_rows(lab: Lab, groups: list[tuple[str, str]]) -> list[dict[str, Any]]:
+async def _consumer_rows(ctx: Context, groups: list[tuple[str, str]]) -> list[dict[str, Any]]:
     """Two round trips: XINFO CONSUMERS per group; then each consumer's oldest pending entry and registry key.
 
     A consumer's oldest pending entry is the one it has held longest (entries are delivered in id order and a
@@ -301,8 +315,8 @@ async def _consumer_rows(lab: Lab, groups: list[tuple[str, str]]) -> list[dict[s
     """
     if not groups:
         return []
-    redis = lab.redis()
-    with lab.redis_errors():
+    redis = ctx.redis()
+    with ctx.redis_errors():
         pipe = redis.pipeline(transaction=False)
         for stream_name, group_name in groups:
             pipe.execute_command("XINFO CONSUMERS", stream_name, group_name)
@@ -312,16 +326,16 @@ async def _consumer_rows(lab: Lab, groups: list[tuple[str, str]]) -> list[dict[s
         for (stream_name, group_name), reply in zip(groups, per_group, strict=True)
         for c in reply
     ]
-    workers = sorted({text(c["name"]) for _, _, c in members if _is_worker_id(text(c["name"]))})
+    workers = sorted({text(c["name"]) for _, _, c in members if is_worker(text(c["name"]))})
     holding = [(s, g, c) for s, g, c in members if int(c.get("pending", 0))]
     if not members:
         return []
-    with lab.redis_errors():
+    with ctx.redis_errors():
         pipe = redis.pipeline(transaction=False)
         for stream_name, group_name, c in holding:
             pipe.execute_command("XPENDING", stream_name, group_name, "-", "+", 1, c["name"])
         for name in workers:
-            pipe.pttl(lab.target.worker_key.format(consumer=name))
+            pipe.pttl(ctx.target.worker_key.format(consumer=name))
         replies = await pipe.execute() if holding or workers else []
     firsts = {(s, g, text(c["name"])): reply for (s, g, c), reply in zip(holding, replies, strict=False)}
     ttls = dict(zip(workers, replies[len(holding) :], strict=True))
@@ -353,7 +367,7 @@ PENDING_COLUMNS = ["stream", "group", "id", "consumer", "idle_ms", "deliveries"]
 
 
 async def pending(
-    lab: Lab,
+    ctx: Context,
     stream: str | Iterable[str] | None = None,
     group: str | None = None,
     consumer: str | None = None,
@@ -366,8 +380,8 @@ async def pending(
     if isinstance(stream, str) and group is not None:
         groups = [(stream, group)]
     else:
-        names = _names(lab, stream)
-        found = await _read_streams(lab, names, explicit=stream is not None, info=False)
+        names = stream_names(ctx, stream)
+        found = await _read_streams(ctx, names, explicit=stream is not None, info=False)
         groups = [
             (s.name, text(g["name"]))
             for s in found
@@ -375,13 +389,13 @@ async def pending(
             if int(g.get("pending", 0)) and group in (None, text(g["name"]))
         ]
     rows: list[tuple[Any, ...]] = []
-    redis = lab.redis()
+    redis = ctx.redis()
     for stream_name, group_name in groups:
         start, taken = "-", 0
         while limit is None or taken < limit:
             count = PENDING_PAGE if limit is None else min(PENDING_PAGE, limit - taken)
             args = [stream_name, group_name, start, "+", count] + ([consumer] if consumer is not None else [])
-            with lab.redis_errors():
+            with ctx.redis_errors():
                 page = await redis.execute_command("XPENDING", *args)
             rows.extend((stream_name, group_name, text(e[0]), text(e[1]), int(e[2]), int(e[3])) for e in page)
             taken += len(page)
@@ -391,30 +405,18 @@ async def pending(
     return _frame([dict(zip(PENDING_COLUMNS, r, strict=True)) for r in rows], PENDING_COLUMNS)
 
 
-def decode(value: Any) -> Any:
-    """A stream field value as BSNexus wrote it: JSON objects and lists parsed, everything else as text."""
-    value = text(value)
-    if isinstance(value, str) and value[:1] in "{[":
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
-
-
 async def peek(
-    lab: Lab,
+    ctx: Context,
     stream: str,
     ids: Iterable[str] | None = None,
     start: str = "-",
     end: str = "+",
     count: int = 10,
 ) -> pd.DataFrame:
-    """Message bodies, decoded (credential fields masked); with ``ids``, one row per id and ``exists=False`` for a
-    body that is gone."""
+    """Message bodies, decoded; with ``ids``, one row per id and ``exists=False`` for a body that is gone."""
     wanted = [str(i) for i in ids] if ids is not None else None
-    redis = lab.redis()
-    with lab.redis_errors():
+    redis = ctx.redis()
+    with ctx.redis_errors():
         pipe = redis.pipeline(transaction=False)
         pipe.type(stream)
         for entry in wanted or []:
@@ -424,12 +426,12 @@ async def peek(
         kind, *replies = await pipe.execute(raise_on_error=False)
     kind = text(kind)
     if kind == "none":
-        raise NotFound(f"no stream named {stream!r}", target=lab.target.redis)
+        raise NotFound(f"no stream named {stream!r}", target=ctx.target.redis)
     if kind != "stream":
-        raise WrongType(f"key {stream!r} is a {kind}, not a stream", target=lab.target.redis)
+        raise WrongType(f"key {stream!r} is a {kind}, not a stream", target=ctx.target.redis)
     for reply in replies:
         if isinstance(reply, ResponseError):
-            with lab.redis_errors():
+            with ctx.redis_errors():
                 raise reply
     if wanted is None:
         entries = [(text(e[0]), e[1]) for e in replies[0]]
@@ -444,9 +446,20 @@ async def peek(
     return pd.DataFrame(rows, columns=list(dict.fromkeys(["stream", "id", "exists", *(k for r in rows for k in r)])))
 
 
-async def bodies(lab: Lab, entries: pd.DataFrame) -> pd.DataFrame:
+def worth_reading(pending: pd.DataFrame, thresholds: Any) -> pd.DataFrame:
+    """The pending entries whose bodies the checks need, most suspicious first, bounded."""
+    suspicious = (
+        (pending["deliveries"] >= thresholds.poison_deliveries)
+        | (pending["stream"] == QA_STREAM)
+        | pending["consumer"].map(lambda c: not is_worker(c)).astype(bool)
+    )
+    chosen = pending[suspicious].sort_values(["deliveries", "idle_ms"], ascending=False)
+    return chosen.head(thresholds.bodies_limit)
+
+
+async def bodies(ctx: Context, entries: pd.DataFrame) -> pd.DataFrame:
     """The bodies of the entries in a frame with ``stream`` and ``id`` columns (a pending frame, say)."""
-    frames = [await peek(lab, stream, list(group["id"])) for stream, group in entries.groupby("stream", sort=False)]
+    frames = [await peek(ctx, stream, list(group["id"])) for stream, group in entries.groupby("stream", sort=False)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["stream", "id", "exists"])
 
 
@@ -464,11 +477,25 @@ TICK_COLUMNS = [
 ]
 
 
-async def tick(lab: Lab, names: Sequence[str], count: Collection[str] = ()) -> list[dict[str, Any]]:
+class BacklogTick:
+    """The sampler's tick over ``names``: counts lag inside Redis only where the last tick found it unreported."""
+
+    def __init__(self, ctx: Context, names: Sequence[str]) -> None:
+        self._ctx = ctx
+        self._names = list(names)
+        self._count: set[str] = set(self._names)  # first tick: count wherever needed; then only where needed
+
+    async def __call__(self) -> list[dict[str, Any]]:
+        rows = await tick(self._ctx, self._names, self._count)
+        self._count = {row["stream"] for row in rows if row.pop("needs_count", False)}
+        return rows
+
+
+async def tick(ctx: Context, names: Sequence[str], count: Collection[str] = ()) -> list[dict[str, Any]]:
     """One sampler tick in ONE pipelined round trip: XINFO STREAM and XINFO GROUPS of every stream, and the
     counting script for the streams in ``count`` (those whose lag Redis does not report)."""
     rows = []
-    for stream in await _read_streams(lab, names, explicit=False, info=True, count=count):
+    for stream in await _read_streams(ctx, names, explicit=False, info=True, count=count):
         length = int(stream.info["length"]) if "length" in stream.info else None
         if not stream.groups:
             rows.append({"stream": stream.name, "group": None, "length": length})
@@ -480,20 +507,11 @@ async def tick(lab: Lab, names: Sequence[str], count: Collection[str] = ()) -> l
     return rows
 
 
-def _is_worker_id(name: str) -> bool:
-    """BSNexus names consumers by worker id (a UUID); other consumers have no registry key to look for."""
-    try:
-        uuid.UUID(name)
-    except ValueError:
-        return False
-    return True
-
-
 # Counts that may be missing: nullable integers, so a missing value is <NA> rather than a float NaN.
 _COUNT_COLUMNS = (
     *("lag", "lag_reported", "pending", "consumers", "length", "entries_read", "entries_added", "idle_ms"),
     "deliveries",
-    *("oldest_pending_idle_ms", "max_pending_idle_ms", "oldest_pending_deliveries", "inactive_ms"),
+    *("oldest_pending_idle_ms", "max_pending_idle_ms", "oldest_pending_deliveries", "inactive_ms", "oldest_wait_ms"),
 )
 
 
@@ -505,60 +523,3 @@ def _frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
         if column in frame:
             frame[column] = frame[column].astype("Int64")
     return frame
-
-
-class Streams:
-    """``lab.streams``: the stream probes as plain calls that return DataFrames."""
-
-    def __init__(self, lab: Lab) -> None:
-        self._lab = lab
-
-    def summary(self, streams: str | Iterable[str] | None = None) -> pd.DataFrame:
-        """One row per (stream, group): length, ids, lag (exact or estimated), pending, longest pending idle."""
-        return self._lab.run(summary(self._lab, streams))
-
-    def consumers(self, streams: str | Iterable[str] | None = None, group: str | None = None) -> pd.DataFrame:
-        """One row per consumer: pending, idle, oldest pending entry, and whether its worker key still exists."""
-        return self._lab.run(consumers(self._lab, streams, group))
-
-    def pending(
-        self,
-        stream: str | Iterable[str] | None = None,
-        group: str | None = None,
-        consumer: str | None = None,
-        limit: int | None = None,
-    ) -> pd.DataFrame:
-        """Every pending entry (id, consumer, idle, deliveries), read in pages; all groups when none is named."""
-        return self._lab.run(pending(self._lab, stream, group, consumer, limit))
-
-    def peek(
-        self, stream: str, ids: Iterable[str] | None = None, start: str = "-", end: str = "+", count: int = 10
-    ) -> pd.DataFrame:
-        """Message bodies by id (``exists=False`` when gone) or by range, decoded as BSNexus writes them."""
-        return self._lab.run(peek(self._lab, stream, ids, start, end, count))
-
-    def bodies(self, entries: pd.DataFrame) -> pd.DataFrame:
-        """The bodies of the entries listed in a frame with ``stream`` and ``id`` columns."""
-        return self._lab.run(bodies(self._lab, entries))
-
-    def sample(
-        self, every: float = 1.0, duration: float | None = 60.0, streams: str | Iterable[str] | None = None
-    ) -> Sampler:
-        """Start a background sampler (one round trip per tick); read ``.frame()`` any time, ``.stop()`` it."""
-        from bsnexus_lab.sampler import Sampler
-
-        return Sampler(self._lab, _names(self._lab, streams), every=every, duration=duration).start()
-
-    def claim_dead(
-        self, stream: str, group: str, dead: str, to: str, *, min_idle_ms: int | None = None, dry_run: bool = True
-    ) -> pd.DataFrame:
-        """Move a dead consumer's pending entries to a live one (XCLAIM by id); a dry run unless told otherwise."""
-        from bsnexus_lab import remediation
-
-        return self._lab.run(remediation.claim_dead(self._lab, stream, group, dead, to, min_idle_ms, dry_run))
-
-    def ack(self, stream: str, group: str, ids: Iterable[str], *, dry_run: bool = True) -> pd.DataFrame:
-        """Acknowledge pending entries (XACK); a dry run unless told otherwise."""
-        from bsnexus_lab import remediation
-
-        return self._lab.run(remediation.ack(self._lab, stream, group, list(ids), dry_run))

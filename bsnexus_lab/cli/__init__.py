@@ -1,0 +1,64 @@
+"""``bsnexus-lab``: the command line. One module per command group, each with ``register(sub)``; a command's
+docstring is its help. The exit statuses are :data:`EXIT_STATUSES` (shown in ``--help``)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from bsnexus_lab import runner
+from bsnexus_lab.config import redact_urls_in
+from bsnexus_lab.errors import LabError
+
+Command = Callable[[argparse.Namespace], int]
+DESCRIPTION = "Diagnose a BSNexus deployment (Redis Streams, PostgreSQL, the service) read-only."
+EXIT_STATUSES = f"""exit statuses:
+  {runner.EXIT_OK}  done; for run: no finding reached --fail-on
+  {runner.EXIT_FINDINGS}  run: a finding reached --fail-on (default: warning)
+  {runner.EXIT_FAILED}  the command could not do its job: bad input, unusable target or output directory,
+     a broken runbook, a cell that raised, a run that emitted no findings (one line on stderr)
+  {runner.EXIT_INTERRUPTED}  run: interrupted by SIGINT/SIGTERM; the kernel is stopped, run.json says
+     "interrupted" and the partial notebook is kept"""
+
+
+def add(parent: Any, name: str, func: Command) -> argparse.ArgumentParser:
+    """A subcommand whose help is ``func``'s docstring."""
+    doc = (func.__doc__ or "").strip()
+    command = parent.add_parser(name, help=doc.splitlines()[0] if doc else None, description=doc)
+    command.set_defaults(func=func)
+    return command
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from bsnexus_lab import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="bsnexus-lab",
+        description=DESCRIPTION,
+        epilog=EXIT_STATUSES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"bsnexus-lab {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for module in pkgutil.iter_modules(__path__):
+        if not module.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{module.name}").register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except LabError as exc:
+        print(f"bsnexus-lab: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return runner.EXIT_INTERRUPTED
+    except Exception as exc:  # never a traceback: one line, URLs' credentials masked
+        print(f"bsnexus-lab: {type(exc).__name__}: {redact_urls_in(str(exc))}", file=sys.stderr)
+        return runner.EXIT_FAILED
