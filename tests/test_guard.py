@@ -76,7 +76,7 @@ def test_select_is_refused_the_database_comes_from_the_url(healthy: dict[str, An
     with bl.connect("sandbox") as lab:
         with pytest.raises(bl.PermissionDenied, match="SELECT changes the database the URL names"):
             lab._loop.run(lab._clients.redis().execute_command("SELECT", 1))
-        assert lab._loop.run(lab._clients.redis().exists("lab:only-in-db1")) == 0  # still on the URL's database 0
+        assert lab._loop.run(lab._clients.redis().type("lab:only-in-db1")) == b"none"  # still on the URL database 0
         assert len(lab.streams.summary()) > 0
     writer.execute_command("SELECT", 1)
     writer.delete("lab:only-in-db1")
@@ -84,7 +84,7 @@ def test_select_is_refused_the_database_comes_from_the_url(healthy: dict[str, An
 
 def test_config_get_never_shows_the_password(sandbox: Sandbox) -> None:
     password = urlsplit(sandbox.urls()["redis_url"]).password or ""
-    with bl.connect("sandbox") as lab:
+    with bl.connect("sandbox", allow_writes=True) as lab:  # masking holds even where the allow-list is off
         pairs = lab._loop.run(lab._clients.redis().config_get("requirepass"))
         everything = lab._loop.run(lab._clients.redis().execute_command("CONFIG", "GET", "*"))
         maxmemory = lab._loop.run(lab._clients.redis().config_get("maxmemory-policy"))
@@ -107,15 +107,16 @@ def test_scripts_go_out_as_eval_ro_where_redis_has_it(
         return int(writer.info("commandstats").get(f"cmdstat_{command}", {}).get("calls", 0))
 
     name = "eval_ro" if redis_version(sandbox) >= (7, 0) else "eval"
-    before = calls(name)
+    before = {command: calls(command) for command in ("eval", "eval_ro")}
     with bl.connect("sandbox") as lab:
-        counted = lab._loop.run(lab._clients.redis().execute_command("EVAL", COUNT_SCRIPT, 1, "tasks:queue", 100))
+        lab.streams.summary()  # counts lag with the script where there is a backlog
         with pytest.raises(bl.PermissionDenied, match="not one of the lab's read-only scripts"):
             lab._loop.run(
                 lab._clients.redis().execute_command("EVAL_RO", "return redis.call('DEL', KEYS[1])", 1, "tasks:queue")
             )
-    assert calls(name) == before + 1
-    assert b"workers" in counted
+    assert calls(name) > before[name]
+    if name == "eval_ro":
+        assert calls("eval") == before["eval"]  # never the form that could write
     assert writer.exists("tasks:queue")
 
 
