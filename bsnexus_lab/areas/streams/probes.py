@@ -168,7 +168,9 @@ def _refused(error: ResponseError) -> bool:
     if isinstance(error, NoPermissionError):  # redis-py drops the NOPERM prefix from the message
         return True
     message = str(error).upper()
-    return any(word in message for word in ("NOPERM", "UNKNOWN COMMAND", "NOSCRIPT", "SCRIPT", "DISABLED"))
+    return isinstance(error, NoPermissionError) or any(
+        words in message for words in ("NO PERMISSIONS", "NOPERM", "UNKNOWN COMMAND", "NOSCRIPT", "SCRIPT")
+    )
 
 
 def _first_line(error: Exception) -> str:
