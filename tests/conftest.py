@@ -41,7 +41,9 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPath
         if name.startswith("BSNEXUS_LAB_") or name in LAB_ENV:
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg")))
-    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+    cwd = tmp_path_factory.mktemp("cwd")
+    monkeypatch.chdir(cwd)
+    monkeypatch.setenv("PWD", str(cwd))  # the lab also reads .env where the user started ($PWD)
 
 
 @pytest.fixture(scope="session", params=_sources() or ["none"])
