@@ -32,7 +32,7 @@ def postgres_role_sql(database: str = "bsnexus", role: str = ROLE, tables: Itera
     listed = ", ".join(tables)
     return "\n".join(
         [
-            f"CREATE ROLE {role} LOGIN PASSWORD 'change-me' NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT;",
+            f"CREATE ROLE {role} LOGIN PASSWORD 'change-me' NOSUPERUSER NOCREATEDB NOCREATEROLE;",
             f"GRANT pg_monitor TO {role};  -- activity, locks, settings; not pg_signal_backend",
             f"ALTER ROLE {role} SET default_transaction_read_only = on;",
             f"ALTER ROLE {role} SET statement_timeout = '10s';",

@@ -22,7 +22,7 @@ from bsnexus_lab.areas import read_commands, read_scripts
 from bsnexus_lab.areas.streams.commands import COUNT_SCRIPT
 from bsnexus_lab.cli import main
 from bsnexus_lab.clients import CONNECTION_COMMANDS
-from bsnexus_lab.least_privilege import REDIS_USER, redis_acl_words
+from bsnexus_lab.least_privilege import REDIS_USER, postgres_role_sql, redis_acl_words
 from bsnexus_lab.masking import mask_data, mask_fields, mask_frame, mask_key
 from bsnexus_lab.resp import text
 from bsnexus_lab.sandbox import Sandbox
@@ -47,13 +47,14 @@ def urls_for(sandbox: Sandbox, *, redis_user: str = "", redis_password: str = ""
     return result
 
 
-async def superuser(sandbox: Sandbox, sql: str) -> Any:
+async def superuser(sandbox: Sandbox, sql: str, *, script: bool = False) -> Any:
+    """Run SQL as the sandbox's owner: one query's rows, or (``script``) several statements."""
     import asyncpg
 
     url = urlsplit(sandbox.urls()["database_url"])
     conn = await asyncpg.connect(host="127.0.0.1", port=url.port, user=DB_USER, password=url.password, database=DB_NAME)
     try:
-        return await conn.fetch(sql)
+        return await (conn.execute(sql) if script else conn.fetch(sql))
     finally:
         await conn.close()
 
@@ -354,3 +355,56 @@ def test_rediss_connects_with_tls(tmp_path: Path) -> None:
             assert not bool(plain.health().iloc[0]["reachable"])  # no plain-text port: TLS was really used
     finally:
         servers.terminate(servers._pid_in(tmp_path / "redis.pid"), servers.REDIS)
+
+
+@pytest.fixture
+def lab_role(sandbox: Sandbox) -> Iterator[str]:
+    """The role `bsnexus-lab target role-sql` prints, created in the sandbox's PostgreSQL."""
+    sql = postgres_role_sql(DB_NAME).replace("'change-me'", "'role-pass-1'")
+    asyncio.run(superuser(sandbox, "DROP ROLE IF EXISTS bsnexus_lab"))
+    asyncio.run(superuser(sandbox, sql, script=True))
+    yield urls_for(sandbox, pg="bsnexus_lab:role-pass-1")["database_url"]
+    asyncio.run(superuser(sandbox, "DROP OWNED BY bsnexus_lab"))
+    asyncio.run(superuser(sandbox, "DROP ROLE bsnexus_lab"))
+
+
+def test_the_printed_role_reads_but_cannot_act_or_see_credentials(
+    stuck: dict[str, Any], sandbox: Sandbox, lab_role: str
+) -> None:
+    import asyncpg
+
+    with bl.connect(redis_url=sandbox.urls()["redis_url"], database_url=lab_role) as lab:
+        assert lab.query("SELECT count(*) AS n FROM tasks")["n"][0] > 0
+        assert len(lab.query("SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend'")) >= 1
+        held = lab.streams.held_tasks(lab.streams.consumers())
+        assert set(held["task_status"].dropna()) == {"queued"}
+
+    async def as_role() -> list[str]:
+        url, owner = urlsplit(lab_role), urlsplit(sandbox.urls()["database_url"])
+        other = await asyncpg.connect(host="127.0.0.1", port=url.port, user=DB_USER, password=owner.password,
+                                      database=DB_NAME)  # fmt: skip
+        conn = await asyncpg.connect(host="127.0.0.1", port=url.port, user="bsnexus_lab", password="role-pass-1",
+                                     database=DB_NAME)  # fmt: skip
+        refused = []
+        try:
+            for sql in (
+                "SELECT key_hash FROM api_keys",
+                "SELECT token FROM registration_tokens",
+                "UPDATE tasks SET status = 'done'",
+                f"SELECT pg_terminate_backend({await other.fetchval('SELECT pg_backend_pid()')})",
+            ):
+                try:
+                    await conn.fetch(sql)
+                except asyncpg.PostgresError as exc:
+                    refused.append(type(exc).__name__)
+            return refused
+        finally:
+            await conn.close()
+            await other.close()
+
+    assert asyncio.run(as_role()) == [
+        "InsufficientPrivilegeError",
+        "InsufficientPrivilegeError",
+        "ReadOnlySQLTransactionError",
+        "InsufficientPrivilegeError",
+    ]
