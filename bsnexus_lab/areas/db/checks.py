@@ -573,11 +573,13 @@ def _na(value: Any) -> bool:
 def stale_workers(
     workers: pd.DataFrame, thresholds: DbThresholds, consistency: pd.DataFrame | None = None
 ) -> list[Finding]:
-    """Workers that hold stream entries or tasks are reported with those (streams.dead_consumer, db.consistency)."""
+    """A live registry key means the worker heartbeats (its row is written at most once a minute); workers that
+    hold stream entries or tasks are reported with those (streams.dead_consumer, db.consistency)."""
     told = set(consistency["consumer"].dropna()) if consistency is not None else set()
     stale = workers[
         (workers["status"] == "busy")
         & (workers["heartbeat_age_s"] > thresholds.stale_heartbeat_s)
+        & workers["registered"].ne(True)
         & ~workers["worker_id"].isin(told)
     ]
     return [

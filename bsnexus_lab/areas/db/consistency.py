@@ -46,8 +46,9 @@ CONSISTENCY_COLUMNS = [
     "age_s",
 ]
 STATUS_SQL = f"""{MARKER}
-SELECT id::text AS task_id, status::text AS status, project_id::text AS project_id
-FROM tasks WHERE id = ANY(CAST(:ids AS uuid[]))
+SELECT t.id::text AS task_id, t.status::text AS status, t.project_id::text AS project_id, p.name AS project,
+       extract(epoch FROM now() - t.updated_at) AS age_s
+FROM tasks t JOIN projects p ON p.id = t.project_id WHERE t.id = ANY(CAST(:ids AS uuid[]))
 """
 
 
@@ -67,17 +68,6 @@ async def _waiting(ctx: Context, stream: str, group: str, limit: int) -> pd.Data
     return await streams.peek(ctx, stream, start="(" + str(row["last_delivered_id"].iloc[0]), count=limit)
 
 
-async def _registered(ctx: Context, workers: list[str]) -> dict[str, bool]:
-    if not workers:
-        return {}
-    redis = ctx.redis()
-    with ctx.redis_errors():
-        pipe = redis.pipeline(transaction=False)
-        for worker in workers:
-            pipe.exists(ctx.target.worker_key.format(consumer=worker))
-        return {w: bool(n) for w, n in zip(workers, await pipe.execute(), strict=True)}
-
-
 async def consistency(ctx: Context, limit: int | None = None) -> pd.DataFrame:
     """One row per task whose PostgreSQL status and Redis stream state disagree (see the module's faults)."""
     limit = limit or ctx.thresholds.consistency_scan_limit
@@ -88,13 +78,13 @@ async def consistency(ctx: Context, limit: int | None = None) -> pd.DataFrame:
     fields = body.reindex(columns=["stream", "id", "task_id", "reviewer_id"])
     held = held.merge(fields, on=["stream", "id"], how="left")
     ids = sorted({str(t) for t in held["task_id"].dropna()} - set(active["task_id"]))
-    others = await ctx.query(STATUS_SQL, ids=ids) if ids else pd.DataFrame(columns=["task_id", "status"])
-    status = dict(zip(active["task_id"], active["status"], strict=True)) | dict(
-        zip(others["task_id"], others["status"], strict=True)
-    )
+    known = ["task_id", "status", "project_id", "project", "age_s"]
+    others = await ctx.query(STATUS_SQL, ids=ids) if ids else pd.DataFrame(columns=known)
+    tasks = pd.concat([active[known], others[known]], ignore_index=True).set_index("task_id")
+    status = tasks["status"].to_dict()
     in_progress = active[active["status"] == "in_progress"]
+    reviewer_of = dict(zip(active["task_id"], active["reviewer_id"], strict=True))
     registered = await _registered(ctx, sorted(set(held["consumer"]) | set(in_progress["worker_id"].dropna())))
-    tasks = active.set_index("task_id")
     rows: list[dict[str, Any]] = []
 
     def add(fault: str, task_id: str | None, **values: Any) -> None:
@@ -129,9 +119,9 @@ async def consistency(ctx: Context, limit: int | None = None) -> pd.DataFrame:
         if status.get(str(row.task_id)) == "queued" and registered.get(row.consumer) is False:
             add("dead_consumer", row.task_id, **entry(row))
     for row in held[held["stream"] == QA[0]].itertuples():
-        if status.get(str(row.task_id)) != "review" or row.task_id not in tasks.index:
+        if status.get(str(row.task_id)) != "review":
             continue
-        reviewer = tasks.loc[row.task_id, "reviewer_id"] or row.reviewer_id or None
+        reviewer = reviewer_of.get(row.task_id) or row.reviewer_id or None
         if reviewer and row.consumer != reviewer:
             add("misrouted_qa", row.task_id, expected_consumer=reviewer, **entry(row))
     for task in in_progress.itertuples():

@@ -96,7 +96,9 @@ def blocking_tree(sessions: Iterable[dict[str, Any]]) -> pd.DataFrame:
                 by_pid.get(pid, {"pid": pid, "blocked_by": []}) | {"root": root, "depth": depth, "parent": parent}
             )
             stack.extend((w, depth + 1, pid) for w in sorted(waiters.get(pid, []), reverse=True))
-    return pd.DataFrame(rows, columns=LOCK_COLUMNS).astype({"root": "int64", "pid": "int64", "depth": "int64"})
+    return pd.DataFrame(rows, columns=LOCK_COLUMNS).astype(
+        {"root": "int64", "pid": "int64", "depth": "int64", "parent": "Int64"}
+    )
 
 
 def _reachable(starts: Iterable[int], waiters: dict[int, list[int]]) -> set[int]:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from bsnexus_lab.areas.db.activity import MARKER
+from bsnexus_lab.errors import TargetUnreachable
 
 if TYPE_CHECKING:
     from bsnexus_lab.context import Context
@@ -53,5 +54,24 @@ async def active_tasks(ctx: Context, limit: int = 1000) -> pd.DataFrame:
 
 
 async def workers(ctx: Context, limit: int = 1000) -> pd.DataFrame:
-    """The workers table, stalest heartbeat first."""
-    return await ctx.query(WORKERS_SQL, limit=limit)
+    """The workers table, stalest heartbeat first, with ``registered``: whether its registry key is alive
+    (None when Redis cannot be reached: the rows still come back)."""
+    frame = await ctx.query(WORKERS_SQL, limit=limit)
+    try:
+        alive = await registered(ctx, list(frame["worker_id"]))
+    except TargetUnreachable:
+        alive = {}
+    frame["registered"] = frame["worker_id"].map(alive)
+    return frame
+
+
+async def registered(ctx: Context, workers: list[str]) -> dict[str, bool]:
+    """Whether each worker's registry key (``worker:{id}``, 90 s TTL renewed by heartbeats) exists."""
+    if not workers:
+        return {}
+    redis = ctx.redis()
+    with ctx.redis_errors():
+        pipe = redis.pipeline(transaction=False)
+        for worker in workers:
+            pipe.exists(ctx.target.worker_key.format(consumer=worker))
+        return {w: bool(n) for w, n in zip(workers, await pipe.execute(), strict=True)}

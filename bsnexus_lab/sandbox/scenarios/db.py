@@ -68,12 +68,12 @@ async def lock_contention(world: World) -> dict[str, Any]:
 
 @scenario("slow-query")
 async def slow_query(world: World) -> dict[str, Any]:
-    """task_history holds 100,000 rows and no index on task_id; a task's history was read 120 times.
+    """task_history holds 50,000 rows and no index on task_id; a task's history was read 120 times.
 
     Each read is a sequential scan of the whole table (seen in pg_stat_statements and pg_stat_user_tables).
     """
     facts = await build_healthy(world)
-    rows, calls = 100_000, 120
+    rows, calls = 50_000, 120
     ids = [uuid.UUID(t.id) for t in world.tasks]
     await world.db.execute(
         'INSERT INTO task_history (id, task_id, from_status, to_status, actor, "timestamp")'
