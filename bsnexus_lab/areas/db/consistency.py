@@ -84,7 +84,7 @@ async def consistency(ctx: Context, limit: int | None = None) -> pd.DataFrame:
     status = tasks["status"].to_dict()
     in_progress = active[active["status"] == "in_progress"]
     reviewer_of = dict(zip(active["task_id"], active["reviewer_id"], strict=True))
-    registered = await _registered(ctx, sorted(set(held["consumer"]) | set(in_progress["worker_id"].dropna())))
+    registered = await registry(ctx, sorted(set(held["consumer"]) | set(in_progress["worker_id"].dropna())))
     rows: list[dict[str, Any]] = []
 
     def add(fault: str, task_id: str | None, **values: Any) -> None:
