@@ -52,7 +52,8 @@ def skipped(skipped: pd.DataFrame, thresholds: DbThresholds) -> list[Finding]:
                 "db.skipped",
                 Severity(row.severity),
                 f"{row.probe} probe skipped: {row.reason}",
-                evidence={"probe": row.probe, "reason": row.reason, "error": row.error},
+                evidence={"probe": row.probe, "reason": row.reason, "error": row.error}
+                | ({"not_run": list(row.not_run)} if isinstance(row.not_run, list) else {}),
                 remedy=row.remedy,
                 subject=(row.probe,),
                 scope=scope,
