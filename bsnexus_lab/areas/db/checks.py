@@ -51,7 +51,8 @@ def skipped(skipped: pd.DataFrame, thresholds: DbThresholds) -> list[Finding]:
             Finding(
                 "db.skipped",
                 Severity(row.severity),
-                f"{row.probe} probe skipped: {row.reason}",
+                f"{row.probe} probe skipped: {row.reason}"
+                + (f" ({len(row.not_run)} later probes not run)" if isinstance(row.not_run, list) else ""),
                 evidence={"probe": row.probe, "reason": row.reason, "error": row.error}
                 | ({"not_run": list(row.not_run)} if isinstance(row.not_run, list) else {}),
                 remedy=row.remedy,
