@@ -190,8 +190,8 @@ def _steady_at_pool(connections: pd.DataFrame, pool: int) -> dict[str, int]:
     """Applications whose session count stayed at a multiple of ``pool`` through a sampled window."""
     if connections.empty or "application" not in connections:
         return {}
-    counts = connections.dropna(subset=["application"]).groupby(["application", connections.index.dropna()])
-    per_tick = counts["sessions"].sum().unstack(0).fillna(0)
+    rows = connections.dropna(subset=["application"])  # gap rows (a failed tick) carry only an error
+    per_tick = rows.groupby(["application", rows.index])["sessions"].sum().unstack(0).fillna(0)
     if len(per_tick) < 3:
         return {}
     return {
