@@ -12,6 +12,7 @@ from bsnexus_lab.areas.db import checks, migrations
 from bsnexus_lab.areas.db.activity import ACTIVITY_COLUMNS
 from bsnexus_lab.areas.db.consistency import CONSISTENCY_COLUMNS
 from bsnexus_lab.areas.db.locks import blocking_tree
+from bsnexus_lab.areas.db.snapshot import SKIPPED_COLUMNS
 from bsnexus_lab.areas.db.thresholds import DbThresholds
 from bsnexus_lab.findings import Severity
 from bsnexus_lab.sandbox.scenarios.db import VERSIONS_DIR
@@ -193,11 +194,23 @@ def test_skipped_probes_are_findings_in_their_dependency_s_scope() -> None:
                 "error": "cannot reach Redis",
                 "remedy": "",
             },
-        ]
+            {
+                "probe": "server",
+                "reason": "cannot reach PostgreSQL",
+                "severity": "warning",
+                "dependency": "postgresql",
+                "error": "cannot reach PostgreSQL (postgresql+asyncpg://bsnexus:***@db:5432/bsnexus)",
+                "remedy": "",
+                "not_run": ["activity", "locks"],
+            },
+        ],
+        columns=SKIPPED_COLUMNS,
     )
-    locks, redis = checks.skipped(skipped, T)
+    locks, redis, postgres = checks.skipped(skipped, T)
     assert locks.title == "locks probe skipped: timed out" and locks.scope == frozenset()
     assert redis.scope == frozenset({"dep:redis"})
+    assert postgres.title == "server probe skipped: cannot reach PostgreSQL (2 later probes not run)"
+    assert postgres.evidence["not_run"] == ["activity", "locks"] and postgres.scope == frozenset({"dep:postgresql"})
 
 
 def test_migration_states(tmp_path: Path) -> None:
