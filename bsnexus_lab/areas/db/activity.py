@@ -106,12 +106,6 @@ def summary(activity: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-async def connections_tick(ctx: Context) -> list[dict[str, object]]:
-    """One sampler tick: sessions per application and state (one statement)."""
-    frame = await ctx.query(TICK_SQL)
-    return frame.to_dict("records")
-
-
 TICK_SQL = f"""{MARKER}
 SELECT COALESCE(NULLIF(application_name, ''), '(unnamed)') AS application, COALESCE(state, '') AS state,
        count(*)::int AS sessions
@@ -120,3 +114,9 @@ WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
   AND application_name IS DISTINCT FROM '{APPLICATION_NAME}'
 GROUP BY 1, 2
 """
+
+
+async def connections_tick(ctx: Context) -> list[dict[str, object]]:
+    """One sampler tick: sessions per application and state (one statement)."""
+    frame = await ctx.query(TICK_SQL)
+    return frame.to_dict("records")
