@@ -18,22 +18,14 @@ from bsnexus_lab import runner
 from bsnexus_lab.areas.db.activity import MARKER
 from bsnexus_lab.errors import ConfigError, PermissionDenied
 from bsnexus_lab.findings import Finding, Severity
+from bsnexus_lab.findings import flatten as flat
 from bsnexus_lab.sandbox import Sandbox
 from bsnexus_lab.sandbox.scenarios.db import VERSIONS_DIR
 from bsnexus_lab.sandbox.world import ALEMBIC_REVISION
 
 
-def flat(findings: list[Finding]) -> list[Finding]:
-    """Top-level findings and everything nested under them."""
-    out = []
-    for finding in findings:
-        out.append(finding)
-        out.extend(flat(list(finding.explains)))
-    return out
-
-
 def above_info(findings: list[Finding]) -> list[str]:
-    return [f"{f.severity} {f.check}: {f.title}" for f in flat(findings) if f.severity > Severity.INFO]
+    return [f"{f.severity} {f.check}: {f.title}" for f in flat(findings) if f.severity.rank > Severity.INFO.rank]
 
 
 def wait_for(probe: Callable[[], Any], ready: Callable[[Any], bool], timeout: float = 90.0) -> Any:
@@ -194,7 +186,9 @@ def test_a_dead_consumer_is_left_to_the_streams_finding(stuck: dict[str, Any], l
     frames = lab.db.snapshot()
     assert set(frames["db.consistency"]["fault"]) == {"dead_consumer"}
     assert set(frames["db.consistency"]["task_id"]) == set(stuck["task_ids"])
-    db_findings = [f for f in flat(lab.check(frames)) if f.check.startswith("db.") and f.severity > Severity.OK]
+    db_findings = [
+        f for f in flat(lab.check(frames)) if f.check.startswith("db.") and f.severity.rank > Severity.OK.rank
+    ]
     assert db_findings == []
 
 
@@ -245,7 +239,7 @@ def test_a_database_without_bsnexus_tables_or_pg_stat_statements(sandbox: Sandbo
     [row] = frames["db.skipped"].to_dict("records")
     assert row["probe"] == "statements" and "sampled instead" in row["reason"] and row["severity"] == "info"
     assert "db.sampled_statements" in frames
-    assert [f.check for f in findings if f.severity > Severity.INFO] == ["db.schema"]
+    assert [f.check for f in findings if f.severity.rank > Severity.INFO.rank] == ["db.schema"]
 
 
 def test_a_role_without_pg_monitor_degrades_and_lists_what_was_skipped(sandbox: Sandbox) -> None:

@@ -18,11 +18,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from bsnexus_lab.areas.streams import probes as streams
 
 from bsnexus_lab.areas.db.activity import MARKER
 from bsnexus_lab.areas.db.tasks import active_tasks
 from bsnexus_lab.areas.db.tasks import registered as registry
+from bsnexus_lab.areas.streams import probes as streams
 from bsnexus_lab.errors import NotFound
 
 if TYPE_CHECKING:

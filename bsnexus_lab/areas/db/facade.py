@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from bsnexus_lab.context import Facade
 
 from bsnexus_lab.areas.db import activity, consistency, locks, migrations, snapshot, statements, tables, tasks
+from bsnexus_lab.context import Facade
 from bsnexus_lab.sampler import Sampler
 
 CONNECTION_COLUMNS = ["application", "state", "sessions", "error"]
@@ -37,7 +37,9 @@ class Db(Facade):
             every=every,
             duration=duration,
             columns=CONNECTION_COLUMNS,
+            counts=["sessions"],
             scrub=self._ctx.target.scrub,
+            label="PostgreSQL sessions",
         )
         return sampler.start()
 
