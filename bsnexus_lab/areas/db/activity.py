@@ -28,7 +28,8 @@ SELECT current_database() AS database,
        COALESCE(current_setting('reserved_connections', true), '0')::int AS reserved,
        (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS superuser,
        pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') AS reads_all_stats,
-       current_setting('shared_preload_libraries') LIKE '%pg_stat_statements%' AS statements_preloaded,
+       (SELECT setting LIKE '%pg_stat_statements%' FROM pg_settings WHERE name = 'shared_preload_libraries')
+           AS statements_preloaded,  -- NULL: the role may not read it (pg_read_all_settings)
        EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements') AS statements_installed,
        (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema() AND c.relname = ANY(:bsnexus))::int

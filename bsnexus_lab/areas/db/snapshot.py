@@ -35,7 +35,7 @@ def skipped_row(probe: str, exc: LabError) -> dict[str, Any]:
     elif isinstance(exc, QueryTimedOut):
         dependency, reason = None, "timed out"
         remedy = "The server is busy, or the catalog is locked (a migration?): run it again later."
-    elif isinstance(exc, PermissionDenied) or "permission denied" in text.lower():
+    elif isinstance(exc, PermissionDenied) or any(w in text for w in ("permission denied", "must be superuser")):
         dependency = None
         if probe in BSNEXUS_PROBES:
             reason, remedy = (
