@@ -19,6 +19,11 @@ MARKER = "/* bsnexus-lab */"
 BSNEXUS_TABLES = ("projects", "phases", "tasks", "task_history", "workers")
 QUERY_CHARS = 300  # enough to recognise a statement; a long one stays a line in a report
 
+# Client sessions other than the lab's. Without pg_read_all_stats, other roles' rows show no backend_type
+# (nor state or query), but a database name: background processes have none.
+CLIENT_SESSIONS = f"""(backend_type = 'client backend' OR (backend_type IS NULL AND datname IS NOT NULL))
+  AND pid <> pg_backend_pid() AND application_name IS DISTINCT FROM '{APPLICATION_NAME}'"""
+
 SERVER_SQL = f"""{MARKER}
 SELECT current_database() AS database,
        current_setting('server_version') AS version,
@@ -48,8 +53,7 @@ SELECT pid, datname AS database, usename AS user, application_name AS applicatio
        left(query, {QUERY_CHARS}) AS query,
        CASE WHEN wait_event_type = 'Lock' THEN pg_blocking_pids(pid) END AS blocked_by
 FROM pg_stat_activity
-WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
-  AND application_name IS DISTINCT FROM '{APPLICATION_NAME}'
+WHERE {CLIENT_SESSIONS}
 ORDER BY xact_start NULLS LAST, pid
 """
 ACTIVITY_COLUMNS = [
@@ -111,8 +115,7 @@ TICK_SQL = f"""{MARKER}
 SELECT COALESCE(NULLIF(application_name, ''), '(unnamed)') AS application, COALESCE(state, '') AS state,
        count(*)::int AS sessions
 FROM pg_stat_activity
-WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
-  AND application_name IS DISTINCT FROM '{APPLICATION_NAME}'
+WHERE {CLIENT_SESSIONS}
 GROUP BY 1, 2
 """
 
