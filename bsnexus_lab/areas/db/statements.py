@@ -48,6 +48,7 @@ STATEMENT_COLUMNS = [
     "query",
 ]
 SAMPLED_COLUMNS = ["query", "samples", "sessions", "applications", "longest_s", "tables"]
+_PLACEHOLDER = re.compile(r"\$(\d+)")
 _RELATION = re.compile(r"\b(?:FROM|JOIN|UPDATE|INTO)\s+(?:ONLY\s+)?((?:\"?\w+\"?\.)?\"?\w+\"?)", re.IGNORECASE)
 
 
@@ -112,14 +113,18 @@ async def explain(ctx: Context, sql: str, *, analyze: bool = False, **params: An
             hint="open it with allow_writes=True (the transaction is still rolled back)",
         )
     options = ["FORMAT JSON"] + (["ANALYZE", "BUFFERS"] if analyze else [])
-    if re.search(r"\$\d", sql):
+    placeholders = sorted(set(_PLACEHOLDER.findall(sql)), key=int)
+    if placeholders:
         version = int((await ctx.query(f"{MARKER} SELECT current_setting('server_version_num')::int AS v"))["v"][0])
-        if version < 160000:
+        if version < 160000 or analyze:
             raise ConfigError(
-                "this statement has $n placeholders, which PostgreSQL before 16 cannot plan",
+                "this statement has $n placeholders, which only a plain EXPLAIN on PostgreSQL 16+ can plan",
                 hint="write the values in, or as :name with explain(..., name=value)",
             )
+        # GENERIC_PLAN ignores the values bound to $n: bind NULLs (the driver insists on one per placeholder).
         options.append("GENERIC_PLAN")
+        sql = _PLACEHOLDER.sub(lambda m: f"(:lab_p{m.group(1)})", sql)
+        params = params | {f"lab_p{n}": None for n in placeholders}
     frame = await ctx.query(f"{MARKER} EXPLAIN ({', '.join(options)}) {sql}", **params)
     plan = frame.iloc[0, 0]
     return (json.loads(plan) if isinstance(plan, str) else plan)[0]
