@@ -244,3 +244,97 @@ def test_reading_a_versions_directory_that_is_not_one_is_a_config_error(tmp_path
         migrations.read_versions(tmp_path / "missing")
     with pytest.raises(ConfigError, match="no Alembic revisions"):
         migrations.read_versions(tmp_path)
+
+
+def test_table_index_and_database_health_rules() -> None:
+    tables = pd.DataFrame(
+        [
+            {
+                "table": "task_history",
+                "live_rows": 50_000,
+                "dead_rows": 0,
+                "dead_ratio": 0.0,
+                "seq_scan": 120,
+                "seq_tup_read": 6_000_000,
+                "idx_scan": 3,
+                "table_bytes": 8_000_000,
+                "last_autovacuum": None,
+                "last_vacuum": None,
+            },
+            {
+                "table": "tasks",
+                "live_rows": 8_000,
+                "dead_rows": 2_500,
+                "dead_ratio": 0.24,
+                "seq_scan": 500,
+                "seq_tup_read": 4_000_000,
+                "idx_scan": 10,
+                "table_bytes": 900_000,
+                "last_autovacuum": None,
+                "last_vacuum": None,
+            },
+        ]
+    )
+    assert [f.subject for f in checks.seq_scans(tables, T)] == [("task_history",)]  # tasks: too small to matter
+    assert [f.subject for f in checks.dead_tuples(tables, T)] == [("tasks",)]
+    index = {
+        "schema": "public",
+        "table": "tasks",
+        "idx_scan": 0,
+        "is_unique": False,
+        "is_primary": False,
+        "is_valid": True,
+        "backs_constraint": False,
+        "definition": "CREATE INDEX ...",
+        "duplicate_of": None,
+    }
+    indexes = pd.DataFrame(
+        [
+            index | {"index": "ix_unused", "bytes": 2_000_000},
+            index | {"index": "ix_small", "bytes": 16_384},
+            index | {"index": "ix_copy", "bytes": 16_384, "idx_scan": 9, "duplicate_of": "ix_tasks_worker"},
+            index | {"index": "ix_broken", "bytes": 16_384, "is_valid": False},
+        ]
+    )
+    found = {f.subject: f.severity for f in checks.index_health(indexes, T)}
+    assert found == {
+        ("unused", "ix_unused"): Severity.INFO,
+        ("duplicate", "ix_copy"): Severity.WARNING,
+        ("invalid", "ix_broken"): Severity.WARNING,
+    }
+    databases = pd.DataFrame(
+        [
+            {
+                "database": "bsnexus",
+                "xid_age": 1_700_000_000,
+                "freeze_max_age": 200_000_000,
+                "wraparound_ratio": 1_700_000_000 / 2_147_483_647,
+                "cache_hit_ratio": 0.95,
+                "blocks": 2_000_000,
+                "current": True,
+            },
+            {
+                "database": "postgres",
+                "xid_age": 1_100_000_000,
+                "freeze_max_age": 200_000_000,
+                "wraparound_ratio": 1_100_000_000 / 2_147_483_647,
+                "cache_hit_ratio": 0.5,
+                "blocks": 10,
+                "current": False,
+            },
+        ]
+    )
+    assert {f.subject: f.severity for f in checks.wraparound(databases, T)} == {
+        ("bsnexus",): Severity.CRITICAL,
+        ("postgres",): Severity.WARNING,
+    }
+    assert [f.subject for f in checks.cache_hit(databases, T)] == [("bsnexus",)]
+
+
+def test_privileges_and_long_queries() -> None:
+    [hidden] = checks.privileges(server(reads_all_stats=False), T, activity(session(1), session(2)).assign(hidden=True))
+    assert hidden.evidence["hidden_sessions"] == 2 and "pg_monitor" in hidden.title
+    assert checks.privileges(server(), T) == []
+    running = activity(session(7, state="active", query_age_s=61), session(8, state="active", query_age_s=59))
+    [long] = checks.long_queries(running, T)
+    assert long.subject == ("7",) and long.scope == frozenset({"pg:pid:7"})

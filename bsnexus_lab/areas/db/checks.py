@@ -395,7 +395,7 @@ def index_health(indexes: pd.DataFrame, thresholds: DbThresholds) -> list[Findin
                     subject=("invalid", str(r.index)),
                 )
             )
-        elif r.duplicate_of:
+        elif isinstance(r.duplicate_of, str):
             findings.append(
                 Finding(
                     "db.indexes",
@@ -593,7 +593,7 @@ def stale_workers(
             remedy="Its workers row is stale: the dashboard shows it busy while nothing runs. Check the worker "
             "process; set the row offline once it is confirmed gone.",
             subject=(str(r.worker_id),),
-            scope=frozenset({f"task:{r.current_task_id}"} if r.current_task_id else ()),
+            scope=frozenset({f"task:{r.current_task_id}"} if isinstance(r.current_task_id, str) else ()),
         )
         for r in stale.itertuples()
     ]

@@ -122,11 +122,11 @@ async def consistency(ctx: Context, limit: int | None = None) -> pd.DataFrame:
     for row in held[held["stream"] == QA[0]].itertuples():
         if status.get(str(row.task_id)) != "review":
             continue
-        reviewer = reviewer_of.get(row.task_id) or row.reviewer_id or None
+        reviewer = next((r for r in (reviewer_of.get(row.task_id), row.reviewer_id) if isinstance(r, str) and r), None)
         if reviewer and row.consumer != reviewer:
             add("misrouted_qa", row.task_id, expected_consumer=reviewer, **entry(row))
     for task in in_progress.itertuples():
-        if task.worker_id and registered.get(task.worker_id) is False:
+        if registered.get(task.worker_id) is False:
             add("expired_worker", task.task_id, consumer=task.worker_id, registered=False)
     complete = len(queue_held) < limit and len(waiting) < limit
     published = set(queue_held["task_id"].dropna()) | set(waiting.get("task_id", pd.Series(dtype=object)).dropna())
