@@ -15,6 +15,7 @@ import pytest
 
 import bsnexus_lab as bl
 from bsnexus_lab import runner
+from bsnexus_lab.areas.db import plots
 from bsnexus_lab.areas.db.activity import MARKER
 from bsnexus_lab.errors import ConfigError, PermissionDenied
 from bsnexus_lab.findings import Finding, Severity
@@ -112,6 +113,8 @@ def test_lock_contention_names_the_root_blocker_with_its_waiters(sandbox: Sandbo
     assert [w["application"] for w in chain.evidence["waiters"]] == facts["waiter_applications"]
     assert chain.scope == frozenset(f"pg:pid:{p}" for p in locks["pid"])
     assert findings[0].check == "db.lock_chain"
+    labels = [t.get_text() for t in plots.blocking_tree(locks).axes[0].texts]
+    assert labels[0].startswith(f"pid {root['pid']} bsnexus-orchestrator (idle in transaction")
 
 
 def test_slow_query_is_a_sequential_scan_the_missing_index_explains(sandbox: Sandbox) -> None:
@@ -199,6 +202,9 @@ def test_connections_are_sampled_over_a_window(sandbox: Sandbox, lab: bl.Lab) ->
     samples = lab.db.sample_connections(every=0.2, duration=1.0).wait(timeout=30)
     held = samples[samples["application"] == "bsnexus-backend"]
     assert len(held) >= 3 and set(held["sessions"]) == {facts["held_sessions"]}
+    assert plots.connections(samples).axes[0].get_legend_handles_labels()[1] == [
+        "bsnexus-backend / idle in transaction"
+    ]
 
 
 @pytest.mark.parametrize(

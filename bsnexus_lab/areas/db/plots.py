@@ -15,9 +15,11 @@ def connections(samples: pd.DataFrame) -> Figure:
     if rows.empty:
         ax.text(0.5, 0.5, "no sessions sampled", ha="center", va="center", transform=ax.transAxes)
     else:
-        bands = rows.assign(band=rows["application"] + " / " + rows["state"]).pivot_table(
-            index=rows.index, columns="band", values="sessions", aggfunc="sum", fill_value=0
-        )
+        bands = (
+            rows.assign(band=rows["application"] + " / " + rows["state"])
+            .pivot_table(index=rows.index, columns="band", values="sessions", aggfunc="sum", fill_value=0)
+            .astype(float)
+        )  # the sampler's counts are nullable integers
         ax.stackplot(bands.index, bands.T.to_numpy(), labels=list(bands.columns))
         ax.legend(loc="upper left", fontsize="small", ncols=2)
     ax.set(title="Sessions by application and state", ylabel="sessions")
@@ -52,7 +54,7 @@ def top_statements(statements: pd.DataFrame, top: int = 10) -> Figure:
     fig, [ax] = figure((9, 0.4 * min(top, max(len(statements), 1)) + 1.5))
     shown = statements.head(top).iloc[::-1]
     labels = [
-        f"{(q or '')[:60]}  ({c} calls, {m:.1f} ms)"
+        f"{' '.join(str(q or '').split())[:60]}  ({c} calls, {m:.1f} ms)"
         for q, c, m in zip(shown["query"], shown["calls"], shown["mean_ms"], strict=True)
     ]
     ax.barh(range(len(shown)), shown["total_ms"] / 1000)
