@@ -338,3 +338,17 @@ def test_privileges_and_long_queries() -> None:
     running = activity(session(7, state="active", query_age_s=61), session(8, state="active", query_age_s=59))
     [long] = checks.long_queries(running, T)
     assert long.subject == ("7",) and long.scope == frozenset({"pg:pid:7"})
+
+
+def test_why_a_probe_was_skipped_is_said_in_words() -> None:
+    from bsnexus_lab.areas.db.snapshot import skipped_row
+    from bsnexus_lab.errors import LabError, QueryTimedOut, TargetUnreachable
+
+    url = "postgresql://bsnexus:***@db:5432/bsnexus"
+    timed_out = skipped_row("locks", QueryTimedOut("PostgreSQL did not answer in time", target=url))
+    assert timed_out["reason"] == "timed out" and timed_out["dependency"] is None
+    denied = LabError("PostgreSQL query failed", target=url, hint="permission denied for function pg_ls_dir")
+    assert skipped_row("tables", denied)["reason"] == "needs pg_monitor or pg_read_all_stats"
+    assert skipped_row("tasks", denied)["reason"] == "permission denied on BSNexus's tables"
+    down = skipped_row("consistency", TargetUnreachable("cannot reach Redis", target="redis://:***@r:6379/0"))
+    assert down["reason"] == "cannot reach Redis" and down["dependency"] == "redis"

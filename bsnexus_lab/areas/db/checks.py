@@ -535,8 +535,10 @@ FAULT_TEXT = {
     ),
     "unverified": (
         Severity.INFO,
-        "Lost publishes not checked: tasks:queue holds more entries than the scan limit",
-        "Raise thresholds.db.consistency_scan_limit for a one-off deeper scan.",
+        "Lost publishes not checked: tasks:queue holds more entries than the scan limit, or pending entries "
+        "whose bodies were trimmed",
+        "Raise thresholds.db.consistency_scan_limit for a one-off deeper scan; trimmed bodies are the streams "
+        "area's finding.",
     ),
 }
 

@@ -7,7 +7,8 @@
   ``reviewer_id``;
 - ``dead_consumer``: a ``queued`` task whose entry is pending on a consumer without a registry key. The
   streams area reports that consumer (streams.dead_consumer); the row is kept here as context only;
-- ``unverified``: the bounded scan stopped before the end of a stream, so a missing entry proves nothing.
+- ``unverified``: the bounded scan stopped before the end of a stream, or pending entries lost their bodies
+  to trimming (streams.lost_messages reports those), so a missing entry proves nothing.
 
 Streams are read with the streams area's paged probes (XPENDING pages, XRANGE with COUNT), at most
 ``consistency_scan_limit`` entries per group.
@@ -128,7 +129,9 @@ async def consistency(ctx: Context, limit: int | None = None) -> pd.DataFrame:
     for task in in_progress.itertuples():
         if registered.get(task.worker_id) is False:
             add("expired_worker", task.task_id, consumer=task.worker_id, registered=False)
-    complete = len(queue_held) < limit and len(waiting) < limit
+    # A pending entry whose body was trimmed names no task: a queued task missing from the rest proves nothing.
+    bodyless = int(queue_held["task_id"].isna().sum())
+    complete = len(queue_held) < limit and len(waiting) < limit and not bodyless
     published = set(queue_held["task_id"].dropna()) | set(waiting.get("task_id", pd.Series(dtype=object)).dropna())
     queued = active[active["status"] == "queued"]
     if complete:
