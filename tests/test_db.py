@@ -196,6 +196,14 @@ def test_a_dead_consumer_is_left_to_the_streams_finding(stuck: dict[str, Any], l
     assert db_findings == []
 
 
+@pytest.mark.parametrize("scenario", ["consumers-stopped", "trimmed-backlog"])
+def test_the_streams_scenarios_get_no_second_copy_from_the_database(sandbox: Sandbox, scenario: str) -> None:
+    sandbox.load(scenario)
+    with bl.connect("sandbox", thresholds={"db.publish_grace_s": 0.0}) as lab:
+        findings = flat(lab.check(lab.db.snapshot()))
+    assert [f.title for f in findings if f.check.startswith("db.") and f.severity.rank > Severity.INFO.rank] == []
+
+
 def test_connections_are_sampled_over_a_window(sandbox: Sandbox, lab: bl.Lab) -> None:
     facts = sandbox.load("pool-exhaustion")
     wait_for(lab.db.activity, lambda a: len(a) >= facts["held_sessions"])
