@@ -545,7 +545,8 @@ FAULT_TEXT = {
 
 @check("db.consistency", "Tasks whose PostgreSQL row and Redis stream disagree", kind=Kind.CAUSE)
 def consistency(consistency: pd.DataFrame, thresholds: DbThresholds) -> list[Finding]:
-    """One finding per fault; a dead consumer's tasks are left to streams.dead_consumer (no second copy)."""
+    """One finding per fault; a dead consumer's tasks are left to streams.dead_consumer (no second copy), and a
+    misrouted QA task is a symptom that nests under streams.misrouted_qa when the streams checks ran too."""
     findings = []
     rows = consistency[consistency["fault"] != "dead_consumer"]
     rows = rows[~((rows["fault"] == "lost_publish") & (rows["age_s"] < thresholds.publish_grace_s))]
@@ -560,6 +561,7 @@ def consistency(consistency: pd.DataFrame, thresholds: DbThresholds) -> list[Fin
                 "db.consistency",
                 severity,
                 title.format(n=len(group)),
+                kind=Kind.SYMPTOM if fault == "misrouted_qa" else None,  # streams.misrouted_qa names the entry
                 evidence={"fault": fault, "tasks": tasks},
                 remedy=remedy,
                 subject=(str(fault),),

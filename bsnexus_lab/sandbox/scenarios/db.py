@@ -50,7 +50,7 @@ async def lock_contention(world: World) -> dict[str, Any]:
     waits for A; ``bsnexus-worker-poll`` waits for B: a chain of three, rooted at the orchestrator.
     """
     facts = await build_healthy(world)
-    first, second = (world.ready_tasks(p)[0] for p in world.projects[1:3])
+    first, second = [await world.fresh_task(name) for name in ("Audit Trail", "Usage Reports")]
     chain = [
         {"application": "bsnexus-orchestrator", "locks": [first.id]},
         {"application": "bsnexus-api", "locks": [second.id, first.id]},
@@ -138,7 +138,9 @@ async def db_stream_drift(world: World) -> dict[str, Any]:
     task in review whose QA entry is held (delivered 4 times) by another worker than its reviewer."""
     facts = await build_healthy(world)
     live = facts["live_workers"]
-    lost, running, acked = (world.ready_tasks(p)[0] for p in world.projects[1:4])
+    lost, running, acked, review = [
+        await world.fresh_task(name) for name in ("Notifications", "Exports", "Webhooks", "Onboarding")
+    ]
     await world.set_status(lost, "queued")
     await world.db.execute(
         "UPDATE tasks SET updated_at = now() - interval '10 minutes' WHERE id = $1", uuid.UUID(lost.id)
@@ -148,13 +150,7 @@ async def db_stream_drift(world: World) -> dict[str, Any]:
     entry = await world.queue(acked)
     await world.deliver("tasks:queue", "workers", live[1], 1, idle_ms=30_000)
     await world.set_status(acked, "done", worker_id=uuid.UUID(live[1]))
-    review = next(t for t in world.tasks if t.project_id == acked.project_id and t.status == "waiting")
-    await world.set_status(review, "review", reviewer_id=uuid.UUID(live[2]))
-    qa_entry = (
-        await world.redis.xadd("tasks:qa", world.message(review, "tasks:qa") | {"reviewer_id": live[2]})
-    ).decode()
-    world.entries[qa_entry] = review
-    await world.deliver("tasks:qa", "reviewers", live[1], 1, idle_ms=45_000, deliveries=4)
+    qa_entry = await world.review(review, live[2], holder=live[1], idle_ms=45_000, deliveries=4)
     return facts | {
         "lost_publish": lost.id,
         "expired_worker": {"task_id": running.id, "worker_id": gone},
