@@ -5,8 +5,8 @@
 - ``missed_ack``: an entry still pending for a task already ``done``;
 - ``misrouted_qa``: a task in ``review`` whose ``tasks:qa`` entry is pending on another consumer than its
   ``reviewer_id``;
-- ``dead_consumer``: a ``queued`` task whose entry is pending on a consumer without a registry key. The
-  streams area reports that consumer (streams.dead_consumer); the row is kept here as context only;
+- ``dead_consumer``: a ``queued`` (or ``review``) task whose entry is pending on a consumer without a registry
+  key. The streams area reports that consumer (streams.dead_consumer); the row is kept here as context only;
 - ``unverified``: the bounded scan stopped before the end of a stream, or pending entries lost their bodies
   to trimming (streams.lost_messages reports those), so a missing entry proves nothing.
 
@@ -115,17 +115,17 @@ async def consistency(ctx: Context, limit: int | None = None) -> pd.DataFrame:
 
     queue_held = held[held["stream"] == QUEUE[0]]
     for row in held.itertuples():
-        if status.get(str(row.task_id)) == "done":
+        state = status.get(str(row.task_id))
+        if state == "done":
             add("missed_ack", row.task_id, **entry(row))
-    for row in queue_held.itertuples():
-        if status.get(str(row.task_id)) == "queued" and registered.get(row.consumer) is False:
+        elif registered.get(row.consumer) is False and state in ("queued", "review"):
             add("dead_consumer", row.task_id, **entry(row))
-    for row in held[held["stream"] == QA[0]].itertuples():
-        if status.get(str(row.task_id)) != "review":
-            continue
-        reviewer = next((r for r in (reviewer_of.get(row.task_id), row.reviewer_id) if isinstance(r, str) and r), None)
-        if reviewer and row.consumer != reviewer:
-            add("misrouted_qa", row.task_id, expected_consumer=reviewer, **entry(row))
+        elif row.stream == QA[0] and state == "review":
+            reviewer = next(
+                (r for r in (reviewer_of.get(row.task_id), row.reviewer_id) if isinstance(r, str) and r), None
+            )
+            if reviewer and row.consumer != reviewer:
+                add("misrouted_qa", row.task_id, expected_consumer=reviewer, **entry(row))
     for task in in_progress.itertuples():
         if registered.get(task.worker_id) is False:
             add("expired_worker", task.task_id, consumer=task.worker_id, registered=False)
