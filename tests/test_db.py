@@ -20,7 +20,7 @@ from bsnexus_lab.areas.db.activity import MARKER
 from bsnexus_lab.errors import ConfigError, PermissionDenied
 from bsnexus_lab.findings import Finding, Severity
 from bsnexus_lab.findings import flatten as flat
-from bsnexus_lab.sandbox import Sandbox
+from bsnexus_lab.sandbox import Sandbox, servers
 from bsnexus_lab.sandbox.scenarios.db import VERSIONS_DIR
 from bsnexus_lab.sandbox.world import ALEMBIC_REVISION
 
@@ -290,3 +290,20 @@ def test_db_health_runbook_runs_on_the_sandbox(sandbox: Sandbox, tmp_path: Path)
     checks = {f.check for f in flat(result.findings)}
     assert "db.consistency" in checks
     assert facts["lost_publish"] in result.notebook.read_text()
+
+
+def test_postgresql_stopping_mid_run_is_one_finding(sandbox: Sandbox) -> None:
+    sandbox.load("healthy")
+    state = sandbox._state()["postgres"]
+    bindir = servers.Binary(Path(state["bindir"]), state["source"])
+    try:
+        with bl.connect("sandbox") as lab:
+            assert lab.db.snapshot()["db.skipped"].empty  # the pool now holds a live connection
+            servers.stop_postgres(bindir, sandbox.root / "postgres", servers.RunAs.for_postgres())
+            frames = lab.db.snapshot()
+            findings = flat(lab.check(frames))
+    finally:
+        sandbox.up()
+    [row] = frames["db.skipped"].to_dict("records")
+    assert row["reason"] == "cannot reach PostgreSQL" and len(row["not_run"]) == 10
+    assert [f.check for f in findings if f.severity.rank > Severity.INFO.rank] == ["db.skipped"]
