@@ -73,6 +73,9 @@ def test_healthy_raises_nothing_above_info_and_leaves_the_lab_out(healthy: dict[
     queued = len(healthy["executing"]) + len(healthy["waiting"])
     assert frames["db.tasks"].set_index("status").loc["queued", "tasks"] == queued
     assert frames["db.consistency"].empty
+    holding = frames["db.active_tasks"].set_index("task_id")
+    assert set(healthy["executing"]) | {healthy["reviewing"]} | set(healthy["waiting"]) == set(holding.index)
+    assert holding.loc[healthy["reviewing"], "status"] == "review"
 
 
 def test_pool_exhaustion(sandbox: Sandbox) -> None:
@@ -233,7 +236,7 @@ def test_an_unusable_database_is_one_finding_without_secrets(
         frames = lab.db.snapshot()
         findings = lab.check(frames)
     [row] = frames["db.skipped"].to_dict("records")
-    assert row["reason"] == reason and row["dependency"] == "postgresql" and len(row["not_run"]) == 10
+    assert row["reason"] == reason and row["dependency"] == "postgresql" and len(row["not_run"]) == 11
     [skipped] = [f for f in flat(findings) if f.check == "db.skipped"]
     assert skipped.scope == frozenset({"dep:postgresql"})
     password = urls["database_url"].split(":")[2].split("@")[0]
@@ -252,6 +255,9 @@ def test_a_database_without_bsnexus_tables_or_pg_stat_statements(sandbox: Sandbo
     schema = [f for f in findings if f.check == "db.schema"]
     assert len(schema) == 1 and "does not look like a BSNexus database" in schema[0].title
     assert not {"db.tasks", "db.migrations", "db.consistency"} & set(frames)
+    with bl.connect(database_url=urls["database_url"].rsplit("/", 1)[0] + "/notbsnexus") as lab:
+        missing = lab.db.migrations(VERSIONS_DIR)
+    assert missing["state"].iloc[0] == "missing" and missing["behind"].iloc[0] == 7
     [row] = frames["db.skipped"].to_dict("records")
     assert row["probe"] == "statements" and "sampled instead" in row["reason"] and row["severity"] == "info"
     assert "db.sampled_statements" in frames
@@ -305,5 +311,5 @@ def test_postgresql_stopping_mid_run_is_one_finding(sandbox: Sandbox) -> None:
     finally:
         sandbox.up()
     [row] = frames["db.skipped"].to_dict("records")
-    assert row["reason"] == "cannot reach PostgreSQL" and len(row["not_run"]) == 10
+    assert row["reason"] == "cannot reach PostgreSQL" and len(row["not_run"]) == 11
     assert [f.check for f in findings if f.severity.rank > Severity.INFO.rank] == ["db.skipped"]

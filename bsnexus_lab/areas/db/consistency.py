@@ -70,10 +70,13 @@ async def _waiting(ctx: Context, stream: str, group: str, limit: int) -> pd.Data
     return await streams.peek(ctx, stream, start="(" + str(row["last_delivered_id"].iloc[0]), count=limit)
 
 
-async def consistency(ctx: Context, limit: int | None = None) -> pd.DataFrame:
-    """One row per task whose PostgreSQL status and Redis stream state disagree (see the module's faults)."""
+async def consistency(ctx: Context, limit: int | None = None, active: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per task whose PostgreSQL status and Redis stream state disagree (see the module's faults).
+
+    ``active`` is :func:`~bsnexus_lab.areas.db.tasks.active_tasks` when the caller already read it.
+    """
     limit = limit or ctx.thresholds.consistency_scan_limit
-    active = await active_tasks(ctx, limit=limit)
+    active = await active_tasks(ctx, limit=limit) if active is None else active
     held = pd.concat([await _pending(ctx, *QUEUE, limit), await _pending(ctx, *QA, limit)], ignore_index=True)
     waiting = await _waiting(ctx, *QUEUE, limit)
     body = await streams.bodies(ctx, held[["stream", "id"]]) if not held.empty else pd.DataFrame(columns=["id"])

@@ -151,7 +151,10 @@ def revisions(directory: str | Path) -> pd.DataFrame:
 def compare(
     current: list[str], graph: dict[str, Revision] | None, expected: str | None, unparsed: list[str] | None = None
 ) -> dict[str, Any]:
-    """Where the database stands against the expected head (pure: the probe and the tests share it)."""
+    """Where the database stands against the expected head (pure: the probe and the tests share it).
+
+    With several heads and no expected one, what is not applied is counted against all of them.
+    """
     tips = heads(graph) if graph else ([expected] if expected else [])
     row: dict[str, Any] = {
         "current": current,
@@ -159,25 +162,26 @@ def compare(
         "expected": expected or (tips[0] if len(tips) == 1 else None),
         "behind": None,
         "not_applied": [],
-        "unknown": [],
+        "unknown": [c for c in current if graph is not None and c not in graph],
         "unparsed": unparsed or [],
     }
-    if graph is not None:
-        row["unknown"] = [c for c in current if c not in graph]
+    targets = [row["expected"]] if row["expected"] else tips
+    if graph is not None and not row["unknown"]:
+        missing = ancestry(graph, targets) - ancestry(graph, current)
+        row["not_applied"] = in_order(graph, missing)
+        row["behind"] = len(missing)
     if not current:
         row["state"] = "empty"
     elif row["unknown"]:
         row["state"] = "unknown"
-    elif graph is not None and row["expected"] is not None:
-        missing = ancestry(graph, [row["expected"]]) - ancestry(graph, current)
-        row["not_applied"] = in_order(graph, missing)
-        row["behind"] = len(missing)
-        ahead = set(current) - ancestry(graph, [row["expected"]])
-        row["state"] = "ahead" if ahead else "behind" if missing else "current"
-    elif graph is not None:
-        row["state"] = "several heads"
-    else:
+    elif graph is None:
         row["state"] = "current" if expected is None or current == [expected] else "differs"
+    elif row["expected"] is None:
+        row["state"] = "several heads"
+    elif set(current) - ancestry(graph, targets):
+        row["state"] = "ahead"
+    else:
+        row["state"] = "behind" if row["behind"] else "current"
     return row
 
 

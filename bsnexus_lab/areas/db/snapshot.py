@@ -103,7 +103,8 @@ async def snapshot(
     if bsnexus or "db.server" not in frames:
         await take("migrations", lambda: migrations.migrations(ctx, versions_dir, expected_head))
         await take("tasks", lambda: tasks.tasks(ctx))
+        await take("active_tasks", lambda: tasks.active_tasks(ctx))
         await take("workers", lambda: tasks.workers(ctx))
-        await take("consistency", lambda: consistency.consistency(ctx))
+        await take("consistency", lambda: consistency.consistency(ctx, active=frames.get("db.active_tasks")))
     frames["db.skipped"] = pd.DataFrame(skipped, columns=SKIPPED_COLUMNS)
     return frames
