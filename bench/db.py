@@ -70,6 +70,7 @@ def probes(ctx: Any) -> dict[str, Callable[[], Awaitable[Any]]]:
         "databases": lambda: tables.databases(ctx),
         "migrations": lambda: migrations.migrations(ctx, VERSIONS_DIR),
         "tasks": lambda: tasks.tasks(ctx),
+        "active_tasks": lambda: tasks.active_tasks(ctx),
         "workers": lambda: tasks.workers(ctx),
         "consistency": lambda: consistency.consistency(ctx),
     }
