@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 
 QUEUE = ("tasks:queue", "workers")
 QA = ("tasks:qa", "reviewers")
-FAULTS = ("lost_publish", "expired_worker", "missed_ack", "misrouted_qa", "dead_consumer", "unverified")
 CONSISTENCY_COLUMNS = [
     "fault",
     "task_id",

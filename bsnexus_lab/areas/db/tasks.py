@@ -17,7 +17,6 @@ from bsnexus_lab.errors import TargetUnreachable
 if TYPE_CHECKING:
     from bsnexus_lab.context import Context
 
-ACTIVE = ("queued", "in_progress", "review")
 
 STATUS_SQL = f"""{MARKER}
 SELECT status::text AS status, count(*) AS tasks,
