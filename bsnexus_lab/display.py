@@ -73,7 +73,7 @@ def is_missing(value: Any) -> bool:
 
 
 def duration(seconds: float | None) -> str:
-    """``0.0008`` -> "0.8 ms", ``0.34`` -> "340 ms", ``4.2`` -> "4.2 s", ``900`` -> "15 min", ``7500`` -> "2 h 5 min"."""
+    """Seconds as people say them: ``0.0008`` -> "0.8 ms", ``900`` -> "15 min", ``7500`` -> "2 h 5 min"."""
     if seconds is None or is_missing(seconds):
         return MISSING
     s = abs(float(seconds))
