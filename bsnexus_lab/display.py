@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
@@ -44,16 +45,20 @@ COLOURS = {"critical": "#f8d7da", "warning": "#fff3cd", "info": "#d1ecf1", "ok":
 # Columns ending in one of these hold durations in that unit.
 _DURATION_UNITS = {"_ms": 0.001, "_s": 1.0}
 _ID_COLUMNS = {"consumer", "worker_id", "reviewer_id"}
+_ENTRY_ID = re.compile(r"^\d+-\d+$")  # a stream entry id: never split across lines
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
+# Scoped under .bsnexus-frame so JupyterLab's own table rules (right-aligned, fixed layout) do not win.
+_T = ".bsnexus-frame table.bsnexus-table"
 STYLE = (
-    ".bsnexus-table{border-collapse:collapse;width:100%;table-layout:auto;font-size:13px;margin:4px 0 12px}"
-    ".bsnexus-table caption{text-align:left;font-weight:600;padding:2px 0 6px}"
-    ".bsnexus-table th,.bsnexus-table td{padding:3px 8px;text-align:left;vertical-align:top;"
-    "border-bottom:1px solid #ddd;overflow-wrap:anywhere}"
-    ".bsnexus-table td.num{text-align:right;white-space:nowrap}"
-    ".bsnexus-table .missing{color:#999}.bsnexus-table .id{color:#666;font-family:monospace;font-size:11px}"
-    ".bsnexus-table p.more{color:#666;font-size:12px}"
-    + "".join(f".bsnexus-table tr.sev-{k} td{{background:{v}}}" for k, v in COLOURS.items())
+    f"{_T}{{border-collapse:collapse;width:100%;table-layout:auto;font-size:13px;margin:4px 0 4px}}"
+    f"{_T} caption{{text-align:left;font-weight:600;padding:2px 0 6px}}"
+    f"{_T} th,{_T} td{{padding:3px 8px;text-align:left;vertical-align:top;border-bottom:1px solid #ddd;"
+    "overflow-wrap:break-word;white-space:normal}"
+    f"{_T} td.num{{text-align:right;white-space:nowrap}}"
+    f"{_T} .missing{{color:#999}}{_T} .id{{color:#666;font-family:monospace;font-size:11px}}"
+    ".bsnexus-frame{max-width:100%;overflow-x:auto}.bsnexus-frame p.more{color:#666;font-size:12px;margin:0 0 12px}"
+    + "".join(f"{_T} tr.sev-{k} td{{background:{v}}}" for k, v in COLOURS.items())
 )
 
 
@@ -81,7 +86,7 @@ def duration(seconds: float | None) -> str:
     if s < 1:
         return f"{sign}{s * 1000:.1f} ms" if s < 0.01 else f"{sign}{s * 1000:.0f} ms"
     if s < 60:
-        return f"{sign}{s:.1f} s" if s < 10 else f"{sign}{s:.0f} s"
+        return f"{sign}{s:.1f} s" if round(s, 1) < 10 else f"{sign}{s:.0f} s"
     if s < 3600:
         return f"{sign}{s / 60:.0f} min"
     if s < 86400:
@@ -179,9 +184,10 @@ def frame_html(frame: pd.DataFrame, max_rows: int = MAX_ROWS) -> str:
         body.append(f'<tr class="sev-{severity}">{cells}</tr>' if severity else f"<tr>{cells}</tr>")
     more = _more(frame, max_rows, hidden, "")
     return (
-        f"<style>{STYLE}</style><table class='bsnexus-table'><caption>{caption}</caption>"
+        f"<div class='bsnexus-frame'><style>{STYLE}</style><table class='bsnexus-table'><caption>{caption}</caption>"
         f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
         + (f"<p class='more'>{html.escape(more)}</p>" if more else "")
+        + "</div>"
     )
 
 
@@ -191,10 +197,18 @@ def _html_cell(column: str, value: Any, names: Mapping[str, str] | None) -> str:
         return f'<td class="missing">{MISSING}</td>'
     numeric = isinstance(value, int | float) and not isinstance(value, bool)
     if names and column in _ID_COLUMNS and str(value) in names:
-        content = f"<b>{html.escape(names[str(value)])}</b><br><span class='id'>{html.escape(str(value))}</span>"
+        content = f"<b>{html.escape(names[str(value)])}</b><br>{_short_id(str(value))}"
+    elif isinstance(value, str) and _UUID.match(value):
+        content = _short_id(value)
     else:
         content = html.escape(cell(column, value))
-    return f'<td class="num">{content}</td>' if numeric else f"<td>{content}</td>"
+    nowrap = numeric or (isinstance(value, str) and _ENTRY_ID.match(value))
+    return f'<td class="num">{content}</td>' if nowrap else f"<td>{content}</td>"
+
+
+def _short_id(uuid: str) -> str:
+    """A UUID as its first 8 characters (like a short commit hash), the whole id on hover and in the frame."""
+    return f"<span class='id' title='{html.escape(uuid)}'>{html.escape(uuid[:8])}…</span>"
 
 
 def _title(frame: pd.DataFrame) -> str:
@@ -231,7 +245,10 @@ def lab_text(lab: Any) -> str:
 
 def lab_html(lab: Any) -> str:
     rows = "".join(f"<tr><th>{k}</th><td>{html.escape(v)}</td></tr>" for k, v in lab_rows(lab))
-    return f"<style>{STYLE}</style><table class='bsnexus-table'><caption>BSNexus Lab</caption>{rows}</table>"
+    return (
+        f"<div class='bsnexus-frame'><style>{STYLE}</style><table class='bsnexus-table'>"
+        f"<caption>BSNexus Lab</caption>{rows}</table></div>"
+    )
 
 
 class Findings(list[Finding]):
@@ -266,6 +283,9 @@ def install(ip: Any) -> None:
     formatters["text/plain"].for_type(pd.DataFrame, _frame_pretty)
     formatters["text/html"].for_type_by_name("bsnexus_lab.lab", "Lab", lab_html)
     formatters["text/plain"].for_type_by_name("bsnexus_lab.lab", "Lab", lambda lab, p, cycle: p.text(lab_text(lab)))
+
+
+load_ipython_extension = install  # ``--ext=bsnexus_lab.display``: the displays without the magics (runbook runs)
 
 
 def _frame_pretty(frame: pd.DataFrame, p: Any, cycle: bool) -> None:

@@ -15,7 +15,7 @@ DEAD = "8ec4002d-1111-4222-8333-444455556666"
 
 @pytest.mark.parametrize(
     ("seconds", "shown"),
-    [(0.0008, "0.8 ms"), (0.34, "340 ms"), (4.25, "4.2 s"), (42, "42 s"), (900, "15 min"), (7500, "2 h 5 min"),
+    [(0.0008, "0.8 ms"), (0.34, "340 ms"), (4.25, "4.2 s"), (9.97, "10 s"), (42, "42 s"), (900, "15 min"), (7500, "2 h 5 min"),
      (3600, "1 h"), (2 * 86400 + 4 * 3600, "2 d 4 h"), (None, display.MISSING), (float("nan"), display.MISSING)],
 )  # fmt: skip
 def test_durations_read_as_time(seconds: float | None, shown: str) -> None:
@@ -56,7 +56,7 @@ def test_consumer_table_shows_durations_names_and_colours_the_dead_consumer() ->
     display.tag(consumers, "streams.consumers", {DEAD: "worker-7"})
     html = display.frame_html(consumers)
     assert "<th>idle</th>" in html and '<td class="num">15 min</td>' in html and "1.2 s" in html
-    assert "<b>worker-7</b>" in html and DEAD in html  # the name beside the id, the id kept for copying
+    assert "<b>worker-7</b>" in html and f"title='{DEAD}'>8ec4002d…" in html  # the name beside the (short) id
     assert html.count('class="sev-warning"') == 1  # dead (unregistered) and holding work
     assert "more columns in the frame: registry_ttl_s" in html  # the default columns fit the width
     text = display.frame_text(consumers)
