@@ -13,8 +13,8 @@ from __future__ import annotations
 import html
 import json
 import math
-import re
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, TypeVar

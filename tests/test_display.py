@@ -15,8 +15,9 @@ DEAD = "8ec4002d-1111-4222-8333-444455556666"
 
 @pytest.mark.parametrize(
     ("seconds", "shown"),
-    [(0.0008, "0.8 ms"), (0.34, "340 ms"), (4.25, "4.2 s"), (9.97, "10 s"), (42, "42 s"), (900, "15 min"), (7500, "2 h 5 min"),
-     (3600, "1 h"), (2 * 86400 + 4 * 3600, "2 d 4 h"), (None, display.MISSING), (float("nan"), display.MISSING)],
+    [(0.0008, "0.8 ms"), (0.34, "340 ms"), (4.25, "4.2 s"), (9.97, "10 s"), (42, "42 s"), (900, "15 min"),
+     (7500, "2 h 5 min"), (3600, "1 h"), (2 * 86400 + 4 * 3600, "2 d 4 h"), (None, display.MISSING),
+     (float("nan"), display.MISSING)],
 )  # fmt: skip
 def test_durations_read_as_time(seconds: float | None, shown: str) -> None:
     assert display.duration(seconds) == shown
