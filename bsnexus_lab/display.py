@@ -228,7 +228,9 @@ def _more(frame: pd.DataFrame, max_rows: int, hidden: list[str], sep: str) -> st
 # -- the Lab and findings ------------------------------------------------------------------------------
 def lab_rows(lab: Any) -> list[tuple[str, str]]:
     """What a Lab is connected to, redacted, and what it can look at."""
-    facades = [name for name, value in vars(lab).items() if hasattr(value, "_ctx")]
+    from bsnexus_lab.areas import areas
+
+    facades = [name for name, area in areas().items() if area.facade is not None]
     return [
         ("target", lab.target.name),
         ("redis", lab.target.redis),
