@@ -118,6 +118,8 @@ def start_lab(
         sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
         "--ServerApp.port_retries=0", f"--ServerApp.root_dir={notebooks}", f"--IdentityProvider.token={token}",
     ]  # fmt: skip
+    if os.geteuid() == 0:
+        command.append("--allow-root")  # containers and CI run as root; it still listens on loopback only
     environment = {**os.environ, START_DIR: str(Path.cwd()), **(env or {})}
     output = log.open("ab") if log else subprocess.DEVNULL
     process = subprocess.Popen(command, env=environment, stdout=output, stderr=output, cwd=Path.cwd())

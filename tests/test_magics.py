@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
+from IPython.core.pylabtools import select_figure_formats
 from IPython.utils.capture import capture_output
 
 import bsnexus_lab as bl
@@ -38,6 +39,7 @@ def test_keywords() -> None:
 @pytest.fixture
 def shell(sandbox: Sandbox) -> Iterator[InteractiveShell]:
     ip = InteractiveShell.instance()
+    select_figure_formats(ip, {"png"})  # what a kernel's inline backend does
     bl.load_ipython_extension(ip)
     yield ip
     lab = ip.user_ns.pop("lab", None)
