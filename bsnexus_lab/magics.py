@@ -83,7 +83,7 @@ class LabMagics(Magics):
         return lab_display.Findings(triage(self._lab()))
 
     def _help(self) -> None:
-        lines = [(__doc__ or "").strip(), "", "Areas in this installation and their calls:"]
+        lines = [(__doc__ or "").strip().replace("``", ""), "", "Areas in this installation and their calls:"]
         lines += [f"    %lab {n:10} {', '.join(_calls(a.facade))}" for n, a in areas().items() if a.facade is not None]
         print("\n".join(lines))
 
