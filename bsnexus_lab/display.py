@@ -23,7 +23,9 @@ import numpy as np
 import pandas as pd
 
 from bsnexus_lab.config import redact_url
-from bsnexus_lab.findings import MIME_TYPE, Finding, ranked, to_html, to_text
+from bsnexus_lab.findings import Finding
+from bsnexus_lab.findings.notebook import bundle
+from bsnexus_lab.findings.render import COLOURS
 
 T = TypeVar("T")
 
@@ -41,7 +43,6 @@ COLUMNS = {
                           "oldest_pending_deliveries", "registered"],
     "streams.pending": ["stream", "group", "consumer", "id", "idle_ms", "deliveries"],
 }  # fmt: skip
-COLOURS = {"critical": "#f8d7da", "warning": "#fff3cd", "info": "#d1ecf1", "ok": "#d4edda"}
 # Columns ending in one of these hold durations in that unit.
 _DURATION_UNITS = {"_ms": 0.001, "_s": 1.0}
 _ID_COLUMNS = {"consumer", "worker_id", "reviewer_id"}
@@ -258,12 +259,7 @@ class Findings(list[Finding]):
     the runner (the same MIME bundle as :func:`bsnexus_lab.emit`), so ``findings = %lab triage`` is enough."""
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        found = ranked(self)
-        return {
-            MIME_TYPE: {"version": 2, "findings": [f.to_dict() for f in found]},
-            "text/html": to_html(found),
-            "text/plain": to_text(found),
-        }
+        return bundle(self)
 
 
 # -- progress ------------------------------------------------------------------------------------------

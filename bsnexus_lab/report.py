@@ -23,11 +23,6 @@ body { max-width: 1100px; margin: 0 auto; padding: 0 16px; }
 #bsnexus-lab-summary, #bsnexus-lab-toc { margin: 16px 0; padding: 0 12px;
   font-family: var(--jp-content-font-family, system-ui, sans-serif); font-size: 14px; }
 #bsnexus-lab-toc ul { columns: 2; margin: 4px 0; list-style: none; padding-left: 0; }
-.bsnexus-findings { width: 100%; table-layout: fixed; border-collapse: collapse; }
-.bsnexus-findings th:nth-child(1) { width: 7.5em; }
-.bsnexus-findings th:nth-child(2) { width: 34%; }
-.bsnexus-findings th:nth-child(3) { width: 30%; }
-.bsnexus-findings td, .bsnexus-findings th { overflow-wrap: anywhere; border-bottom: 1px solid #ddd; }
 .jp-OutputArea-output { overflow-x: visible; }
 .jp-RenderedHTMLCommon table.dataframe { display: block; max-width: 100%; overflow-x: auto; }
 img { max-width: 100%; height: auto; }

@@ -44,7 +44,9 @@ def test_notebook_runs_on_the_sandbox(
     scenario = json.loads(path.read_text())["metadata"].get("bsnexus_lab", {}).get("scenario", DEFAULT_SCENARIO)
     facts = sandbox.load(scenario)
     out = tmp_path / path.name
-    papermill.execute_notebook(str(path), str(out), kernel_name=kernel.KERNEL_NAME, progress_bar=False, cwd=str(tmp_path))
+    papermill.execute_notebook(
+        str(path), str(out), kernel_name=kernel.KERNEL_NAME, progress_bar=False, cwd=str(tmp_path)
+    )
     executed = json.loads(out.read_text())
     outputs = [o for cell in executed["cells"] for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o["output_type"] == "error"]
