@@ -78,3 +78,9 @@ def test_outside_jupyter_only_the_working_directory_counts(started: tuple[Path, 
         text=True,
     )
     assert child.returncode != 0 and "no target configured" in child.stderr
+
+
+def test_lab_with_an_unknown_profile_says_so_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["lab", "--target", "nosuch"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("bsnexus-lab: no profile named 'nosuch'") and err.count("\n") == 1
