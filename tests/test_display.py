@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
-from bsnexus_lab import display
+import bsnexus_lab as bl
+from bsnexus_lab import display, report
 from bsnexus_lab.findings import MIME_TYPE, Finding, Severity
 
 DEAD = "8ec4002d-1111-4222-8333-444455556666"
@@ -90,3 +91,19 @@ def test_ipython_formatters_render_every_frame_the_lab_way() -> None:
     display.install(shell)
     data, _ = shell.display_formatter.format(pd.DataFrame({"latency_ms": [0.8], "reachable": [True]}))
     assert "0.8 ms" in data["text/html"] and "yes" in data["text/plain"]
+
+
+def test_a_lab_shows_its_target_redacted_and_its_areas() -> None:
+    lab = bl.connect(redis_url="redis://:hunter2@redis.internal:6379/0")  # nothing is contacted
+    html, text = display.lab_html(lab), display.lab_text(lab)
+    assert "hunter2" not in html + text and "redis://:***@redis.internal:6379/0" in text
+    assert "lab.streams" in text and "read-only" in html and f"database  {display.MISSING}" in text
+
+
+def test_report_contents_only_for_long_runs() -> None:
+    heading = '<h2 id="s{0}">Section {0}<a class="anchor-link" href="#s{0}">¶</a></h2>'
+    short = "".join(heading.format(n) for n in range(report.TOC_MIN_SECTIONS - 1))
+    long = "".join(heading.format(n) for n in range(report.TOC_MIN_SECTIONS))
+    assert report.contents(short) == ""
+    toc = report.contents(long)
+    assert '<a href="#s0">Section 0</a>' in toc and "¶" not in toc

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ def lab(args: argparse.Namespace) -> int:
     print(f"target:     {target.name} (redis {target.redis}, database {target.database or '-'})")
     print(f"JupyterLab: {server.lab_url}")
     print(f"log:        {log}\nCtrl-C stops it.")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a service manager's stop also stops JupyterLab
     try:
         server.process.wait()
     except KeyboardInterrupt:
