@@ -25,7 +25,7 @@ import pandas as pd
 from bsnexus_lab.config import redact_url
 from bsnexus_lab.findings import Finding
 from bsnexus_lab.findings.notebook import bundle
-from bsnexus_lab.findings.render import COLOURS
+from bsnexus_lab.findings.render import COLOURS, to_html, to_text
 
 T = TypeVar("T")
 
@@ -279,11 +279,18 @@ def install(ip: Any) -> None:
     formatters = ip.display_formatter.formatters
     formatters["text/html"].for_type(pd.DataFrame, frame_html)
     formatters["text/plain"].for_type(pd.DataFrame, _frame_pretty)
+    formatters["text/html"].for_type(list, _findings_html)  # what lab.check(...) returns; other lists: no HTML
+    formatters["text/html"].for_type(Finding, lambda finding: to_html([finding]))
+    formatters["text/plain"].for_type(Finding, lambda finding, p, cycle: p.text(to_text([finding])))
     formatters["text/html"].for_type_by_name("bsnexus_lab.lab", "Lab", lab_html)
     formatters["text/plain"].for_type_by_name("bsnexus_lab.lab", "Lab", lambda lab, p, cycle: p.text(lab_text(lab)))
 
 
 load_ipython_extension = install  # ``--ext=bsnexus_lab.display``: the displays without the magics (runbook runs)
+
+
+def _findings_html(items: list[Any]) -> str | None:
+    return to_html(items) if items and all(isinstance(item, Finding) for item in items) else None
 
 
 def _frame_pretty(frame: pd.DataFrame, p: Any, cycle: bool) -> None:

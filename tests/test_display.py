@@ -91,6 +91,12 @@ def test_ipython_formatters_render_every_frame_the_lab_way() -> None:
     display.install(shell)
     data, _ = shell.display_formatter.format(pd.DataFrame({"latency_ms": [0.8], "reachable": [True]}))
     assert "0.8 ms" in data["text/html"] and "yes" in data["text/plain"]
+    found = [Finding("streams.trim_risk", Severity.WARNING, "Backlog near the trim limit")]
+    data, _ = shell.display_formatter.format(found)  # a plain list, as lab.check returns it
+    assert "bsnexus-findings" in data["text/html"]
+    data, _ = shell.display_formatter.format(found[0])
+    assert data["text/plain"].startswith("WARNING  Backlog near the trim limit [streams.trim_risk]")
+    assert "text/html" not in shell.display_formatter.format([1, 2])[0]  # other lists are left alone
 
 
 def test_a_lab_shows_its_target_redacted_and_its_areas() -> None:
