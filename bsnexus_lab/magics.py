@@ -185,7 +185,7 @@ def _plots(area: str, frames: dict[str, pd.DataFrame]) -> None:
             continue
         params = inspect.signature(plot).parameters.values()
         required = [p.name for p in params if p.default is inspect.Parameter.empty]
-        if required and all(name in frames for name in required):
+        if required and all(name in frames and not frames[name].empty for name in required):  # no data, no plot
             figure = plot(**{p.name: frames[p.name] for p in params if p.name in frames})
             display(figure)
             plt.close(figure)
