@@ -36,7 +36,7 @@ from IPython.display import display
 from bsnexus_lab import display as lab_display
 from bsnexus_lab.areas import areas
 from bsnexus_lab.errors import LabError
-from bsnexus_lab.findings import Finding, Severity
+from bsnexus_lab.findings import Finding, Kind, Severity, link
 from bsnexus_lab.lab import Lab, connect
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|min|h)$")
@@ -154,11 +154,20 @@ def triage(lab: Lab) -> list[Finding]:
     for name, collect in lab_display.progress(collectors, desc="triage"):
         try:
             frames |= collect(getattr(lab, name))
-        except LabError as exc:
+        except LabError as exc:  # "could not check" is a finding, under the dead dependency that explains it
             skipped.append(
-                Finding(f"{name}.skipped", Severity.WARNING, f"{name} not checked: {exc}", target=lab.target.name)
-            )
-    return [*lab.check(frames), *skipped]
+                Finding(f"{name}.skipped", Severity.WARNING, f"{name} not checked: {exc}", target=lab.target.name,
+                        kind=Kind.SYMPTOM, scope=_dependency(exc))
+            )  # fmt: skip
+    return link([*lab.check(frames), *skipped])
+
+
+def _dependency(exc: LabError) -> frozenset[str]:
+    """The ``dep:`` scope of the server an error names (its redacted URL), so deps.unreachable explains it."""
+    url = exc.target or ""
+    if url.startswith(("redis", "unix")):
+        return frozenset({"dep:redis"})
+    return frozenset({"dep:postgresql"}) if url.startswith("postgres") else frozenset()
 
 
 def worker_names(lab: Lab, frame: pd.DataFrame) -> dict[str, str]:

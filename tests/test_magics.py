@@ -108,3 +108,17 @@ def test_what_does_not_exist_says_so_in_one_line(shell: InteractiveShell, health
     with pytest.raises(UsageError) as raised:
         shell.run_line_magic("lab", line)
     assert says in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_triage_of_a_dead_redis_says_what_it_could_not_check_under_the_cause() -> None:
+    ip = InteractiveShell.instance()
+    bl.load_ipython_extension(ip)
+    ip.user_ns["lab"] = bl.connect(redis_url="redis://:hunter2@127.0.0.1:1/0")  # nothing listens on port 1
+    try:
+        findings = ip.run_line_magic("lab", "triage")
+    finally:
+        ip.user_ns.pop("lab").close()
+    top = findings[0]
+    assert top.check == "deps.unreachable" and top.severity == "critical"
+    assert [f.check for f in top.explains] == ["streams.skipped"]  # a symptom of the dead server, not silence
+    assert "hunter2" not in repr(findings)
