@@ -4,17 +4,24 @@ and its cells execute on that kernel against the sandbox (REST API plus the kern
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
 import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import websocket
 
 from bsnexus_lab import kernel
 from bsnexus_lab.sandbox import Sandbox
+from tests.conftest import state_directory
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOK = "00_start_here.ipynb"
@@ -108,3 +115,36 @@ def test_notebook_runs_on_the_bsnexus_lab_kernel(server: kernel.Server, stuck: d
     finally:
         channel.close()
         _api(server, f"sessions/{session['id']}", method="DELETE")
+
+
+def test_bsnexus_lab_lab_starts_the_sandbox_and_prints_the_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing configured: the command starts the sandbox, then JupyterLab, prints a URL that answers, and a
+    SIGTERM stops JupyterLab with it."""
+    state = state_directory("bsnexus-lab-lab-")
+    kernel.install(prefix=str(tmp_path / "env"))  # so the command finds the kernel and installs nothing
+    env = {**os.environ, "BSNEXUS_LAB_STATE_DIR": str(state), "JUPYTER_PATH": str(tmp_path / "env/share/jupyter"),
+           "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"),
+           "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces")}  # fmt: skip
+    command = [sys.executable, "-m", "bsnexus_lab.cli", "lab", "--notebooks", str(NOTEBOOKS)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        lines = []
+        while not lines or not lines[-1].startswith("JupyterLab:"):
+            line = process.stdout.readline()
+            assert line, f"bsnexus-lab lab ended early: {''.join(lines)}"
+            lines.append(line)
+        assert any(line.startswith("redis") and "running" in line for line in lines)  # the sandbox, started
+        assert any(line.startswith("target:") and "sandbox" in line for line in lines)
+        with urllib.request.urlopen(lines[-1].split()[1], timeout=60) as response:
+            assert response.status == 200
+        jupyter = [p for p in psutil.Process(process.pid).children() if "jupyterlab" in p.cmdline()]
+        assert len(jupyter) == 1
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+        assert not [p for p in jupyter if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    finally:
+        if process.poll() is None:
+            process.kill()
+        Sandbox(state).down()
+        shutil.rmtree(state, ignore_errors=True)
