@@ -266,7 +266,8 @@ class Findings(list[Finding]):
 def progress(items: Iterable[T], *, total: int | None = None, desc: str = "") -> Iterator[T]:
     """A progress bar that is a widget in JupyterLab and a text bar in a terminal (tqdm's auto mode).
 
-    Off inside a runbook run (``BSNEXUS_LAB_RUN_DIR`` set), whose report should not carry a bar.
+    Off when ``BSNEXUS_LAB_RUN_DIR`` is set (the run directory a runbook run journals into, see
+    :meth:`bsnexus_lab.context.Context.record`): a report should not carry a bar.
     """
     from tqdm.auto import tqdm
 
@@ -280,6 +281,7 @@ def install(ip: Any) -> None:
     formatters["text/html"].for_type(pd.DataFrame, frame_html)
     formatters["text/plain"].for_type(pd.DataFrame, _frame_pretty)
     formatters["text/html"].for_type(list, _findings_html)  # what lab.check(...) returns; other lists: no HTML
+    formatters["text/plain"].for_type(Findings, lambda found, p, cycle: p.text(to_text(found)))  # not list's
     formatters["text/html"].for_type(Finding, lambda finding: to_html([finding]))
     formatters["text/plain"].for_type(Finding, lambda finding, p, cycle: p.text(to_text([finding])))
     formatters["text/html"].for_type_by_name("bsnexus_lab.lab", "Lab", lab_html)

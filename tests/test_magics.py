@@ -86,8 +86,9 @@ def test_triage_returns_ranked_findings_that_a_runbook_collects(shell: Interacti
     findings = shell.run_line_magic("lab", "triage")
     assert isinstance(findings, display.Findings)
     assert findings[0].check == "streams.dead_consumer" and stuck["dead_consumer"] in findings[0].title
-    bundle = findings._repr_mimebundle_()
+    bundle, _ = shell.display_formatter.format(findings)  # what the notebook shows and keeps
     assert bundle[MIME_TYPE]["findings"][0]["check"] == "streams.dead_consumer"
+    assert bundle["text/plain"].startswith("CRITICAL ") and "bsnexus-findings" in bundle["text/html"]
 
 
 def test_cell_magic_runs_the_call_while_the_cell_runs(shell: InteractiveShell, healthy: dict[str, Any]) -> None:
