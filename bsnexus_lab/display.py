@@ -15,6 +15,8 @@ import json
 import math
 import os
 import re
+import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
@@ -34,6 +36,7 @@ KIND = "bsnexus_lab.kind"  # DataFrame.attrs key: what a frame is ("streams.summ
 NAMES = "bsnexus_lab.names"  # DataFrame.attrs key: {worker id: worker name}, shown beside the ids
 MAX_ROWS = 50  # a notebook cell or report section shows this many rows, then says how many it left out
 MAX_TEXT = 160  # longer cell values (JSON bodies, error text) are cut with an ellipsis
+BAR_AFTER_S = 2.0  # a call given a duration this long or longer counts it down on a progress bar
 
 # Fewer default columns for the wide frames, so they fit a laptop screen and a printed page; the hidden
 # ones are named under the table and stay in the frame itself.
@@ -271,7 +274,25 @@ def progress(items: Iterable[T], *, total: int | None = None, desc: str = "") ->
     """
     from tqdm.auto import tqdm
 
-    return iter(tqdm(items, total=total, desc=desc, leave=False, disable=bool(os.environ.get("BSNEXUS_LAB_RUN_DIR"))))
+    return iter(tqdm(items, total=total, desc=desc, leave=False, disable=_in_run()))
+
+
+def wait(thread: threading.Thread, seconds: float, desc: str = "") -> None:
+    """Wait for ``thread``, showing a bar over the ``seconds`` it was asked to take (none when 0)."""
+    if seconds <= 0:
+        thread.join()
+        return
+    from tqdm.auto import tqdm
+
+    started = time.monotonic()
+    with tqdm(total=round(seconds), desc=desc, unit="s", leave=False, disable=_in_run()) as bar:
+        while thread.is_alive():
+            thread.join(0.25)
+            bar.update(min(round(time.monotonic() - started), bar.total) - bar.n)
+
+
+def _in_run() -> bool:
+    return bool(os.environ.get("BSNEXUS_LAB_RUN_DIR"))
 
 
 # -- IPython -------------------------------------------------------------------------------------------

@@ -103,7 +103,9 @@ class LabMagics(Magics):
         if method.startswith("_") or not callable(getattr(facade, method, None)):
             raise UsageError(f"lab.{name} has no call {method!r}; calls: {', '.join(_calls(type(facade)))}")
         call = getattr(facade, method)
-        result = self._while_cell(call, args, kwargs, cell) if cell and cell.strip() else call(*args, **kwargs)
+        seconds = _duration(words[1:])
+        background = (cell and cell.strip()) or seconds >= lab_display.BAR_AFTER_S
+        result = self._in_background(call, args, kwargs, cell, seconds) if background else call(*args, **kwargs)
         if not isinstance(result, pd.DataFrame):
             return result
         frame = self._shown(lab, f"{name}.{method}", result)
@@ -127,8 +129,11 @@ class LabMagics(Magics):
     def _shown(self, lab: Lab, kind: str, frame: pd.DataFrame) -> pd.DataFrame:
         return lab_display.tag(frame, kind, worker_names(lab, frame))
 
-    def _while_cell(self, call: Callable[..., Any], args: list[Any], kwargs: dict[str, Any], cell: str) -> Any:
-        """Run ``call`` on a thread while the cell's code runs in the notebook (e.g. load during a profile)."""
+    def _in_background(
+        self, call: Callable[..., Any], args: list[Any], kwargs: dict[str, Any], cell: str | None, seconds: float
+    ) -> Any:
+        """Run ``call`` on a thread while the cell's code runs in the notebook (e.g. load during a profile) and a
+        bar counts the duration it was given."""
         outcome: dict[str, Any] = {}
 
         def target() -> None:
@@ -139,8 +144,9 @@ class LabMagics(Magics):
 
         thread = threading.Thread(target=target, name="bsnexus-lab-magic", daemon=True)
         thread.start()
-        self.shell.run_cell(cell)
-        thread.join()
+        if cell and cell.strip():
+            self.shell.run_cell(cell)
+        lab_display.wait(thread, seconds, desc=getattr(call, "__qualname__", "lab"))
         if "error" in outcome:
             raise outcome["error"]
         return outcome["result"]
@@ -214,6 +220,12 @@ def _arguments(words: list[str]) -> tuple[list[Any], dict[str, Any]]:
         else:
             args.append(_value(word))
     return args, kwargs
+
+
+def _duration(words: list[str]) -> float:
+    """The longest duration among the arguments (``10s``, ``duration=5m``), in seconds; 0 without one."""
+    found = [_DURATION.match(word.split("=", 1)[-1]) for word in words]
+    return max((float(m[1]) * _UNITS[m[2]] for m in found if m), default=0.0)
 
 
 def _value(word: str) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -113,3 +115,10 @@ def test_report_contents_only_for_long_runs() -> None:
     assert report.contents(short) == ""
     toc = report.contents(long)
     assert '<a href="#s0">Section 0</a>' in toc and "¶" not in toc
+
+
+def test_a_long_call_counts_down_its_duration(capsys: pytest.CaptureFixture[str]) -> None:
+    thread = threading.Thread(target=lambda: None)
+    thread.start()
+    display.wait(thread, 30, desc="profile.cpu")  # returns when the call ends, whatever the duration said
+    assert not thread.is_alive() and "profile.cpu" in capsys.readouterr().err

@@ -16,7 +16,7 @@ from IPython.utils.capture import capture_output
 import bsnexus_lab as bl
 from bsnexus_lab import display
 from bsnexus_lab.findings import MIME_TYPE
-from bsnexus_lab.magics import _arguments, _value
+from bsnexus_lab.magics import _arguments, _duration, _value
 from bsnexus_lab.sandbox import Sandbox
 
 
@@ -27,6 +27,11 @@ from bsnexus_lab.sandbox import Sandbox
 )  # fmt: skip
 def test_arguments_read_like_a_command_line(word: str, value: Any) -> None:
     assert _value(word) == value
+
+
+def test_the_duration_a_call_was_given() -> None:
+    assert _duration(["1234", "10s"]) == 10.0 and _duration(["duration=5m", "every=1s"]) == 300.0
+    assert _duration(["tasks:queue", "42"]) == 0.0
 
 
 def test_keywords() -> None:
