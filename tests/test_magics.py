@@ -15,6 +15,7 @@ from IPython.utils.capture import capture_output
 
 import bsnexus_lab as bl
 from bsnexus_lab import display
+from bsnexus_lab.areas import areas
 from bsnexus_lab.findings import MIME_TYPE
 from bsnexus_lab.magics import _arguments, _duration, _value
 from bsnexus_lab.sandbox import Sandbox
@@ -128,3 +129,12 @@ def test_triage_of_a_dead_redis_says_what_it_could_not_check_under_the_cause() -
     assert top.check == "deps.unreachable" and top.severity == "critical"
     assert [f.check for f in top.explains] == ["streams.skipped"]  # a symptom of the dead server, not silence
     assert "hunter2" not in repr(findings)
+
+
+@pytest.mark.parametrize("area", [n for n, a in areas().items() if a.facade is not None and a.collect is not None])
+def test_every_area_answers_with_its_snapshot(shell: InteractiveShell, stuck: dict[str, Any], area: str) -> None:
+    """A new area appears in %lab without any edit: its quick snapshot, findings first, its headline frame back."""
+    with capture_output() as captured:
+        frame = shell.run_line_magic("lab", area)
+    assert isinstance(frame, pd.DataFrame) and frame.attrs[display.KIND].startswith(f"{area}.")
+    assert any(MIME_TYPE in o for o in _outputs(captured))
