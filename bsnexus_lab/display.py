@@ -62,6 +62,8 @@ STYLE = (
     f"{_T} td.num{{text-align:right;white-space:nowrap}}"
     f"{_T} .missing{{color:#999}}{_T} .id{{color:#666;font-family:monospace;font-size:11px}}"
     ".bsnexus-frame{max-width:100%;overflow-x:auto}.bsnexus-frame p.more{color:#666;font-size:12px;margin:0 0 12px}"
+    # on paper nothing scrolls: wrap everything rather than cut the right-hand columns off
+    f"@media print{{.bsnexus-frame{{overflow:visible}}{_T}{{font-size:10px}}{_T} td.num{{white-space:normal}}}}"
     + "".join(f"{_T} tr.sev-{k} td{{background:{v}}}" for k, v in COLOURS.items())
 )
 
@@ -100,14 +102,27 @@ def duration(seconds: float | None) -> str:
     return f"{sign}{days} d {hours} h" if hours else f"{sign}{days} d"
 
 
+def size(count: float) -> str:
+    """Bytes as people read them: ``122880`` -> "120 KiB", ``1536`` -> "1.5 KiB"."""
+    units = ("B", "KiB", "MiB", "GiB", "TiB")
+    power = 0
+    while abs(count) >= 1024 and power < len(units) - 1:
+        count /= 1024
+        power += 1
+    return f"{count:.0f} {units[power]}" if power == 0 or abs(count) >= 10 else f"{count:.1f} {units[power]}"
+
+
 def cell(column: str, value: Any, names: Mapping[str, str] | None = None) -> str:
     """One value as text, by its column's conventions."""
     value = _plain(value)
     if is_missing(value):
         return MISSING
+    number = isinstance(value, int | float) and not isinstance(value, bool)
     for suffix, unit in _DURATION_UNITS.items():
-        if column.endswith(suffix) and isinstance(value, int | float) and not isinstance(value, bool):
+        if column.endswith(suffix) and number:
             return duration(value * unit)
+    if column.endswith("bytes") and number:
+        return size(value)
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int):
@@ -115,7 +130,8 @@ def cell(column: str, value: Any, names: Mapping[str, str] | None = None) -> str
     if isinstance(value, float):
         return f"{value:,.0f}" if value.is_integer() else f"{value:,.2f}"
     if isinstance(value, datetime):
-        return value.isoformat(sep=" ", timespec="seconds")
+        utc = value.utcoffset() is not None and not value.utcoffset()
+        return value.strftime("%Y-%m-%d %H:%M:%S") + ("Z" if utc else value.strftime("%z"))
     if isinstance(value, Mapping | list | tuple):
         value = json.dumps(value, default=str)
     text = redact_url(str(value)) if "://" in str(value) else str(value)

@@ -26,6 +26,12 @@ def test_durations_read_as_time(seconds: float | None, shown: str) -> None:
     assert display.duration(seconds) == shown
 
 
+def test_sizes_and_times_read_short() -> None:
+    assert [display.size(n) for n in (512, 1536, 122_880, 3 * 1024**3)] == ["512 B", "1.5 KiB", "120 KiB", "3.0 GiB"]
+    frame = pd.DataFrame({"total_bytes": [122_880], "last_vacuum": [pd.Timestamp("2026-11-29 14:13:00", tz="UTC")]})
+    assert display.frame_text(frame).splitlines()[-1].split() == ["120", "KiB", "2026-11-29", "14:13:00Z"]
+
+
 def test_missing_values_are_shown_one_way() -> None:
     frame = pd.DataFrame(
         {
