@@ -63,7 +63,8 @@ STYLE = (
     f"{_T} .missing{{color:#999}}{_T} .id{{color:#666;font-family:monospace;font-size:11px}}"
     ".bsnexus-frame{max-width:100%;overflow-x:auto}.bsnexus-frame p.more{color:#666;font-size:12px;margin:0 0 12px}"
     # on paper nothing scrolls: wrap everything rather than cut the right-hand columns off
-    f"@media print{{.bsnexus-frame{{overflow:visible}}{_T}{{font-size:10px}}{_T} td.num{{white-space:normal}}}}"
+    f"@media print{{.bsnexus-frame{{overflow:visible}}{_T}{{font-size:10px}}"
+    f"{_T} th,{_T} td{{overflow-wrap:anywhere}}{_T} td.num{{white-space:normal}}}}"
     + "".join(f"{_T} tr.sev-{k} td{{background:{v}}}" for k, v in COLOURS.items())
 )
 
