@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import os
 import shutil
 import subprocess
@@ -37,6 +38,10 @@ MEMRAY_FIX = (
 )
 
 
+class MemrayMissing(LabError):
+    """memray cannot be imported inside the target: attach cannot work there."""
+
+
 @dataclass(frozen=True)
 class MemoryCapture:
     """One memray capture: who held memory at the peak, what was still alive at the end, memory over time."""
@@ -47,10 +52,13 @@ class MemoryCapture:
     leaks: pd.DataFrame  # allocations made during the capture and still alive at its end, largest first
     timeline: pd.DataFrame  # rss_mb (and heap_mb) over time
     artefacts: dict[str, str] = field(default_factory=dict)
+    note: str = ""  # why this is only RSS over time (memray could not attach), with the fix
 
     def _repr_html_(self) -> str:
         growth = self.leaks.attrs.get("rss_growth_mb", 0.0)
         head = f"<p>memray capture of pid {self.pid}, {self.seconds:g} s; RSS grew {growth:+.1f} MiB</p>"
+        if self.note:
+            head = f"<p><b>No memray capture</b>: {html.escape(self.note)}; RSS over time only.</p>"
         return head + "<h4>Still alive at the end</h4>" + self.leaks.head(10).to_html()
 
 
@@ -88,7 +96,7 @@ async def capture(pid: int, seconds: float, *, native: bool = False) -> MemoryCa
         raise ValueError("seconds must be positive")
     access.require_process(pid)
     if memray_importable(pid) is False:
-        raise LabError(f"memray is not installed in the environment of pid {pid}", hint=MEMRAY_FIX)
+        raise MemrayMissing(f"memray is not installed in the environment of pid {pid}", hint=MEMRAY_FIX)
     out = artefact_dir("memory")
     capture_file = out / "capture.bin"
     memray = access.tool("memray", "memray (pip install memray)")
@@ -114,7 +122,7 @@ def _attach_error(pid: int, failures: list[tuple[str, str]]) -> LabError:
             hint="install lldb (apt-get install lldb), which memray uses instead; see memray issue #723",
         )
     if "no module named" in output.lower() and "memray" in output.lower():
-        return LabError(f"memray is not installed in the environment of pid {pid}", hint=MEMRAY_FIX)
+        return MemrayMissing(f"memray is not installed in the environment of pid {pid}", hint=MEMRAY_FIX)
     return access.refusal(pid, output, "memray attach")
 
 
@@ -141,10 +149,10 @@ def _complete(path: Path) -> bool:
 
 
 async def _flamegraph(memray: str, capture_file: Path, out: Path) -> dict[str, str]:
-    html = out / "leaks-flamegraph.html"
-    result = await access.run([memray, "flamegraph", "--leaks", "--force", "-o", str(html), str(capture_file)], 60)
+    page = out / "leaks-flamegraph.html"
+    result = await access.run([memray, "flamegraph", "--leaks", "--force", "-o", str(page), str(capture_file)], 60)
     found = {"capture": str(capture_file)}
-    return found | ({"flamegraph": str(html)} if result.returncode == 0 and html.exists() else {})
+    return found | ({"flamegraph": str(page)} if result.returncode == 0 and page.exists() else {})
 
 
 def _culprit(stack: list[tuple[str, str, int]]) -> tuple[str, str, int]:
@@ -184,6 +192,17 @@ def read(path: Path, pid: int, seconds: float, artefacts: dict[str, str]) -> Mem
             "heap_mb": [s.heap / 2**20 for s in snapshots],
         }
     ).set_index("time")
-    growth = float(timeline["rss_mb"].iloc[-1] - timeline["rss_mb"].iloc[0]) if len(timeline) > 1 else 0.0
-    leaks.attrs.update(pid=pid, seconds=seconds, rss_growth_mb=round(growth, 2), peak_bytes=peak_bytes)
+    leaks.attrs.update(pid=pid, seconds=seconds, rss_growth_mb=growth(timeline), peak_bytes=peak_bytes)
     return MemoryCapture(pid, seconds, peak, leaks, timeline, artefacts)
+
+
+def growth(timeline: pd.DataFrame) -> float:
+    rss = timeline["rss_mb"].dropna()
+    return round(float(rss.iloc[-1] - rss.iloc[0]), 2) if len(rss) > 1 else 0.0
+
+
+def empty(pid: int, seconds: float, timeline: pd.DataFrame, note: str) -> MemoryCapture:
+    """RSS over time only, where memray could not attach (``note`` says why and how to fix it)."""
+    leaks = pd.DataFrame(columns=STACK_COLUMNS)
+    leaks.attrs.update(pid=pid, seconds=seconds, rss_growth_mb=growth(timeline))
+    return MemoryCapture(pid, seconds, pd.DataFrame(columns=STACK_COLUMNS), leaks, timeline, note=note)

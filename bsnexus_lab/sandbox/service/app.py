@@ -171,7 +171,7 @@ def rank_by_similarity(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     scores = []
     for row in rows:
         digest = row["title"].encode()
-        for _ in range(4000):
+        for _ in range(1000):
             digest = hashlib.sha256(digest).digest()
         scores.append(digest)
     return [row for _, row in sorted(zip(scores, rows, strict=True), key=lambda pair: pair[0])]
@@ -205,7 +205,7 @@ def remember_task_view(view: dict[str, Any]) -> None:
 
 def load_prompt_template() -> None:
     """blocking-call: a synchronous wait inside an async handler, so the whole event loop stalls with it."""
-    time.sleep(0.05)
+    time.sleep(0.04)
 
 
 # -- workers and orchestrator ----------------------------------------------------------------------------
