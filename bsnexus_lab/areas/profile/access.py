@@ -74,11 +74,22 @@ def _other_namespace(pid: int) -> bool:
     return False
 
 
+def alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def exited(pid: int, what: str) -> NotFound:
+    return NotFound(f"pid {pid} exited during the {what}", hint="nothing was captured after it ended")
+
+
 def refusal(pid: int, output: str, what: str) -> LabError:
     """The lab's error for a failed py-spy / memray / gdb run on ``pid`` (never the tool's raw output)."""
     text = output.lower()
-    if not psutil.pid_exists(pid):
-        return NotFound(f"pid {pid} exited during the {what}", hint="nothing was captured after it ended")
+    if not alive(pid):
+        return exited(pid, what)
     if any(s in text for s in ("permission denied", "operation not permitted", "ptrace", "os error 1)")):
         scope = ptrace_scope()
         why = f"kernel.yama.ptrace_scope is {scope}" if scope else "ptrace was refused"

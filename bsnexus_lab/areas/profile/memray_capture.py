@@ -83,8 +83,14 @@ def memray_importable(pid: int) -> bool | None:
     return None
 
 
+_UNUSABLE: set[str] = set()  # debuggers that could not inject on this machine (tried again next process start)
+
+
 def debuggers() -> list[str]:
-    found = [name for name in ("gdb", "lldb") if shutil.which(name)]
+    """The debuggers memray can use here, gdb first, leaving out one already found unable to inject."""
+    found = [name for name in ("gdb", "lldb") if shutil.which(name) and name not in _UNUSABLE]
+    if not found and _UNUSABLE:
+        raise LabError("gdb cannot inject memray on this kernel", hint="install lldb (apt-get install lldb)")
     if not found:
         raise LabError("memray attach needs a debugger and none is installed", hint="install gdb (apt-get install gdb)")
     return found
@@ -108,6 +114,8 @@ async def capture(pid: int, seconds: float, *, native: bool = False) -> MemoryCa
         if result.returncode == 0:
             break
         failures.append((method, result.stdout + result.stderr))
+        if "extended state" in failures[-1][1]:
+            _UNUSABLE.add(method)
     else:
         raise _attach_error(pid, failures)
     await _finished(capture_file, seconds + access.GRACE_S, pid)
@@ -132,8 +140,8 @@ async def _finished(path: Path, timeout: float, pid: int) -> None:
     while time.monotonic() < deadline:
         if path.exists() and path.stat().st_size and _complete(path):
             return
-        if not psutil.pid_exists(pid):
-            raise access.refusal(pid, "", "memory capture")
+        if not access.alive(pid):
+            raise access.exited(pid, "memory capture")
         await asyncio.sleep(0.25)
     raise LabError(f"the memray capture of pid {pid} did not complete in time", hint=f"partial file: {path}")
 

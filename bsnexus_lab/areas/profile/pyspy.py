@@ -93,6 +93,8 @@ async def record(
     result = await access.run(args, seconds + access.GRACE_S)
     if result.returncode != 0 or not raw.exists():
         raise access.refusal(pid, result.stderr + result.stdout, "CPU profile")
+    if not access.alive(pid):
+        raise access.exited(pid, "CPU profile")
     stacks = parse_collapsed(raw.read_text(errors="replace"), pid)
     samples = int(stacks["count"].sum()) if len(stacks) else 0
     svg = out / "flamegraph.svg"
