@@ -144,3 +144,19 @@ def test_dump_reads_every_thread(lab: Any, service: Sandbox) -> None:
     assert "MainThread" in set(dump["thread"])
     assert dump.attrs["text"].startswith("Thread ")
     assert (dump["depth"] == 0).sum() == dump["thread_id"].nunique()
+
+
+@pytest.mark.parametrize(
+    ("runbook", "scenario", "check"),
+    [("cpu_profile", "blocking-call", "profile.loop_stall"), ("memory_growth", "memory-leak", "profile.memory_leak")],
+)
+def test_runbook_finds_the_planted_fault(
+    service: Sandbox, sandbox: Sandbox, tmp_path: Path, runbook: str, scenario: str, check: str
+) -> None:
+    from bsnexus_lab import runner
+
+    facts = planted(service, scenario)
+    result = runner.run(runbook, target="sandbox", params={"duration_s": CAPTURE_S}, output_root=tmp_path)
+    assert result.error is None, result.error
+    found = next(f for f in result.findings if f.check == check)
+    assert found.severity == Severity.WARNING and found.evidence["function"] == facts["function"]
