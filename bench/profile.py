@@ -91,7 +91,7 @@ def main() -> None:
         )
         for name, values in figures.items():
             median = statistics.median(values)
-            print(f"  {name:20} {median:8.1f} req/s   ratio {median / base:5.3f}   ({(1 - median / base):+.1%} fewer)")
+            print(f"  {name:20} {median:8.1f} req/s   ratio {median / base:5.3f}   (change {median / base - 1:+.1%})")
         started = time.perf_counter()
         capture = asyncio.run(memray_capture.capture(pid, 1))
         print(

@@ -21,9 +21,11 @@ from bsnexus_lab.config import ProcessMatch
 from bsnexus_lab.errors import LabError, NotFound
 from bsnexus_lab.findings import Kind, Severity
 from bsnexus_lab.sandbox import Sandbox
+from bsnexus_lab.sandbox.service.load import Background
 from tests.conftest import _sources
 
 CAPTURE_S = 5
+FAULTY_PATHS = ("/health", "/api/v1/tasks?limit=20", "/api/v1/tasks/{task_id}")  # every path a fault sits on
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +68,21 @@ def test_profile_settings_come_from_the_sandbox(lab: Any, service: Sandbox) -> N
     assert state["port"] in row["listening"] and row["threads"] >= 1 and row["rss_mb"] > 10
     by_port = lab.profile.processes(ProcessMatch(port=state["port"]))
     assert list(by_port["pid"]) == [state["pid"]]
+
+
+def test_busy_healthy_service_raises_nothing_above_info(lab: Any, service: Sandbox) -> None:
+    service.load("healthy")
+    with Background(lab.target.service_url, paths=FAULTY_PATHS, per_s=20, duration=120):
+        time.sleep(1.0)
+        frames = {
+            "profile.cpu": lab.profile.cpu(seconds=CAPTURE_S),
+            "profile.waits": lab.profile.cpu(seconds=CAPTURE_S, idle=True),
+            "profile.memory": lab.profile.memory(seconds=CAPTURE_S).leaks,
+            "service.latency": lab.service.latency("/api/v1/tasks?limit=20", n=20, concurrency=4),
+        }
+    findings = lab.check(frames)
+    assert {f.check for f in findings} >= {"profile.cpu_hotspot", "profile.loop_stall", "profile.memory_leak"}
+    assert all(f.severity in (Severity.OK, Severity.INFO) for f in findings), [f.title for f in findings]
 
 
 def test_cpu_hotspot_is_the_top_cpu_finding(lab: Any, service: Sandbox) -> None:
