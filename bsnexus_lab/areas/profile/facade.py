@@ -8,12 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
-from bsnexus_lab.context import Facade
 
 from bsnexus_lab.areas.profile import inprocess, memray_capture, processes, pyspy, stacks
 from bsnexus_lab.areas.profile.rss import COLUMNS as RSS_COLUMNS
 from bsnexus_lab.areas.profile.rss import RssTick
 from bsnexus_lab.config import ProcessMatch
+from bsnexus_lab.context import Facade
 from bsnexus_lab.sampler import Sampler
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pandas as pd
-from bsnexus_lab.plotting import figure
 from matplotlib.figure import Figure
+
+from bsnexus_lab.plotting import figure
 
 
 def memory_over_time(rss: pd.DataFrame, capture_timeline: pd.DataFrame | None = None) -> Figure:
