@@ -9,7 +9,7 @@ and with a capture running, interleaved in one run (several rounds, median). Pri
 The load is a closed loop (``concurrency`` requests always in flight) on ``/health`` and the task list, so
 requests per second is what the service can answer. It starts its own sandbox (state under /tmp).
 
-    .venv/bin/python bench/profile.py [--rounds 3] [--seconds 5] [--concurrency 8]
+    .venv/bin/python bench/profiling.py [--rounds 3] [--seconds 5] [--concurrency 8]
 """
 
 from __future__ import annotations
