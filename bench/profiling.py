@@ -74,15 +74,17 @@ def main() -> None:
         url, pid = state["url"], state["pid"]
 
         measure(url, 2, args.concurrency, None)  # warm up: connection pools, SQL caches
-        figures: dict[str, list[float]] = {"baseline": [], "profile.cpu 100 Hz": [], "memray attach": []}
+        starts: dict[str, Callable[[], Callable[[], None]] | None] = {
+            "baseline": None,
+            "profile.cpu 100 Hz": lambda: py_spy(pid, args.seconds),
+            "memray attach": lambda: memray(pid, args.seconds, root / "bench.bin"),
+        }
+        figures: dict[str, list[float]] = {name: [] for name in starts}
         for n in range(args.rounds):
-            figures["baseline"].append(measure(url, args.seconds, args.concurrency, None))
-            figures["profile.cpu 100 Hz"].append(
-                measure(url, args.seconds, args.concurrency, lambda: py_spy(pid, args.seconds))
-            )
-            figures["memray attach"].append(
-                measure(url, args.seconds, args.concurrency, lambda: memray(pid, args.seconds, root / "bench.bin"))
-            )
+            order = list(starts)[n % len(starts) :] + list(starts)[: n % len(starts)]  # no condition always first
+            for name in order:
+                time.sleep(1.0)  # the same pause before every window
+                figures[name].append(measure(url, args.seconds, args.concurrency, starts[name]))
             print(f"round {n + 1}: " + ", ".join(f"{k} {v[-1]:.0f} req/s" for k, v in figures.items()), flush=True)
         base = statistics.median(figures["baseline"])
         print(
