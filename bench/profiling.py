@@ -25,6 +25,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
+
 from bsnexus_lab.areas.profile import access, memray_capture, pyspy
 from bsnexus_lab.sandbox import Sandbox
 from bsnexus_lab.sandbox.service import load
@@ -32,14 +34,20 @@ from bsnexus_lab.sandbox.service import load
 PATHS = ("/health", "/api/v1/tasks?limit=20")
 
 
-def measure(url: str, seconds: float, concurrency: int, start: Callable[[], Callable[[], None]] | None) -> float:
-    """Requests per second over ``seconds``; ``start`` begins a capture (returning once it is active) and hands
-    back what waits for its end."""
+def measure(
+    url: str, pid: int, seconds: float, concurrency: int, start: Callable[[], Callable[[], None]] | None
+) -> tuple[float, float]:
+    """Requests per second over ``seconds``, and the service's CPU milliseconds per request (steadier than
+    requests per second on a shared machine); ``start`` begins a capture (returning once it is active) and
+    hands back what waits for its end."""
     finish = start() if start else None
+    service = psutil.Process(pid)
+    before = sum(service.cpu_times()[:2])
     result = load.drive(url, PATHS, per_s=None, duration=seconds, max_requests=10**5, concurrency=concurrency)
+    cpu_ms = (sum(service.cpu_times()[:2]) - before) * 1000 / max(result.sent, 1)
     if finish:
         finish()
-    return result.per_s
+    return result.per_s, cpu_ms
 
 
 def py_spy(pid: int, seconds: float) -> Callable[[], None]:
@@ -73,18 +81,21 @@ def main() -> None:
         state = box._state()["service"]
         url, pid = state["url"], state["pid"]
 
-        measure(url, 2, args.concurrency, None)  # warm up: connection pools, SQL caches
+        measure(url, pid, 2, args.concurrency, None)  # warm up: connection pools, SQL caches
         starts: dict[str, Callable[[], Callable[[], None]] | None] = {
             "baseline": None,
             "profile.cpu 100 Hz": lambda: py_spy(pid, args.seconds),
             "memray attach": lambda: memray(pid, args.seconds, root / "bench.bin"),
         }
         figures: dict[str, list[float]] = {name: [] for name in starts}
+        cpu_ms: dict[str, list[float]] = {name: [] for name in starts}
         for n in range(args.rounds):
             order = list(starts)[n % len(starts) :] + list(starts)[: n % len(starts)]  # no condition always first
             for name in order:
                 time.sleep(1.0)  # the same pause before every window
-                figures[name].append(measure(url, args.seconds, args.concurrency, starts[name]))
+                rate, cost = measure(url, pid, args.seconds, args.concurrency, starts[name])
+                figures[name].append(rate)
+                cpu_ms[name].append(cost)
             print(f"round {n + 1}: " + ", ".join(f"{k} {v[-1]:.0f} req/s" for k, v in figures.items()), flush=True)
         base = statistics.median(figures["baseline"])
         print(
@@ -93,7 +104,11 @@ def main() -> None:
         )
         for name, values in figures.items():
             median = statistics.median(values)
-            print(f"  {name:20} {median:8.1f} req/s   ratio {median / base:5.3f}   (change {median / base - 1:+.1%})")
+            cost = statistics.median(cpu_ms[name])
+            print(
+                f"  {name:20} {median:8.1f} req/s   ratio {median / base:5.3f}   (change {median / base - 1:+.1%})"
+                f"   service CPU {cost:.2f} ms/request"
+            )
         started = time.perf_counter()
         capture = asyncio.run(memray_capture.capture(pid, 1))
         print(
