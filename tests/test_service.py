@@ -80,7 +80,7 @@ def test_slow_responses_are_a_symptom_in_the_process_scope() -> None:
             "request": range(20),
             "path": "/api/v1/tasks",
             "status": [200] * 20,
-            "latency_ms": [1500.0] * 20,
+            "latency_ms": [2500.0] * 20,
             "error": None,
         }
     )
