@@ -104,10 +104,12 @@ def test_cpu_hotspot_is_the_top_cpu_finding(lab: Any, service: Sandbox) -> None:
 def test_blocking_call_is_an_event_loop_stall_with_its_function(lab: Any, service: Sandbox) -> None:
     facts = planted(service, "blocking-call")
     waits = lab.profile.cpu(seconds=CAPTURE_S, idle=True)
+    cpu = lab.profile.cpu(seconds=CAPTURE_S)
     latency = lab.service.latency("/health", n=20, concurrency=4)
-    findings = lab.check({"profile.waits": waits, "service.latency": latency})
+    findings = lab.check({"profile.waits": waits, "profile.cpu": cpu, "service.latency": latency})
     stall = next(f for f in findings if f.check == "profile.loop_stall")
     assert stall is findings[0] and stall.severity == Severity.WARNING
+    assert "blocking call" in stall.title
     assert stall.evidence["function"] == facts["function"] == "load_prompt_template"
     assert stall.evidence["file"] == facts["file"]
 

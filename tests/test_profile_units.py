@@ -75,6 +75,15 @@ def test_stall_is_a_warning_cause_with_its_frame_and_critical_past_the_bound() -
     assert loop_stall(stacks(idle=False), T)[0].severity == Severity.INFO
 
 
+def test_stall_tells_a_blocking_call_from_cpu_bound_work_given_an_on_cpu_profile() -> None:
+    on_cpu = stacks(idle=False)  # load_template: 40 samples in 1 s at 100 Hz, 0.4 of a core, as often as it stalls
+    [cpu_bound] = loop_stall(stacks(), T, cpu=on_cpu)
+    assert "CPU-bound" in cpu_bound.title and cpu_bound.evidence["on_cpu_cores"] == 0.4
+    idle_only = on_cpu[on_cpu["stack"].map(lambda s: s[-1][0] != "load_template")]
+    [blocking] = loop_stall(stacks(), T, cpu=idle_only)
+    assert "blocking call" in blocking.title and blocking.evidence["on_cpu_cores"] == 0.0
+
+
 def test_hotspot_needs_share_and_a_real_fraction_of_a_core() -> None:
     [finding] = cpu_hotspot(stacks(idle=False), T)  # load_template: 40 of 105 samples, 0.4 of a core
     assert finding.severity == Severity.WARNING

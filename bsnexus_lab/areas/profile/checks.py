@@ -71,10 +71,21 @@ def cpu_hotspot(cpu: pd.DataFrame, thresholds: ProfileThresholds) -> list[Findin
     ]
 
 
+def _on_cpu(cpu: pd.DataFrame | None, pid: Any, function: str, file: str) -> float | None:
+    """The share of a core ``function`` used in an on-CPU profile of the same process (None without one)."""
+    if cpu is None or cpu.attrs.get("idle") or cpu.attrs.get("pid") != pid:
+        return None
+    possible = float(cpu.attrs.get("seconds", 0)) * float(cpu.attrs.get("rate", 0))
+    table = functions(cpu)
+    row = table[(table["function"] == function) & (table["file"] == file)]
+    return float(row["self"].sum()) / possible if possible else None
+
+
 @check("profile.loop_stall", "An event loop blocked inside one call", kind=Kind.CAUSE)
-def loop_stall(waits: pd.DataFrame, thresholds: ProfileThresholds) -> list[Finding]:
+def loop_stall(waits: pd.DataFrame, thresholds: ProfileThresholds, cpu: pd.DataFrame | None = None) -> list[Finding]:
     """Judged from stacks alone on a profile that includes idle samples: the loop thread caught inside a
-    coroutine step (not waiting in ``select``) at the same innermost application frame in many samples."""
+    coroutine step (not waiting in ``select``) at the same innermost application frame in many samples.
+    With an on-CPU profile of the same process (``cpu``), it also tells a blocking call from CPU-bound work."""
     if not waits.attrs.get("idle", False):
         return [
             Finding(
@@ -90,12 +101,21 @@ def loop_stall(waits: pd.DataFrame, thresholds: ProfileThresholds) -> list[Findi
         row = group.iloc[0]
         if row["loop_samples"] < thresholds.min_samples or row["share"] < thresholds.stall_share:
             continue
-        critical = row["share"] >= thresholds.stall_critical_share
+        on_cpu = _on_cpu(cpu, pid, row["function"], row["file"])
+        how, remedy = (
+            "",
+            "await an async equivalent, or run it with `await asyncio.to_thread(...)` / `run_in_threadpool`",
+        )
+        if on_cpu is not None and on_cpu < row["share"] / 2:
+            how = " (a blocking call: off the CPU while it holds the loop)"
+        elif on_cpu is not None:
+            how = " (CPU-bound work on the loop)"
+            remedy = "make it cheaper, or move it to a worker process (`loop.run_in_executor` with a process pool)"
         findings.append(
             Finding(
                 "profile.loop_stall",
-                Severity.CRITICAL if critical else Severity.WARNING,
-                f"Event loop of pid {pid} stalled in {row['function']} for {row['share']:.0%} of the time: "
+                Severity.CRITICAL if row["share"] >= thresholds.stall_critical_share else Severity.WARNING,
+                f"Event loop of pid {pid} stalled in {row['function']} for {row['share']:.0%} of the time{how}: "
                 "every other request waits meanwhile",
                 evidence={
                     "function": row["function"],
@@ -104,9 +124,9 @@ def loop_stall(waits: pd.DataFrame, thresholds: ProfileThresholds) -> list[Findi
                     "thread": thread,
                     "stalled_samples": int(row["samples"]),
                     "loop_samples": int(row["loop_samples"]),
+                    "on_cpu_cores": None if on_cpu is None else round(on_cpu, 2),
                 },
-                remedy=f"{_where(row)} blocks inside a coroutine: await an async equivalent, or run it with "
-                "`await asyncio.to_thread(...)` / `run_in_threadpool`",
+                remedy=f"{_where(row)} holds the loop inside a coroutine: {remedy}",
                 subject=(str(pid), row["function"]),
                 scope=_scope(pid),
             )
