@@ -120,6 +120,7 @@ def test_leak_names_the_top_stack_and_critical_past_its_bound() -> None:
     [finding] = memory_leak(leaks(3), T)
     assert finding.severity == Severity.WARNING and finding.evidence["function"] == "remember"
     assert memory_leak(leaks(0.5), T) == []
+    assert memory_leak(leaks(3).assign(allocations=1), T) == []  # one big buffer is not growth
     assert memory_leak(leaks(200), T)[0].severity == Severity.CRITICAL
 
 

@@ -141,7 +141,7 @@ def memory_leak(memory: pd.DataFrame, thresholds: ProfileThresholds) -> list[Fin
         return []
     row = memory.iloc[0]
     retained = row["bytes"] / 2**20
-    if retained < thresholds.leak_min_mb:
+    if retained < thresholds.leak_min_mb or row["allocations"] < thresholds.leak_min_allocations:
         return []
     pid, seconds = memory.attrs.get("pid"), float(memory.attrs.get("seconds", 0))
     return [

@@ -30,6 +30,9 @@ class ProfileThresholds:
     leak_min_mb: float = threshold(
         1.0, "allocations of one stack still alive after the capture; a healthy request path frees what it takes"
     )
+    leak_min_allocations: int = threshold(
+        10, "a leak grows by repeated allocations; one big buffer alive at the end is an I/O buffer or a warm-up"
+    )
     leak_critical_mb: float = threshold(
         100.0, "20 % of BSNexus's 512 MB Redis-sized containers retained within one capture window"
     )
