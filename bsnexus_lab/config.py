@@ -6,6 +6,8 @@ Resolution, per setting, first match wins:
 2. when a profile is named explicitly (``connect("prod")``, ``--target prod``): that profile, and nothing else;
 3. ``BSNEXUS_LAB_*`` environment variables (or the same names in ``./.env``);
 4. BSNexus's own ``REDIS_URL`` / ``DATABASE_URL`` (environment or ``./.env``);
+   (in a Jupyter kernel, ``.env`` and ``bsnexus-lab.toml`` where the user started Jupyter count too, after
+   the notebook's own directory: see :func:`bsnexus_lab.kernel.start_dir`)
 5. the profile named by ``BSNEXUS_LAB_TARGET``;
 6. the sandbox profile, written by ``bsnexus-lab sandbox up``.
 
@@ -28,6 +30,7 @@ from urllib.parse import SplitResult, parse_qs, parse_qsl, quote, unquote, urlsp
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from bsnexus_lab.errors import ConfigError
+from bsnexus_lab.kernel import search_dirs
 
 SANDBOX = "sandbox"
 
@@ -309,21 +312,9 @@ _LAB_VARIABLES = {"redis_url": "BSNEXUS_LAB_REDIS_URL", "database_url": "BSNEXUS
 _SERVICE_VARIABLES = {"redis_url": "REDIS_URL", "database_url": "DATABASE_URL"}  # read the way BSNexus reads them
 
 
-def start_dirs() -> list[Path]:
-    """The working directory, then the directory the user started in (``$PWD``) when that differs.
-
-    ``nbconvert --execute`` and Jupyter run the kernel in the notebook's folder, while the user's ``.env``
-    and ``bsnexus-lab.toml`` sit where they typed the command; the shell's ``PWD`` still names that place.
-    """
-    dirs = [Path.cwd()]
-    started = os.environ.get("PWD")
-    if started and Path(started).is_dir() and Path(started).resolve() != Path.cwd().resolve():
-        dirs.append(Path(started))
-    return dirs
-
-
 def env_files() -> list[Path]:
-    return [d / ".env" for d in start_dirs()]
+    """The ``.env`` files read, first wins: here, then where the user started (see kernel.search_dirs)."""
+    return [d / ".env" for d in search_dirs()]
 
 
 def _variables(names: Mapping[str, str]) -> dict[str, tuple[str, str]]:
@@ -361,7 +352,7 @@ def state_dir() -> Path:
 def profile_files() -> list[Path]:
     config_home = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
     return [
-        *(d / "bsnexus-lab.toml" for d in start_dirs()),
+        *(directory / "bsnexus-lab.toml" for directory in search_dirs()),
         config_home / "bsnexus-lab" / "profiles.toml",
         state_dir() / "profiles.toml",
     ]
