@@ -8,16 +8,27 @@ A run directory ``runs/<runbook>/<UTC timestamp>-<id>/`` holds:
 - ``run.json``: what ran, against which target (redacted), with which parameters, and how it ended.
 
 Every artefact is scrubbed of the target's passwords before it is written. Exit statuses: 0 when no finding
-reaches ``fail_on``, 1 when one does, 2 when the notebook failed.
+reaches ``fail_on`` (acknowledged findings and, with ``fail_on_new``, findings the previous run had, do not
+count), 1 when one does, 2 when the notebook failed, 3 when the runbook is already running on the target.
+Every run is indexed in the history (:mod:`bsnexus_lab.history`).
 """
 
 from __future__ import annotations
 
 import ast
+import asyncio
+import contextlib
+import fcntl
 import json
 import os
+import re
 import secrets
+import signal
+import subprocess
+import sys
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,13 +36,20 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bsnexus_lab import findings as findings_io
-from bsnexus_lab import report
-from bsnexus_lab.config import Target, resolve
+from bsnexus_lab import history, report
+from bsnexus_lab.config import Target, resolve, state_dir
 from bsnexus_lab.errors import RunbookError
 from bsnexus_lab.findings import Finding, Severity
 
-EXIT_OK, EXIT_FINDINGS, EXIT_FAILED = 0, 1, 2
+EXIT_OK, EXIT_FINDINGS, EXIT_FAILED, EXIT_BUSY = 0, 1, 2, 3
 KERNEL = "python3"
+PACKAGED = Path(__file__).resolve().parent / "runbooks"  # shipped in the wheel (see pyproject.toml)
+
+
+class RunbookBusy(RunbookError):
+    """The same runbook is already running on the same target."""
+
+    exit_code = EXIT_BUSY
 
 
 @dataclass(frozen=True)
@@ -65,7 +83,7 @@ class RunResult:
 def runbook_dirs() -> list[Path]:
     configured = os.environ.get("BSNEXUS_LAB_RUNBOOKS")
     dirs = [Path(configured)] if configured else []
-    return [*dirs, Path.cwd() / "runbooks", Path(__file__).resolve().parent.parent / "runbooks"]
+    return [*dirs, Path.cwd() / "runbooks", PACKAGED]
 
 
 def available() -> dict[str, Path]:
@@ -173,8 +191,14 @@ def run(
     params: dict[str, Any] | None = None,
     fail_on: Severity = Severity.WARNING,
     output_root: Path | None = None,
+    fail_on_new: bool = False,
+    timeout_s: float | None = None,
 ) -> RunResult:
-    """Execute a runbook against a target (a profile name; None resolves from the environment)."""
+    """Execute a runbook against a target (a profile name; None resolves from the environment).
+
+    ``timeout_s`` bounds the whole run (the kernel is killed, the partial notebook kept); ``fail_on_new``
+    fails only on findings the previous run of this runbook on this target did not have.
+    """
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -185,29 +209,41 @@ def run(
     resolved = resolve(target)  # fails here, before a kernel starts, when the target is unusable
     if target is not None and "target" in declared:
         values["target"] = target
-    run_dir = _new_run_dir(output_root or Path.cwd() / "runs", path.stem)
-    scratch = run_dir / ".executing.ipynb"
-    started = time.time()
-    error = None
-    try:
-        papermill.execute_notebook(
-            str(path),
-            str(scratch),
-            parameters=values,
-            kernel_name=KERNEL,
-            cwd=str(Path.cwd()),
-            progress_bar=False,
-            log_output=False,
-            extra_arguments=["--IPKernelApp.log_level=CRITICAL"],  # keep the kernel's start-up chatter off stderr
-        )
-    except PapermillExecutionError as exc:
-        error = f"cell {exc.exec_count} raised {exc.ename}: {exc.evalue}"
-    except KeyboardInterrupt:
-        _finish(path.stem, run_dir, scratch, resolved, values, fail_on, started, "interrupted")
-        raise
-    except Exception as exc:  # a kernel that died or never started: still leave evidence behind
-        error = f"{type(exc).__name__}: {exc}"
-    return _finish(path.stem, run_dir, scratch, resolved, values, fail_on, started, error)
+    root = history.runs_dir(output_root)
+    with exclusive(resolved.name, path.stem):
+        run_dir = _new_run_dir(root, path.stem)
+        scratch = run_dir / ".executing.ipynb"
+        started = time.time()
+        error = None
+        kernel = _kernel_manager()
+        try:
+            with _deadline(kernel, timeout_s) as expired:
+                papermill.execute_notebook(
+                    str(path),
+                    str(scratch),
+                    parameters=values,
+                    kernel_name=KERNEL,
+                    cwd=str(Path.cwd()),
+                    progress_bar=False,
+                    log_output=False,
+                    extra_arguments=["--IPKernelApp.log_level=CRITICAL"],  # keep the kernel's chatter off stderr
+                    km=kernel,
+                )
+        except PapermillExecutionError as exc:
+            error = f"cell {exc.exec_count} raised {exc.ename}: {exc.evalue}"
+        except KeyboardInterrupt:
+            _settle(
+                _finish(path.stem, run_dir, scratch, resolved, values, fail_on, started, "interrupted"), path, resolved
+            )
+            raise
+        except Exception as exc:  # a kernel that died or never started: still leave evidence behind
+            error = f"{type(exc).__name__}: {exc}"
+        finally:
+            _shutdown(kernel)
+        if expired.is_set():
+            error = f"timed out after {timeout_s:g} s (whole run); the kernel was stopped"
+        result = _finish(path.stem, run_dir, scratch, resolved, values, fail_on, started, error)
+    return _settle(result, path, resolved, fail_on=fail_on, fail_on_new=fail_on_new)
 
 
 def _new_run_dir(root: Path, runbook: str) -> Path:
@@ -258,3 +294,174 @@ def _finish(
     }
     (run_dir / "run.json").write_text(target.scrub(json.dumps(manifest, indent=2, default=str)))
     return RunResult(runbook, run_dir, exit_code, found, error)
+
+
+# -- one run per runbook and target -----------------------------------------------------------------------
+@contextlib.contextmanager
+def exclusive(target: str, runbook: str) -> Iterator[Path]:
+    """Hold the lock of ``runbook`` on ``target`` (an flock, so the kernel frees it when a run is killed);
+    :class:`RunbookBusy` when another run holds it. A lock file left by a killed run is noticed and cleared."""
+    directory = state_dir() / "locks"
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', target)}--{runbook}.lock"
+    handle = path.open("a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise RunbookBusy(
+                f"runbook {runbook} is already running on target {target} ({holder})",
+                hint="wait for it to finish; a killed run's lock is cleared automatically",
+            ) from None
+        handle.seek(0)
+        left = handle.read().strip()
+        if left:
+            print(f"bsnexus-lab: cleared a lock left by a run that did not finish ({left})", file=sys.stderr)
+        handle.truncate(0)
+        handle.write(f"pid {os.getpid()} since {datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}")
+        handle.flush()
+        yield path
+        handle.truncate(0)
+    finally:
+        handle.close()
+
+
+# -- whole-run timeout ---------------------------------------------------------------------------------------
+def _kernel_manager() -> Any:
+    from jupyter_client.manager import AsyncKernelManager
+
+    return AsyncKernelManager(kernel_name=KERNEL)
+
+
+@contextlib.contextmanager
+def _deadline(kernel: Any, timeout_s: float | None) -> Iterator[threading.Event]:
+    """Kill the kernel when the run outlives ``timeout_s``: papermill then stops like for a dead kernel."""
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        process = getattr(getattr(kernel, "provisioner", None), "process", None)
+        if process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGKILL)
+
+    timer = threading.Timer(timeout_s, expire) if timeout_s else None
+    if timer is not None:
+        timer.daemon = True
+        timer.start()
+    try:
+        yield expired
+    finally:
+        if timer is not None:
+            timer.cancel()
+
+
+def _shutdown(kernel: Any) -> None:
+    """The runner owns the kernel manager it handed papermill, so it stops the kernel itself."""
+    if kernel.has_kernel:
+        with contextlib.suppress(Exception):
+            asyncio.run(kernel.shutdown_kernel(now=True))
+
+
+# -- after the run: acknowledgements, --fail-on new, what it ran against, the history ----------------------
+def _settle(
+    result: RunResult, path: Path, target: Target, *, fail_on: Severity = Severity.WARNING, fail_on_new: bool = False
+) -> RunResult:
+    """Judge the findings against acknowledgements (and the previous run), then index the run."""
+    manifest_file = result.run_dir / "run.json"
+    manifest = json.loads(manifest_file.read_text())
+    index = history.History(result.run_dir.parent.parent)
+    acks = index.acks(target.name)
+    previous = _latest_keys(index, manifest["runbook"], target.name) if fail_on_new else None
+    failing, silenced = [], []
+    for finding, _ in history.flatten(f.to_dict() for f in result.findings):
+        if Severity(finding["severity"]).rank < fail_on.rank:
+            continue
+        key = history.finding_key(finding)
+        ack = acks.get(key)
+        if ack is not None and Severity(finding["severity"]).rank <= Severity(ack.severity).rank:
+            silenced.append(key)
+        elif previous is None or key not in previous:
+            failing.append(key)
+    if result.exit_code == EXIT_FINDINGS and not failing:
+        result.exit_code = EXIT_OK
+    manifest |= {
+        "exit_code": result.exit_code,
+        "acknowledged": silenced,
+        "revision": _revision(path),
+        "environment": environment(target),
+    }
+    manifest_file.write_text(target.scrub(json.dumps(manifest, indent=2, default=str)))
+    index.record(result.run_dir, scrub=target.scrub)
+    return result
+
+
+def _latest_keys(index: history.History, runbook: str, target: str) -> set[str]:
+    earlier = index.runs(target=target, runbook=runbook)
+    if earlier.empty:
+        return set()
+    found = index.findings(earlier.iloc[0]["id"])
+    return set(found[found["severity"] != "ok"]["key"])
+
+
+def _revision(path: Path) -> str | None:
+    """The commit that last changed the runbook, ``+dirty`` when it has local edits (None outside git)."""
+    try:
+        commit = subprocess.run(
+            ["git", "log", "-1", "--format=%h", "--", path.name],
+            cwd=path.parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", path.name],
+            cwd=path.parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return f"{commit}+dirty" if commit and dirty else commit or None
+
+
+def environment(target: Target) -> dict[str, Any]:
+    """What the run ran against (versions, Alembic revision, maxmemory-policy), so a diff shows what changed.
+    A dependency that is down gives no value, never an error."""
+    from bsnexus_lab.lab import connect
+
+    with connect(target) as lab:
+        return lab.run(_environment(lab))
+
+
+async def _environment(lab: Any) -> dict[str, Any]:
+    facts: dict[str, Any] = {}
+    with contextlib.suppress(Exception), lab.redis_errors():
+        redis = lab.redis()
+        facts["redis_version"] = (await redis.info("server")).get("redis_version")
+        policy = await redis.config_get("maxmemory-policy")
+        facts["maxmemory_policy"] = policy.get("maxmemory-policy") if isinstance(policy, dict) else None
+    if lab.target.database_url is not None:
+        for name, sql in (
+            ("postgresql_version", "SHOW server_version"),
+            ("alembic_revision", "SELECT version_num FROM alembic_version"),
+        ):
+            with contextlib.suppress(Exception):
+                frame = await lab._query(sql, {})
+                facts[name] = str(frame.iloc[0, 0]) if len(frame) else None
+    if lab.target.service_url:
+        facts["service_version"] = await asyncio.to_thread(_service_version, lab.target.service_url)
+    return {k: v.decode() if isinstance(v, bytes) else v for k, v in facts.items()}
+
+
+def _service_version(url: str) -> str | None:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/health", timeout=3) as response:
+            return json.loads(response.read()).get("version")
+    except (OSError, ValueError):
+        return None
