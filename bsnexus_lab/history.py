@@ -331,6 +331,16 @@ class History:
             }
         ).reset_index()
 
+    def latest_severity(self, key: str, target: str) -> str | None:
+        """The severity of ``key`` in the newest run on ``target`` that reported it."""
+        with self._db() as db:
+            row = db.execute(
+                "SELECT f.severity FROM findings f JOIN runs r ON r.id = f.run_id WHERE f.key = ? AND r.target = ? "
+                "ORDER BY r.started DESC LIMIT 1",
+                (key, target),
+            ).fetchone()
+        return row["severity"] if row else None
+
     def acks(self, target: str, *, now: datetime | None = None) -> dict[str, Ack]:
         """Acknowledgements of ``target`` still in force."""
         now = now or datetime.now(UTC)

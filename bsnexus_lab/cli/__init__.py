@@ -1,9 +1,10 @@
 """``bsnexus-lab``: the command line. One small function per subcommand; its docstring is its help.
 
 Exit statuses (one place):
-  0  done; for ``run``, no finding reached --fail-on
-  1  ``run``: a finding reached --fail-on
+  0  done; for ``run``, no finding reached --fail-on (acknowledged ones do not count)
+  1  ``run``: a finding reached --fail-on (with ``--fail-on new``: one the previous run did not have)
   2  the command could not do its job (bad input, unreachable target, failed runbook); one line on stderr
+  3  ``run``: the same runbook is already running on the same target
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from bsnexus_lab import findings as findings_io
 from bsnexus_lab import runner
+from bsnexus_lab.cli import ack, runs
 from bsnexus_lab.config import resolve
 from bsnexus_lab.errors import LabError, RunbookError
 from bsnexus_lab.findings import Severity
@@ -83,9 +85,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.runbook:
         raise RunbookError("name a runbook", hint="see `bsnexus-lab run --list`")
+    new_only = args.fail_on == "new"
     result = runner.run(
-        args.runbook, target=args.target, params=_parse_params(args.param), fail_on=Severity(args.fail_on),
-        output_root=args.output_dir,
+        args.runbook, target=args.target, params=_parse_params(args.param),
+        fail_on=Severity.WARNING if new_only else Severity(args.fail_on), fail_on_new=new_only,
+        output_root=args.output_dir, timeout_s=args.timeout,
     )  # fmt: skip
     _print_result(result)
     return result.exit_code
@@ -157,13 +161,19 @@ def build_parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("runbook", nargs="?")
     run_cmd.add_argument("--target", help="profile name (default: resolved from the environment)")
     run_cmd.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
-    run_cmd.add_argument("--fail-on", default="warning", choices=[s.value for s in Severity])
+    run_cmd.add_argument(
+        "--fail-on", default="warning", choices=[*(s.value for s in Severity), "new"],
+        help="the severity that fails the run; `new`: a warning or worse the previous run did not have",
+    )  # fmt: skip
+    run_cmd.add_argument("--timeout", type=float, default=None, help="seconds for the whole run")
     run_cmd.add_argument("--output-dir", type=Path, default=None, help="default: ./runs")
     run_cmd.add_argument("--list", action="store_true", help="list runbooks and their parameters")
 
     demo_cmd = add(sub, "demo", demo)
     demo_cmd.add_argument("--source", choices=["system", "embedded"])
     demo_cmd.add_argument("--output-dir", type=Path, default=None)
+    for module in (runs, ack):
+        module.register(sub)
     return parser
 
 
