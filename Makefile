@@ -17,6 +17,7 @@ demo: $(STAMP)
 	$(BIN)/bsnexus-lab demo
 
 test: $(STAMP)
+	PYTHON=$(PYTHON) ./.ci/airflow-venv
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -26,4 +27,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/streams.py
 
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) .airflow-venv runs
