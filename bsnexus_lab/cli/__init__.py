@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from bsnexus_lab import findings as findings_io
 from bsnexus_lab import runner
-from bsnexus_lab.cli import ack, airflow, runs, schedule
+from bsnexus_lab.cli import ack, airflow, postmortem, rca, runs, schedule
 from bsnexus_lab.config import resolve
 from bsnexus_lab.errors import LabError, RunbookError
 from bsnexus_lab.findings import Severity
@@ -172,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo_cmd = add(sub, "demo", demo)
     demo_cmd.add_argument("--source", choices=["system", "embedded"])
     demo_cmd.add_argument("--output-dir", type=Path, default=None)
-    for module in (runs, ack, schedule, airflow):
+    for module in (runs, ack, rca, postmortem, schedule, airflow):
         module.register(sub)
     return parser
 
