@@ -41,17 +41,16 @@ def main() -> None:
                 triage.run(lab, window_s=3.0, every_s=0.5, runs_dir=runs)
             direct.append(time.perf_counter() - started)
         nb, py = statistics.median(notebook), statistics.median(direct)
-        print(
-            f"triage runbook, end to end (kernel start included): median {nb:.2f} s  ({', '.join(f'{t:.2f}' for t in notebook)})"
-        )
-        print(
-            f"same checks called from Python:                     median {py:.2f} s  ({', '.join(f'{t:.2f}' for t in direct)})"
-        )
-        print(
-            f"notebook overhead: {nb - py:.2f} s, ratio {nb / py:.2f}x (both include a {params['window_s']:.0f} s lag window)"
-        )
+        print(f"triage runbook, end to end (kernel start included): median {nb:.2f} s  {_each(notebook)}")
+        print(f"same checks called from Python:                     median {py:.2f} s  {_each(direct)}")
+        window = params["window_s"]
+        print(f"notebook overhead: {nb - py:.2f} s, ratio {nb / py:.2f}x (both include a {window:.0f} s lag window)")
     finally:
         sandbox.down()
+
+
+def _each(times: list[float]) -> str:
+    return "(" + ", ".join(f"{t:.2f}" for t in times) + ")"
 
 
 if __name__ == "__main__":

@@ -48,7 +48,9 @@ def new(slug: str, *, history: History | None = None, directory: Path | None = N
         {f["check"] for f in _worst_first(findings)[:1]} | {f["check"] for f in findings if f["kind"] == "cause"}
     )
     areas = sorted({c.split(".")[0] for c in checks})
-    regression.source = regression.source.replace("CHECK_IDS", repr(checks)).replace("AREAS", repr(areas or None))
+    regression.source = regression.source.replace("CHECKS: list[str] = []", f"CHECKS: list[str] = {checks!r}").replace(
+        "AREAS: list[str] | None = None", f"AREAS: list[str] | None = {areas or None!r}"
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, path)
     return path

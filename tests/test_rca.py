@@ -8,7 +8,7 @@ from typing import Any
 
 import nbformat
 
-from bsnexus_lab import rca, runner
+from bsnexus_lab import runner
 from bsnexus_lab.cli import main
 from bsnexus_lab.sandbox import Sandbox
 
@@ -26,7 +26,7 @@ def test_rca_from_triage_promoted_fails_on_the_fault_and_passes_once_fixed(
     evidence = next(c.source for c in cells if c.source.startswith("From triage run"))
     assert f"streams.dead_consumer:tasks:queue/workers/{stuck['dead_consumer']}" in evidence
     regression = next(c for c in cells if "regression-check" in c.metadata.get("tags", []))
-    assert "CHECKS = ['streams.dead_consumer']" in regression.source
+    assert "CHECKS: list[str] = ['streams.dead_consumer']" in regression.source
 
     executed = runner.run(str(notebook), target="sandbox")  # the RCA notebook itself runs
     assert executed.exit_code == runner.EXIT_FINDINGS, executed.error
