@@ -155,3 +155,33 @@ def test_prune_forgets_old_runs_and_their_directories(tmp_path: Path) -> None:
         History(runs).record(run_dir)
     assert main(["runs", "prune", "--keep", "30d", "--runs-dir", str(runs)]) == 0
     assert list(History(runs).runs()["id"]) == ["new"] and not (runs / "stream_backlog" / "old").exists()
+
+
+def test_a_run_killed_midway_is_recorded_as_interrupted_with_its_partial_notebook(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import contextlib
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    tiny_runbook(tmp_path / "books", "slow", "print('started')", "import time\ntime.sleep(120)")
+    runs = tmp_path / "runs"
+    env = {**os.environ, "BSNEXUS_LAB_RUNBOOKS": str(tmp_path / "books")}
+    command = [sys.executable, "-m", "bsnexus_lab", "run", "slow", "--target", "sandbox", "--output-dir", str(runs)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # wait until the first cell's output is in the partial notebook
+        partial = list(runs.glob("slow/*/.executing.ipynb"))
+        with contextlib.suppress(ValueError, FileNotFoundError, IndexError):
+            if partial and json.loads(partial[0].read_text())["cells"][-2]["outputs"]:
+                break
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=60)
+    [row] = History(runs).runs().to_dict("records")
+    assert row["status"] == "interrupted"
+    executed = nbformat.read(Path(row["run_dir"]) / "notebook.ipynb", as_version=4)
+    assert executed.cells[-2].outputs[0]["text"] == "started\n"
