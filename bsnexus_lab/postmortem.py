@@ -177,9 +177,9 @@ def _timeline(runs: pd.DataFrame, seen: pd.DataFrame) -> list[str]:
 
 
 def _findings_figure(runs: pd.DataFrame) -> bytes:
-    from bsnexus_lab.plots import _figure
+    from bsnexus_lab.plotting import figure
 
-    figure, [axes] = _figure((8, 3))
+    fig, [axes] = figure((8, 3))
     times = pd.to_datetime(runs["started"], utc=True, format="ISO8601")
     colours = {"critical": "#c0392b", "warning": "#e0a800", "info": "#5dade2"}
     bottom = pd.Series(0, index=runs.index)
@@ -190,7 +190,7 @@ def _findings_figure(runs: pd.DataFrame) -> bytes:
     axes.set_xlabel("run start (UTC)")
     axes.legend(loc="upper right", fontsize="small")
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=90)
+    fig.savefig(buffer, format="png", dpi=90)
     return buffer.getvalue()
 
 

@@ -430,30 +430,35 @@ def _revision(path: Path) -> str | None:
 
 def environment(target: Target) -> dict[str, Any]:
     """What the run ran against (versions, Alembic revision, maxmemory-policy), so a diff shows what changed.
-    A dependency that is down gives no value, never an error."""
-    from bsnexus_lab.lab import connect
+    A dependency that is down gives no value, never an error. Its own client may send INFO only."""
+    from bsnexus_lab.clients import Clients
+    from bsnexus_lab.loop import Loop
 
-    with connect(target) as lab:
-        return lab.run(_environment(lab))
+    clients = Clients(target, allow_writes=False, commands=frozenset({"INFO"}), scripts=frozenset())
+    loop = Loop()
+    try:
+        return loop.run(_environment(target, clients))
+    finally:
+        loop.close(clients.aclose())
 
 
-async def _environment(lab: Any) -> dict[str, Any]:
+async def _environment(target: Target, clients: Any) -> dict[str, Any]:
     facts: dict[str, Any] = {}
-    with contextlib.suppress(Exception), lab.redis_errors():
-        redis = lab.redis()
+    with contextlib.suppress(Exception), clients.redis_errors():
+        redis = clients.redis()
         facts["redis_version"] = (await redis.info("server")).get("redis_version")
-        policy = await redis.config_get("maxmemory-policy")
-        facts["maxmemory_policy"] = policy.get("maxmemory-policy") if isinstance(policy, dict) else None
-    if lab.target.database_url is not None:
-        for name, sql in (
-            ("postgresql_version", "SHOW server_version"),
-            ("alembic_revision", "SELECT version_num FROM alembic_version"),
-        ):
+        facts["maxmemory_policy"] = (await redis.info("memory")).get("maxmemory_policy")
+    if target.database_url is not None:
+        queries = {
+            "postgresql_version": "SHOW server_version",
+            "alembic_revision": "SELECT version_num FROM alembic_version",
+        }
+        for name, sql in queries.items():
             with contextlib.suppress(Exception):
-                frame = await lab._query(sql, {})
+                frame = await clients.query(sql)
                 facts[name] = str(frame.iloc[0, 0]) if len(frame) else None
-    if lab.target.service_url:
-        facts["service_version"] = await asyncio.to_thread(_service_version, lab.target.service_url)
+    if target.service_url:
+        facts["service_version"] = await asyncio.to_thread(_service_version, target.service_url)
     return {k: v.decode() if isinstance(v, bytes) else v for k, v in facts.items()}
 
 

@@ -8,9 +8,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import bsnexus_lab as bl
 from bsnexus_lab.areas.logs import checks, plots
 from bsnexus_lab.areas.logs.errors import grouped, shape
 from bsnexus_lab.areas.logs.read import files, read
+from bsnexus_lab.areas.logs.thresholds import LogsThresholds
 from bsnexus_lab.errors import ConfigError
 
 TASK = "6f1c2a4e-9b7d-4e2a-8c1f-0a9b8c7d6e5f"
@@ -106,9 +108,9 @@ def test_errors_group_by_exception_shape_and_logger(logdir: Path) -> None:
 
 def test_repeated_errors_earn_warning_only_in_a_burst(logdir: Path) -> None:
     records = read(logdir / "*.log", timezone="UTC")
-    assert {f.severity.value for f in checks.repeated_errors(records)} == {"info"}
+    assert {f.severity.value for f in checks.repeated_errors(records, LogsThresholds())} == {"info"}
     burst = pd.concat([records] * 5, ignore_index=True)
-    top = checks.repeated_errors(burst)[0]
+    top = checks.repeated_errors(burst, LogsThresholds())[0]
     assert top.severity.value == "warning" and top.evidence["count"] == 10
 
 
@@ -135,14 +137,14 @@ def test_an_exception_for_a_result_stuck_on_pm0_is_evidence(logdir: Path) -> Non
             {"stream": "tasks:queue", "group": "workers", "id": ENTRY, "consumer": "w1", "idle_ms": 1, "deliveries": 1},
         ]
     )
-    [finding] = checks.result_exception(records, pending)
+    [finding] = checks.result_exception(records, pending, LogsThresholds())
     assert finding.severity.value == "critical"
     assert finding.evidence["id"] == ENTRY and finding.evidence["consumer"] == "pm-0"
     assert finding.evidence["exception"] == "ValueError: Invalid transition: done -> review"
     bodies = pd.DataFrame([{"stream": "tasks:results", "id": "1764400000001-0", "exists": True, "task_id": TASK}])
-    by_task = checks.result_exception(records, pending.iloc[1:2], bodies)
+    by_task = checks.result_exception(records, pending.iloc[1:2], LogsThresholds(), bodies)
     assert [f.evidence["task_id"] for f in by_task] == [TASK]  # matched through the entry's task id
-    assert checks.result_exception(records.iloc[:0], pending) == []
+    assert checks.result_exception(records.iloc[:0], pending, LogsThresholds()) == []
 
 
 def test_errors_over_time_plots_each_exception(logdir: Path) -> None:
@@ -157,3 +159,28 @@ def test_errors_over_time_plots_each_exception(logdir: Path) -> None:
 def test_no_log_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no log files match"):
         read(tmp_path / "missing.log")
+
+
+def test_lab_logs_reads_the_targets_log_files_and_the_check_links_to_the_stuck_entry(logdir: Path) -> None:
+    lab = bl.connect(redis_url="redis://127.0.0.1:9/0", log_files=[str(logdir / "*.log")], log_timezone="UTC")
+    records = lab.logs.read()
+    assert len(records) == 7 and records["time"].dt.tz is not None
+    assert list(lab.logs.errors(records)["count"]) == [2, 1]
+    pending = pd.DataFrame(
+        [
+            {
+                "stream": "tasks:results",
+                "group": "pm",
+                "id": ENTRY,
+                "consumer": "pm-0",
+                "idle_ms": 600_000,
+                "deliveries": 1,
+            }
+        ]
+    )
+    findings = lab.check({"logs.records": records, "streams.pending": pending}, area="logs")
+    top = findings[0]
+    assert top.check == "logs.result_exception" and top.kind.value == "cause"
+    assert top.key == f"logs.result_exception:tasks:results/pm/pm-0/{ENTRY}"
+    with pytest.raises(ConfigError, match="this target has no log_files"):
+        bl.connect(redis_url="redis://127.0.0.1:9/0").logs.read()

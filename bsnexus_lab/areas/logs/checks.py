@@ -12,12 +12,12 @@ import pandas as pd
 
 from bsnexus_lab.areas.logs.errors import error_records, grouped
 from bsnexus_lab.areas.logs.thresholds import LogsThresholds
-from bsnexus_lab.findings import Finding, Severity
+from bsnexus_lab.checks import check
+from bsnexus_lab.findings import Finding, Kind, Severity
 
-DEFAULTS = LogsThresholds()
 
-
-def repeated_errors(records: pd.DataFrame, thresholds: LogsThresholds = DEFAULTS) -> list[Finding]:
+@check("logs.errors", "Repeated errors in the service's logs")
+def repeated_errors(records: pd.DataFrame, thresholds: LogsThresholds) -> list[Finding]:
     """One finding per error group: info when seen, warning from ``error_burst`` occurrences in the window."""
     found = []
     for group in grouped(records).itertuples():
@@ -38,16 +38,21 @@ def repeated_errors(records: pd.DataFrame, thresholds: LogsThresholds = DEFAULTS
                     "files": group.files,
                 },
                 remedy="Read the newest example with lab.logs.read(...) and its traceback; fix the raising code path.",
+                subject=(group.logger, group.exception, group.shape),
+                scope=frozenset({f"logger:{group.logger}"}),
             )
         )
     return found
 
 
+@check(
+    "logs.result_exception",
+    "Results stuck on the orchestrator with an exception logged for them",
+    kind=Kind.CAUSE,
+    inputs={"pending": "streams.pending", "bodies": "streams.bodies"},
+)
 def result_exception(
-    records: pd.DataFrame,
-    pending: pd.DataFrame,
-    bodies: pd.DataFrame | None = None,
-    thresholds: LogsThresholds = DEFAULTS,
+    records: pd.DataFrame, pending: pd.DataFrame, thresholds: LogsThresholds, bodies: pd.DataFrame | None = None
 ) -> list[Finding]:
     """A result pending on the orchestrator's consumer whose id or task id appears in a logged exception."""
     stuck = pending[
@@ -89,6 +94,11 @@ def result_exception(
                 },
                 remedy="The orchestrator never re-reads its pending entries: fix the cause (e.g. a duplicate result "
                 "for a task already done), then ack the entry (lab.streams.ack(..., dry_run=True) first).",
+                subject=(entry.stream, entry.group, entry.consumer, entry.id),
+                scope=frozenset(
+                    {f"stream:{entry.stream}/{entry.group}", f"entry:{entry.stream}/{entry.id}"}
+                    | ({f"task:{task}"} if task else set())
+                ),
             )
         )
     return found

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
-
-def threshold(default: Any, why: str) -> Any:
-    return field(default=default, metadata={"why": why})
+from bsnexus_lab.thresholds import threshold
 
 
 @dataclass(frozen=True)
@@ -24,3 +21,7 @@ class LogsThresholds:
         "pm-0", "The orchestrator reads tasks:results as consumer pm-0 and never re-reads its own pending entries."
     )
     results_stream: str = threshold("tasks:results", "Workers' results arrive on tasks:results, group pm.")
+    window_s: float = threshold(
+        3600.0, "Triage reads the last hour of logs: long enough to hold a stuck result's traceback, bounded in cost."
+    )
+    max_records: int = threshold(50_000, "At most this many records (the newest) per read, so memory stays bounded.")
