@@ -45,7 +45,7 @@ def new(slug: str, *, history: History | None = None, directory: Path | None = N
     notebook.cells[evidence_at:evidence_at] = _evidence_cells(triage[0] if triage else None, findings)
     regression = next(c for c in notebook.cells if REGRESSION_TAG in c.metadata.get("tags", []))
     checks = sorted(
-        {f["check"] for f in _worst_first(findings)[:1]} | {f["check"] for f in findings if f["kind"] == "cause"}
+        {f["check_id"] for f in _worst_first(findings)[:1]} | {f["check_id"] for f in findings if f["kind"] == "cause"}
     )
     areas = sorted({c.split(".")[0] for c in checks})
     regression.source = regression.source.replace("CHECKS: list[str] = []", f"CHECKS: list[str] = {checks!r}").replace(
@@ -80,7 +80,7 @@ def _evidence_cells(run: Mapping[str, Any] | None, findings: list[dict[str, Any]
     lines += [f"- **{f['severity'].upper()}** {f['title']} (`{f['key']}`)" for f in _worst_first(findings)]
     if not findings:
         lines.append("- nothing above ok")
-    areas = sorted({f["check"].split(".")[0] for f in findings})
+    areas = sorted({f["check_id"].split(".")[0] for f in findings})
     collect = (
         "from bsnexus_lab import triage\n\n"
         f"evidence = triage.collect(lab, {areas or None!r})  # the same snapshot the triage took, now\n"

@@ -87,6 +87,7 @@ def test_fixed_then_rerun_shows_the_finding_resolved(
             assert not any(s.encode() in path.read_bytes() for s in secrets), path
 
 
+@pytest.mark.usefixtures("one_source")
 def test_ack_silences_until_worse_and_fail_on_new(
     sandbox: Sandbox, stuck: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -108,6 +109,7 @@ def test_ack_silences_until_worse_and_fail_on_new(
     assert main(["ack", "nope:x", "--for", "1d", "--why", "-", "--target", "sandbox"]) == 2
 
 
+@pytest.mark.usefixtures("one_source")
 def test_one_run_per_runbook_and_target_and_stale_locks_clear(
     sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -124,6 +126,7 @@ def test_one_run_per_runbook_and_target_and_stale_locks_clear(
     assert "cleared a lock left by a run that did not finish (pid 999999" in capsys.readouterr().err
 
 
+@pytest.mark.usefixtures("one_source")
 def test_whole_run_timeout_and_dead_kernel_are_recorded(
     sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -157,6 +160,7 @@ def test_prune_forgets_old_runs_and_their_directories(tmp_path: Path) -> None:
     assert list(History(runs).runs()["id"]) == ["new"] and not (runs / "stream_backlog" / "old").exists()
 
 
+@pytest.mark.usefixtures("one_source")
 def test_a_run_killed_midway_is_recorded_as_interrupted_with_its_partial_notebook(
     sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -17,6 +17,7 @@ from bsnexus_lab.sandbox import Sandbox
 QUICK = {"duration_s": "1", "every_s": "0.25", "idle_threshold_s": "60"}
 
 
+@pytest.mark.usefixtures("one_source")
 def test_postmortem_of_a_stuck_consumer(
     sandbox: Sandbox, stuck: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+import pytest
 
 from bsnexus_lab import runner
 from bsnexus_lab.cli import main
@@ -15,6 +16,7 @@ from bsnexus_lab.sandbox import Sandbox
 QUICK = {"window_s": "1", "every_s": "0.25"}
 
 
+@pytest.mark.usefixtures("one_source")
 def test_rca_from_triage_promoted_fails_on_the_fault_and_passes_once_fixed(
     sandbox: Sandbox, stuck: dict[str, Any], tmp_path: Path
 ) -> None:
