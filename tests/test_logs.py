@@ -27,6 +27,11 @@ ValueError: Invalid transition: done -> review
 """
 
 
+def pending_on(stream: str, group: str, entry: str, consumer: str, idle_ms: int = 1) -> dict[str, object]:
+    """One row of a streams.pending frame."""
+    return {"stream": stream, "group": group, "id": entry, "consumer": consumer, "idle_ms": idle_ms, "deliveries": 1}
+
+
 def write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
@@ -118,23 +123,9 @@ def test_an_exception_for_a_result_stuck_on_pm0_is_evidence(logdir: Path) -> Non
     records = read(logdir / "*.log", timezone="UTC")
     pending = pd.DataFrame(
         [
-            {
-                "stream": "tasks:results",
-                "group": "pm",
-                "id": ENTRY,
-                "consumer": "pm-0",
-                "idle_ms": 600_000,
-                "deliveries": 1,
-            },
-            {
-                "stream": "tasks:results",
-                "group": "pm",
-                "id": "1764400000001-0",
-                "consumer": "pm-0",
-                "idle_ms": 1,
-                "deliveries": 1,
-            },
-            {"stream": "tasks:queue", "group": "workers", "id": ENTRY, "consumer": "w1", "idle_ms": 1, "deliveries": 1},
+            pending_on("tasks:results", "pm", ENTRY, "pm-0", idle_ms=600_000),
+            pending_on("tasks:results", "pm", "1764400000001-0", "pm-0"),
+            pending_on("tasks:queue", "workers", ENTRY, "w1"),
         ]
     )
     [finding] = checks.result_exception(records, pending, LogsThresholds())
@@ -166,18 +157,7 @@ def test_lab_logs_reads_the_targets_log_files_and_the_check_links_to_the_stuck_e
     records = lab.logs.read()
     assert len(records) == 7 and records["time"].dt.tz is not None
     assert list(lab.logs.errors(records)["count"]) == [2, 1]
-    pending = pd.DataFrame(
-        [
-            {
-                "stream": "tasks:results",
-                "group": "pm",
-                "id": ENTRY,
-                "consumer": "pm-0",
-                "idle_ms": 600_000,
-                "deliveries": 1,
-            }
-        ]
-    )
+    pending = pd.DataFrame([pending_on("tasks:results", "pm", ENTRY, "pm-0", idle_ms=600_000)])
     findings = lab.check({"logs.records": records, "streams.pending": pending}, area="logs")
     top = findings[0]
     assert top.check == "logs.result_exception" and top.kind.value == "cause"

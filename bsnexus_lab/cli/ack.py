@@ -6,14 +6,17 @@ import argparse
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bsnexus_lab.cli import add
 from bsnexus_lab.config import resolve
 from bsnexus_lab.errors import LabError
 from bsnexus_lab.history import History, parse_duration
 
 
 def ack(args: argparse.Namespace) -> int:
-    """Acknowledge FINDING_KEY on a target for a while: runs report it but do not fail on it until it expires or
-    gets worse than it was when acknowledged."""
+    """Acknowledge a known finding: runs report it but do not fail on it.
+
+    Until --for has passed, or until the finding gets worse than it was when acknowledged.
+    """
     target = resolve(args.target).name
     index = History(args.runs_dir)
     severity = index.latest_severity(args.key, target)
@@ -29,8 +32,7 @@ def ack(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("ack", help=(ack.__doc__ or "").split("\n")[0], description=ack.__doc__)
-    parser.set_defaults(func=ack)
+    parser = add(sub, "ack", ack)
     parser.add_argument("key", metavar="FINDING_KEY")
     parser.add_argument("--for", dest="duration", required=True, help="how long, e.g. 7d")
     parser.add_argument("--why", required=True, help="the reason, kept with the acknowledgement")

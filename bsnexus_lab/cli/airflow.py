@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from bsnexus_lab import runner, schedule
+from bsnexus_lab.cli import add
 
 
 def dags(args: argparse.Namespace) -> int:
@@ -23,8 +24,7 @@ def dags(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("airflow", help="Airflow integration")
     actions = parser.add_subparsers(dest="action", required=True)
-    command = actions.add_parser("dags", help=(dags.__doc__ or "").strip(), description=dags.__doc__)
-    command.set_defaults(func=dags)
+    command = add(actions, "dags", dags)
     command.add_argument("--targets", required=True, help="comma-separated profile names")
     command.add_argument("--runbooks", default="triage", help="comma-separated runbooks (default: triage)")
     command.add_argument("--every", default="15m")

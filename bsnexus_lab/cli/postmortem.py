@@ -7,12 +7,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bsnexus_lab import postmortem
+from bsnexus_lab.cli import add
 from bsnexus_lab.history import History, parse_time
 
 
 def postmortem_command(args: argparse.Namespace) -> int:
-    """Write postmortems/INCIDENT/postmortem.md and a self-contained postmortem.html: timeline, findings,
-    detection and figures from the history; impact, trigger, resolution and actions from --rca or as prompts."""
+    """Write a postmortem (markdown and self-contained HTML) from the run history.
+
+    postmortems/INCIDENT/postmortem.md and postmortem.html: timeline, findings, detection and figures from
+    the history; impact, trigger, resolution and action items from --rca, or left as marked prompts.
+    """
     written = postmortem.write(
         args.incident,
         since=parse_time(args.since),
@@ -26,9 +30,7 @@ def postmortem_command(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    doc = postmortem_command.__doc__ or ""
-    parser = sub.add_parser("postmortem", help=doc.split("\n")[0], description=doc)
-    parser.set_defaults(func=postmortem_command)
+    parser = add(sub, "postmortem", postmortem_command)
     parser.add_argument("incident")
     parser.add_argument("--since", required=True, help="1h, 30m, or an ISO time (UTC unless it says)")
     parser.add_argument("--until", help="default: now")

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from bsnexus_lab import rca
+from bsnexus_lab.cli import add
 from bsnexus_lab.history import History
 
 
@@ -26,10 +27,7 @@ def promote(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("rca", help="root-cause analysis notebooks")
     actions = parser.add_subparsers(dest="action", required=True)
-    command = actions.add_parser("new", help=(new.__doc__ or "").strip(), description=new.__doc__)
-    command.set_defaults(func=new)
+    command = add(actions, "new", new)
     command.add_argument("slug")
     command.add_argument("--runs-dir", type=Path, default=None)
-    command = actions.add_parser("promote", help=(promote.__doc__ or "").strip(), description=promote.__doc__)
-    command.set_defaults(func=promote)
-    command.add_argument("notebook", type=Path)
+    add(actions, "promote", promote).add_argument("notebook", type=Path)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bsnexus_lab.cli import add
 from bsnexus_lab.history import History, parse_duration
 
 
@@ -76,8 +77,7 @@ def _counts(row: pd.Series) -> str:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("runs", help=(runs.__doc__ or "").strip(), description=runs.__doc__)
-    parser.set_defaults(func=runs)
+    parser = add(sub, "runs", runs)
     parser.add_argument("--target", help="only runs on this target (profile name)")
     parser.add_argument("--runbook", help="only runs of this runbook")
     parser.add_argument(
@@ -85,8 +85,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     actions = parser.add_subparsers(dest="action")
     for name, func in (("show", show), ("diff", diff), ("prune", prune)):
-        command = actions.add_parser(name, help=(func.__doc__ or "").strip(), description=func.__doc__)
-        command.set_defaults(func=func)
+        command = add(actions, name, func)
         command.add_argument("--runs-dir", type=Path, default=argparse.SUPPRESS)
         if name == "show":
             command.add_argument("id")

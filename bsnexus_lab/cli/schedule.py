@@ -6,11 +6,14 @@ import argparse
 from pathlib import Path
 
 from bsnexus_lab import runner, schedule
+from bsnexus_lab.cli import add
 
 
 def schedule_command(args: argparse.Namespace) -> int:
-    """Print (or with --install, install) a crontab line or a systemd timer that runs NAME every --every; runs
-    use --fail-on new, so a known finding alerts once, not at every interval."""
+    """Print (or --install) a crontab line or a systemd timer that runs a runbook every --every.
+
+    Scheduled runs use --fail-on new, so a known finding alerts once, not at every interval.
+    """
     runner.find(args.name)  # an unknown runbook is refused now, not at 3 a.m.
     job = schedule.Job(args.name, schedule.parse_every(args.every), args.target, Path.cwd())
     if args.systemd:
@@ -30,9 +33,7 @@ def schedule_command(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    doc = schedule_command.__doc__ or ""
-    parser = sub.add_parser("schedule", help=doc.split("\n")[0], description=doc)
-    parser.set_defaults(func=schedule_command)
+    parser = add(sub, "schedule", schedule_command)
     parser.add_argument("name", help="the runbook")
     parser.add_argument("--every", required=True, help="e.g. 15m, 1h")
     parser.add_argument("--target", help="profile name (default: resolved from the environment at run time)")
