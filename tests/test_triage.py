@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -39,13 +40,11 @@ def test_stuck_consumer_ranks_its_planted_cause_first(stuck: dict[str, Any], tmp
     )
     text = "".join(summary)
     assert text.startswith("Triage of sandbox") and stuck["dead_consumer"] in text and "what to do:" in text
-    kept = History(tmp_path).samples(triage.SAMPLES, target="sandbox", since=result.findings and _epoch())
+    kept = History(tmp_path).samples(triage.SAMPLES, target="sandbox", since=_epoch())
     assert len(kept) > 0  # the samples joined the history for the next triage
 
 
-def _epoch() -> Any:
-    from datetime import UTC, datetime
-
+def _epoch() -> datetime:
     return datetime(2000, 1, 1, tzinfo=UTC)
 
 
@@ -143,3 +142,31 @@ def test_each_scenario_ranks_its_planted_fault_first(
     assert top.check == first and {k: top.evidence[k] for k in detail} == detail
     if scenario == "poison-message":
         assert top.evidence["id"] == facts["entry"]
+
+
+def test_an_orchestrator_traceback_for_a_result_stuck_on_pm0_is_the_top_finding(
+    sandbox: Sandbox, healthy: dict[str, Any], writer: Any, tmp_path: Path
+) -> None:
+    """A result the orchestrator failed to process stays pending on pm-0; its traceback is in orchestrator.log."""
+    entry = writer.xadd("tasks:results", {"task_id": "6f1c2a4e-9b7d-4e2a-8c1f-0a9b8c7d6e5f", "status": "done"}).decode()
+    writer.xreadgroup("pm", "pm-0", {"tasks:results": ">"}, count=1)
+    logged = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S,000")
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "orchestrator.log").write_text(
+        f"{logged} ERROR bsnexus.orchestrator: Failed to process result {entry}\n"
+        "Traceback (most recent call last):\n"
+        '  File "/app/backend/src/orchestrator/pm.py", line 88, in _process_result\n'
+        "ValueError: Invalid transition: done -> review\n"
+    )
+    urls = sandbox.urls()
+    settings = {"redis_url": urls["redis_url"], "database_url": urls["database_url"], "log_timezone": "UTC"}
+    profile(Path.cwd(), "withlogs", **settings)
+    with (Path.cwd() / "bsnexus-lab.toml").open("a") as handle:
+        handle.write(f'log_files = ["{logs}/*.log"]\n')
+    with bl.connect("withlogs") as lab:
+        result = triage.run(lab, window_s=0.5, every_s=0.25, runs_dir=tmp_path)
+    top = result.findings[0]
+    assert top.check == "logs.result_exception" and top.evidence["id"] == entry
+    assert top.evidence["exception"] == "ValueError: Invalid transition: done -> review"
+    assert len(result.frames["logs.records"]) == 1
