@@ -54,9 +54,8 @@ def diff(args: argparse.Namespace) -> int:
     if changes.empty:
         print("no findings above ok in either run")
     for row in changes.itertuples():
-        severity = (
-            row.after or row.before if row.before == row.after or not row.before else f"{row.before}->{row.after}"
-        )
+        changed = row.change == "persisted" and row.before != row.after
+        severity = f"{row.before}->{row.after}" if changed else row.after or row.before
         print(f"{row.change:10} {severity:10} {row.title}\n           key: {row.key}")
     return 0
 
