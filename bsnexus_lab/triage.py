@@ -9,6 +9,7 @@ runs on the same target kept in the history (:func:`bsnexus_lab.history.keep`).
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import time
@@ -221,7 +222,8 @@ def run(
         own = sampler.wait()
         snapshot.frames[SAMPLES] = _with_history(own, lab.target.name, started - history_window, runs_dir)
     extra = [*snapshot.problems, *(service_findings(service, health) if service is not None else [])]
-    findings = link([*flatten(lab.check(snapshot.frames)), *(_targeted(f, lab.target.name) for f in extra)])
+    checked = [dataclasses.replace(f, explains=()) for f in flatten(lab.check(snapshot.frames))]  # linked anew below
+    findings = link([*checked, *(_targeted(f, lab.target.name) for f in extra)])
     return Triage(
         target=lab.target.name,
         started=started,
@@ -236,8 +238,6 @@ def run(
 
 
 def _targeted(finding: Finding, target: str) -> Finding:
-    import dataclasses
-
     return dataclasses.replace(finding, target=target, kind=finding.kind or Kind.SYMPTOM)
 
 

@@ -129,7 +129,7 @@ def test_an_exception_for_a_result_stuck_on_pm0_is_evidence(logdir: Path) -> Non
         ]
     )
     [finding] = checks.result_exception(records, pending, LogsThresholds())
-    assert finding.severity.value == "critical"
+    assert finding.severity.value == "warning"
     assert finding.evidence["id"] == ENTRY and finding.evidence["consumer"] == "pm-0"
     assert finding.evidence["exception"] == "ValueError: Invalid transition: done -> review"
     bodies = pd.DataFrame([{"stream": "tasks:results", "id": "1764400000001-0", "exists": True, "task_id": TASK}])
@@ -158,9 +158,10 @@ def test_lab_logs_reads_the_targets_log_files_and_the_check_links_to_the_stuck_e
     assert len(records) == 7 and records["time"].dt.tz is not None
     assert list(lab.logs.errors(records)["count"]) == [2, 1]
     pending = pd.DataFrame([pending_on("tasks:results", "pm", ENTRY, "pm-0", idle_ms=600_000)])
-    findings = lab.check({"logs.records": records, "streams.pending": pending}, area="logs")
-    top = findings[0]
-    assert top.check == "logs.result_exception" and top.kind.value == "cause"
-    assert top.key == f"logs.result_exception:tasks:results/pm/pm-0/{ENTRY}"
+    top = lab.check({"logs.records": records, "streams.pending": pending})[0]
+    assert top.check == "streams.stuck_on_live_consumer" and top.evidence["id"] == ENTRY
+    [evidence] = top.explains  # the logged exception is evidence on the stuck entry
+    assert evidence.check == "logs.result_exception" and evidence.evidence["exception"].startswith("ValueError")
+    assert evidence.key == f"logs.result_exception:tasks:results/pm/pm-0/{ENTRY}"
     with pytest.raises(ConfigError, match="this target has no log_files"):
         bl.connect(redis_url="redis://127.0.0.1:9/0").logs.read()

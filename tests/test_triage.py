@@ -144,12 +144,13 @@ def test_each_scenario_ranks_its_planted_fault_first(
         assert top.evidence["id"] == facts["entry"]
 
 
-def test_an_orchestrator_traceback_for_a_result_stuck_on_pm0_is_the_top_finding(
+def test_an_orchestrator_traceback_is_evidence_on_the_result_stuck_on_pm0(
     sandbox: Sandbox, healthy: dict[str, Any], writer: Any, tmp_path: Path
 ) -> None:
     """A result the orchestrator failed to process stays pending on pm-0; its traceback is in orchestrator.log."""
     entry = writer.xadd("tasks:results", {"task_id": "6f1c2a4e-9b7d-4e2a-8c1f-0a9b8c7d6e5f", "status": "done"}).decode()
     writer.xreadgroup("pm", "pm-0", {"tasks:results": ">"}, count=1)
+    writer.xclaim("tasks:results", "pm", "pm-0", 0, [entry], idle=600_000, justid=True)  # idle 10 min, 1 delivery
     logged = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S,000")
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -167,6 +168,7 @@ def test_an_orchestrator_traceback_for_a_result_stuck_on_pm0_is_the_top_finding(
     with bl.connect("withlogs") as lab:
         result = triage.run(lab, window_s=0.5, every_s=0.25, runs_dir=tmp_path)
     top = result.findings[0]
-    assert top.check == "logs.result_exception" and top.evidence["id"] == entry
-    assert top.evidence["exception"] == "ValueError: Invalid transition: done -> review"
+    assert top.check == "streams.stuck_on_live_consumer" and top.evidence["id"] == entry
+    [evidence] = [f for f in top.explains if f.check == "logs.result_exception"]
+    assert evidence.evidence["exception"] == "ValueError: Invalid transition: done -> review"
     assert len(result.frames["logs.records"]) == 1

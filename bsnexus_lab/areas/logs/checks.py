@@ -2,8 +2,9 @@
 
 A result whose processing raises stays pending on the live consumer ``pm-0`` forever with one delivery
 (the orchestrator reads only new entries and acks after its commit); the exception is in
-``orchestrator.log``. A logged exception that names the pending entry's id or its task id is the evidence
-that turns "an entry is pending" into "this is why".
+``orchestrator.log``. A logged exception that names the pending entry's id or its task id is evidence on the
+stream finding (``streams.stuck_on_live_consumer``): it shares that entry's scope, so it nests under it and
+says why the entry is stuck.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import pandas as pd
 from bsnexus_lab.areas.logs.errors import error_records, grouped
 from bsnexus_lab.areas.logs.thresholds import LogsThresholds
 from bsnexus_lab.checks import check
-from bsnexus_lab.findings import Finding, Kind, Severity
+from bsnexus_lab.findings import Finding, Severity
 
 
 @check("logs.errors", "Repeated errors in the service's logs")
@@ -47,8 +48,7 @@ def repeated_errors(records: pd.DataFrame, thresholds: LogsThresholds) -> list[F
 
 @check(
     "logs.result_exception",
-    "Results stuck on the orchestrator with an exception logged for them",
-    kind=Kind.CAUSE,
+    "Results pending on the orchestrator with an exception logged for them",
     inputs={"pending": "streams.pending", "bodies": "streams.bodies"},
 )
 def result_exception(
@@ -77,8 +77,9 @@ def result_exception(
         found.append(
             Finding(
                 check="logs.result_exception",
-                severity=Severity.CRITICAL,
-                title=f"Result {entry.id} stuck on {entry.consumer}: the orchestrator raised {error_line[:120]}",
+                severity=Severity.WARNING,
+                title=f"orchestrator.log: processing result {entry.id} (pending on {entry.consumer}) raised "
+                f"{error_line[:120]}",
                 evidence={
                     "stream": entry.stream,
                     "group": entry.group,
@@ -96,8 +97,7 @@ def result_exception(
                 "for a task already done), then ack the entry (lab.streams.ack(..., dry_run=True) first).",
                 subject=(entry.stream, entry.group, entry.consumer, entry.id),
                 scope=frozenset(
-                    {f"stream:{entry.stream}/{entry.group}", f"entry:{entry.stream}/{entry.id}"}
-                    | ({f"task:{task}"} if task else set())
+                    {f"entry:{entry.stream}/{entry.group}/{entry.id}"} | ({f"task:{task}"} if task else set())
                 ),
             )
         )
