@@ -207,7 +207,10 @@ def lag_status(
                 remedy=remedy_for(row.status, row.group),
                 kind=kind,
                 subject=(row.stream, row.group),
-                scope=frozenset({f"stream:{row.stream}/{row.group}"}),
+                # A window cut short by an outage is explained by it (deps.unreachable, deps.lost_during_run).
+                scope=frozenset(
+                    {f"stream:{row.stream}/{row.group}", *(["dep:redis"] if gaps and kind is Kind.SYMPTOM else [])}
+                ),
             )
         )
     return findings

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-from redis.exceptions import ResponseError
+from redis.exceptions import NoPermissionError, ResponseError
 
 from bsnexus_lab.areas.streams.commands import COUNT_SCRIPT
 from bsnexus_lab.areas.streams.names import QA_STREAM, is_worker
@@ -165,7 +165,9 @@ def _counted(reply: list[Any]) -> dict[str, _Counted]:
 def _refused(error: ResponseError) -> bool:
     """A server or ACL that does not let the lab run its script (the summary then estimates lag)."""
     message = str(error).upper()
-    return any(word in message for word in ("NOPERM", "UNKNOWN COMMAND", "NOSCRIPT", "SCRIPT", "DISABLED"))
+    return isinstance(error, NoPermissionError) or any(
+        words in message for words in ("NO PERMISSIONS", "NOPERM", "UNKNOWN COMMAND", "NOSCRIPT", "SCRIPT")
+    )
 
 
 def _first_line(error: Exception) -> str:
