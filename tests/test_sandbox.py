@@ -53,9 +53,9 @@ def test_up_is_idempotent_status_sees_a_death_and_down_leaves_nothing(monkeypatc
 
 
 def test_unknown_scenario_lists_the_known_ones(sandbox: Sandbox) -> None:
-    known = "backlog-growing, consumers-stopped, healthy, poison-message, stuck-consumer, trimmed-backlog"
-    with pytest.raises(Exception, match=rf"no scenario named 'nope'.*{known}"):
+    with pytest.raises(Exception, match=r"no scenario named 'nope': known: backlog-growing, busy, ") as raised:
         sandbox.load("nope")
+    assert all(name in str(raised.value) for name in ("healthy", "stuck-consumer", "misrouted-qa", "trimmed-backlog"))
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root runs PostgreSQL as another user")
