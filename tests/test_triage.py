@@ -70,8 +70,9 @@ def test_dead_postgresql_shortens_the_run_never_crashes_it(
     profile(Path.cwd(), "half", redis_url=sandbox.urls()["redis_url"], database_url="postgresql://lab:pw@127.0.0.1:9/x")
     with bl.connect("half") as lab:
         result = triage.run(lab, window_s=0.5, every_s=0.25, runs_dir=tmp_path)
-    top = result.findings[0]
-    assert top.check == "deps.unreachable" and top.evidence["url"].endswith("127.0.0.1:9/x")
+    [dead] = [f for f in result.findings if f.check == "deps.unreachable"]  # a cause at the top level
+    assert dead.severity is Severity.CRITICAL and dead.evidence["url"].endswith("127.0.0.1:9/x")
+    assert dead.explains and all("dep:postgresql" in f.scope for f in dead.explains)  # what it kept from checking
     assert "pw" not in repr(result)  # the summary shows the URL redacted
     stream_checks = {f.check for f in flatten(result.findings) if f.check.startswith("streams.")}
     assert "streams.dead_consumer" in stream_checks  # Redis still triaged
