@@ -25,6 +25,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/streams.py
+	$(BIN)/python bench/triage.py
 
 clean:
 	rm -rf $(VENV) .airflow-venv runs
