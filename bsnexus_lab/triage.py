@@ -1,5 +1,8 @@
 """Triage: reachability first, then every area's quick snapshot and every check, ranked cause before symptom.
 
+Reachability is the deps area (Redis, PostgreSQL) and the service area (``/health``, ``/health/deps`` when
+the target has a ``service_url``).
+
 Areas are discovered through the registry (:func:`bsnexus_lab.areas.areas` and each area's ``collect``), so
 triage grows as areas land. A dependency that is down shortens the run (areas that need it are skipped with
 a finding the ``deps.unreachable`` cause explains); an area that cannot collect is a "could not check"
@@ -11,9 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import json
 import time
-import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,7 +29,7 @@ from bsnexus_lab.findings import Finding, Kind, Severity, flatten, link
 from bsnexus_lab.history import History
 
 SAMPLES = "streams.samples"
-SERVICE_COLUMNS = ["endpoint", "reachable", "status", "detail"]
+REACHABILITY = ("deps", "service")  # collected first: Redis, PostgreSQL, then the service's /health endpoints
 SUMMARY_LINES = 3  # causes on the one-screen summary; the rest follows in the findings table
 
 
@@ -50,7 +51,8 @@ def collect(lab: Any, names: Iterable[str] | None = None, *, health: pd.DataFram
     snapshot.frames["deps.health"] = health
     down = {row.dependency for row in health.itertuples() if not row.reachable}
     wanted = set(names) if names is not None else None
-    for name, area in registered_areas().items():
+    reachability_first = sorted(registered_areas().items(), key=lambda item: item[0] not in REACHABILITY)
+    for name, area in reachability_first:
         if area.collect is None or name == "deps" or (wanted is not None and name not in wanted):
             continue
         if "redis" in down and area.commands:
@@ -78,58 +80,6 @@ def _skipped(area: str, reason: str, scope: set[str]) -> Finding:
     )
 
 
-def service_health(url: str, timeout_s: float = 2.0) -> pd.DataFrame:
-    """BSNexus's own ``/health`` and ``/health/deps``: one row each, never raising."""
-    rows = []
-    for endpoint in ("/health", "/health/deps"):
-        try:
-            with urllib.request.urlopen(url.rstrip("/") + endpoint, timeout=timeout_s) as response:
-                rows.append(
-                    {"endpoint": endpoint, "reachable": True, "status": response.status, "detail": json.load(response)}
-                )
-        except (OSError, ValueError) as exc:
-            rows.append({"endpoint": endpoint, "reachable": False, "status": None, "detail": str(exc)})
-    return pd.DataFrame(rows, columns=SERVICE_COLUMNS)
-
-
-def service_findings(service: pd.DataFrame, health: pd.DataFrame) -> list[Finding]:
-    """The service down, or reporting a dependency disconnected that the lab itself reaches (its own config)."""
-    found = []
-    rows = service.set_index("endpoint")
-    if not rows.loc["/health", "reachable"]:
-        found.append(
-            Finding(
-                check="deps.service",
-                severity=Severity.CRITICAL,
-                title=f"BSNexus's /health does not answer: {rows.loc['/health', 'detail']}",
-                evidence={"error": str(rows.loc["/health", "detail"])},
-                remedy="Check the backend process (uvicorn on port 8000) and its logs.",
-                kind=Kind.CAUSE,
-                subject=("service",),
-                scope=frozenset({"dep:service"}),
-            )
-        )
-        return found
-    deps = rows.loc["/health/deps", "detail"] if rows.loc["/health/deps", "reachable"] else {}
-    reached = {row.dependency for row in health.itertuples() if row.reachable}
-    for dependency, state in (deps or {}).items():
-        if state != "connected" and dependency in reached:
-            found.append(
-                Finding(
-                    check="deps.service",
-                    severity=Severity.CRITICAL,
-                    title=f"BSNexus reports {dependency} {state}, while the lab reaches it",
-                    evidence={"dependency": dependency, "service_says": state},
-                    remedy=f"Compare the backend's {dependency.upper()}_URL (.env) with the target's; restart the "
-                    "backend if its connection pool is broken.",
-                    kind=Kind.CAUSE,
-                    subject=("service", dependency),
-                    scope=frozenset({f"dep:{dependency}"}),
-                )
-            )
-    return found
-
-
 @dataclass
 class Triage:
     """What a triage found; shows itself as the one-screen summary."""
@@ -138,7 +88,6 @@ class Triage:
     started: datetime
     elapsed_s: float
     health: pd.DataFrame
-    service: pd.DataFrame | None
     frames: dict[str, Any]
     findings: list[Finding]
     own_samples: pd.DataFrame | None
@@ -215,13 +164,12 @@ def run(
     sampler = (
         lab.streams.sample(every=every_s, duration=window_s) if redis_up and "streams" in registered_areas() else None
     )
-    service = service_health(lab.target.service_url) if lab.target.service_url else None
     snapshot = collect(lab, health=health)
     own = None
     if sampler is not None:
         own = sampler.wait()
         snapshot.frames[SAMPLES] = _with_history(own, lab.target.name, started - history_window, runs_dir)
-    extra = [*snapshot.problems, *(service_findings(service, health) if service is not None else [])]
+    extra = snapshot.problems
     checked = [dataclasses.replace(f, explains=()) for f in flatten(lab.check(snapshot.frames))]  # linked anew below
     findings = link([*checked, *(_targeted(f, lab.target.name) for f in extra)])
     return Triage(
@@ -229,7 +177,6 @@ def run(
         started=started,
         elapsed_s=time.perf_counter() - clock,
         health=health,
-        service=service,
         frames=snapshot.frames,
         findings=findings,
         own_samples=own,

@@ -120,9 +120,9 @@ def test_service_reporting_a_dependency_the_lab_reaches_as_disconnected(
     profile(Path.cwd(), "svc", redis_url=urls["redis_url"], database_url=urls["database_url"], service_url=service)
     with bl.connect("svc") as lab:
         result = triage.run(lab, window_s=0.5, every_s=0.25, runs_dir=tmp_path)
-    top = result.findings[0]
-    assert top.check == "deps.service" and top.evidence == {"dependency": "redis", "service_says": "disconnected"}
-    assert list(result.service["reachable"]) == [True, True]
+    top = result.findings[0]  # the service area, collected right after Redis and PostgreSQL
+    assert top.check == "service.dependency_down" and top.evidence == {"dependency": "redis"}
+    assert list(result.timings)[:2] == ["deps", "service"]
 
 
 @pytest.mark.parametrize(
