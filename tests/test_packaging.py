@@ -54,7 +54,7 @@ def test_wheel_in_a_fresh_venv_lists_its_runbooks_and_the_users_win(tmp_path: Pa
     assert listed.returncode == 0, listed.stderr
     assert f"stream_backlog  ({site}/bsnexus_lab/runbooks/stream_backlog.ipynb)" in listed.stdout
     assert "-p idle_threshold_s: float = 300.0" in listed.stdout
-    assert (site / "bsnexus_lab" / "notebooks" / "explore.ipynb").is_file()
+    assert (site / "bsnexus_lab" / "notebooks" / "rca_template.ipynb").is_file()
 
     (work / "runbooks").mkdir()  # the user's own runbooks directory takes precedence
     shutil.copy(site / "bsnexus_lab" / "runbooks" / "stream_backlog.ipynb", work / "runbooks")
