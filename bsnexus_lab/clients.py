@@ -29,7 +29,7 @@ READ_COMMANDS = frozenset(
         *("AUTH", "HELLO", "SELECT", "PING", "ECHO", "CLIENT.SETNAME", "CLIENT.SETINFO"),
         *("CLIENT.MAINT_NOTIFICATIONS", "CLIENT.GETNAME", "CLIENT.ID", "CLIENT.INFO", "CLIENT.LIST"),
         # server
-        *("INFO", "TIME", "DBSIZE", "COMMAND", "LASTSAVE", "ROLE", "CONFIG.GET", "SLOWLOG.GET", "SLOWLOG.LEN"),
+        *("INFO", "TIME", "DBSIZE", "CLUSTER.NODES", "COMMAND", "LASTSAVE", "ROLE", "CONFIG.GET", "SLOWLOG.GET", "SLOWLOG.LEN"),
         *("MEMORY.USAGE", "MEMORY.STATS", "MEMORY.DOCTOR", "LATENCY.LATEST", "LATENCY.HISTORY"),
         # keys
         *("TYPE", "EXISTS", "TTL", "PTTL", "EXPIRETIME", "PEXPIRETIME", "SCAN", "OBJECT.ENCODING", "OBJECT.IDLETIME"),
@@ -44,7 +44,7 @@ READ_COMMANDS = frozenset(
 READ_ONLY_SCRIPTS: set[str] = set()
 # The stream probes parse these replies themselves, identically for RESP2 and RESP3 and Redis 6.2 and 7.x.
 RAW_REPLIES = ("XINFO STREAM", "XINFO GROUPS", "XINFO CONSUMERS", "XPENDING", "XRANGE", "XREVRANGE", "EVAL")
-_SUBCOMMANDED = {"CLIENT", "CONFIG", "MEMORY", "OBJECT", "SLOWLOG", "LATENCY", "XINFO"}
+_SUBCOMMANDED = {"CLUSTER", "CLIENT", "CONFIG", "MEMORY", "OBJECT", "SLOWLOG", "LATENCY", "XINFO"}
 
 
 @dataclass
@@ -72,7 +72,7 @@ def command_name(args: tuple[Any, ...]) -> str:
 
 def _read_only_script(args: tuple[Any, ...]) -> bool:
     words = sent_words(args)
-    return words[0].upper() == "EVAL" and len(words) > 1 and words[1] in READ_ONLY_SCRIPTS
+    return words[0].upper() in ("EVAL", "EVAL_RO") and len(words) > 1 and words[1] in READ_ONLY_SCRIPTS
 
 
 class _Guard:
