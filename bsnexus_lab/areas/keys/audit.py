@@ -22,7 +22,7 @@ import pandas as pd
 from redis.exceptions import ResponseError
 from tqdm.auto import tqdm
 
-from bsnexus_lab.areas.keys.names import BSNEXUS_PATTERNS, SECRET_SEGMENTS, mask, prefix
+from bsnexus_lab.areas.keys.names import BSNEXUS_PATTERNS, SECRET_SEGMENTS, decode, mask, prefix
 from bsnexus_lab.areas.keys.tally import BIGGEST_COLUMNS, Tally
 from bsnexus_lab.errors import LabError
 
@@ -418,14 +418,14 @@ async def _script_batch(
         _memory_refused(node, "NOPERM", notes)
     for group, kind, keys, memory, *rest in groups:
         *buckets, largest, unexpiring, examples = rest
-        tally.add_group(_text(group), _text(kind), keys, memory, buckets, largest, unexpiring, examples)
+        tally.add_group(decode(group), decode(kind), keys, memory, buckets, largest, unexpiring, examples)
         counts[0] += keys
         counts[1] += memory
         counts[2] += buckets[0]
     counts[3] = vanished
     for n in range(0, len(candidates), 4):
         name, kind, pttl, size = candidates[n : n + 4]
-        tally.offer(node.name, name, _text(kind), pttl, size)
+        tally.offer(node.name, name, decode(kind), pttl, size)
     tally.vanished += vanished
     return cursor
 
@@ -460,11 +460,11 @@ async def _pipeline_batch(
         failed = next((r for r in (kind, pttl) if isinstance(r, Exception)), None)
         if failed is not None:
             raise LabError("Redis refused a key look-up", target=ctx.target.redis, hint=str(failed))
-        if _text(kind) == "none":
+        if decode(kind) == "none":
             tally.vanished += 1
             counts[3] += 1
             continue
-        tally.add_key(node.name, name, _text(kind), int(pttl), memory)
+        tally.add_key(node.name, name, decode(kind), int(pttl), memory)
         counts[0] += 1
         counts[1] += memory or 0
         counts[2] += int(pttl) < 0
@@ -475,10 +475,6 @@ def _memory_refused(node: _Node, reason: str, notes: list[str]) -> None:
     if node.measure:
         node.measure = False
         notes.append(f"MEMORY USAGE refused on {node.name} ({reason.split()[0]}): memory columns count 0 there")
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 # -- the biggest keys, with their element counts --------------------------------------------------------

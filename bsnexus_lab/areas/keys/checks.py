@@ -70,7 +70,7 @@ def missing_ttl(by_prefix: pd.DataFrame, thresholds: KeysThresholds) -> list[Fin
     return findings
 
 
-def big_reason(row: pd.Series, total_memory: int, thresholds: KeysThresholds) -> str:
+def big_reason(row: pd.Series, thresholds: KeysThresholds) -> str:
     """Why a key is big ("" when it is not), in RedisInsight's terms."""
     elements = None if pd.isna(row["elements"]) else int(row["elements"])
     if row["type"] == "string" and row["memory_bytes"] >= thresholds.big_string_bytes:
@@ -79,17 +79,14 @@ def big_reason(row: pd.Series, total_memory: int, thresholds: KeysThresholds) ->
         return f"stream of {elements} entries (over {thresholds.big_stream_entries}: nothing trims it)"
     if row["type"] in ("hash", "list", "set", "zset") and elements is not None and elements >= thresholds.big_elements:
         return f"{row['type']} of {elements} elements (over {thresholds.big_elements}: O(N) commands block)"
-    if total_memory and row["memory_bytes"] / total_memory >= thresholds.big_key_share:
-        return f"{row['memory_bytes'] / total_memory:.0%} of the keyspace's memory in one key"
     return ""
 
 
 @check("keys.big_keys", "Keys too big to read or delete without blocking Redis", kind=Kind.CAUSE)
-def big_keys(biggest: pd.DataFrame, thresholds: KeysThresholds, totals: pd.DataFrame | None = None) -> list[Finding]:
-    total_memory = int(totals["memory_bytes"].iloc[0]) if totals is not None and len(totals) else 0
+def big_keys(biggest: pd.DataFrame, thresholds: KeysThresholds) -> list[Finding]:
     findings = []
     for _, row in biggest.drop_duplicates("key").iterrows():
-        reason = big_reason(row, total_memory, thresholds)
+        reason = big_reason(row, thresholds)
         if not reason:
             continue
         scope = {f"keys:key:{row['key']}", f"keys:prefix:{row['prefix']}"}

@@ -43,6 +43,3 @@ class KeysThresholds:
         "A BSNexus task stream trimmed as designed stays near 1,000 entries (events:board 5,000): ten times that "
         "is growth nobody trims.",
     )
-    big_key_share: float = threshold(
-        0.25, "One key holding a quarter of the keyspace's memory decides when maxmemory is reached."
-    )
