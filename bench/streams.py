@@ -25,7 +25,7 @@ from typing import Any
 import redis
 
 import bsnexus_lab as bl
-from bsnexus_lab import streams
+from bsnexus_lab.areas.streams import probes
 from bsnexus_lab.sandbox import servers
 
 STREAM, GROUP = "tasks:queue", "workers"
@@ -94,10 +94,10 @@ def measure(binary: servers.Binary, args: argparse.Namespace) -> None:
                     f"({'exact' if row['lag_exact'] else 'estimate'}): {figures(timings, trips)}"
                 )
                 timings, trips, pending = timed(lab, 3, lambda: lab.streams.pending(STREAM, GROUP))
-                page = f"{streams.PENDING_PAGE:,}"
+                page = f"{probes.PENDING_PAGE:,}"
                 print(f"  pending()  {len(pending):,} entries in pages of {page}: {figures(timings, trips)}")
                 for label, count in (("lag as reported", ()), ("lag counted by script", TICK_STREAMS)):
-                    tick = lambda count=count: lab.run(streams.tick(lab, TICK_STREAMS, count))  # noqa: E731
+                    tick = lambda count=count: lab._loop.run(probes.tick(lab.streams._ctx, TICK_STREAMS, count))  # noqa: E731
                     timings, trips, rows = timed(lab, args.repeat, tick)
                     exact = sum(1 for r in rows if r.get("lag_exact"))
                     print(f"  tick       5 streams x 4 groups, {label} ({exact} exact): {figures(timings, trips)}")

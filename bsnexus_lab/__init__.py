@@ -11,14 +11,15 @@ from bsnexus_lab.errors import (
     TargetUnreachable,
     WrongType,
 )
-from bsnexus_lab.findings import Finding, Severity, emit
+from bsnexus_lab.findings import Finding, Kind, Severity, emit
 from bsnexus_lab.lab import Lab, connect
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "ConfigError",
     "Finding",
+    "Kind",
     "Lab",
     "LabError",
     "NotFound",

@@ -7,41 +7,32 @@ which the benchmarks report.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
 import redis.asyncio as aioredis
 from redis.asyncio.connection import Connection, SSLConnection, UnixDomainSocketConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
 from bsnexus_lab.config import Target
-from bsnexus_lab.errors import PermissionDenied
+from bsnexus_lab.errors import ConfigError, LabError, PermissionDenied, postgres_error, redis_errors_translated
 
 APPLICATION_NAME = "bsnexus-lab"
 CONNECT_TIMEOUT_S = 3.0
 COMMAND_TIMEOUT_S = 10.0
 
-# Commands that only read. Anything else needs a Lab opened with allow_writes=True.
-READ_COMMANDS = frozenset(
+# What every connection sends to set itself up. Each area adds the read commands it sends (``Area.commands``);
+# the guard's allow-list is the union, computed once per Lab.
+CONNECTION_COMMANDS = frozenset(
     [
-        # connection set-up
         *("AUTH", "HELLO", "SELECT", "PING", "ECHO", "CLIENT.SETNAME", "CLIENT.SETINFO"),
-        *("CLIENT.MAINT_NOTIFICATIONS", "CLIENT.GETNAME", "CLIENT.ID", "CLIENT.INFO", "CLIENT.LIST"),
-        # server
-        *("INFO", "TIME", "DBSIZE", "CLUSTER.NODES", "COMMAND", "LASTSAVE", "ROLE", "CONFIG.GET", "SLOWLOG.GET", "SLOWLOG.LEN"),
-        *("MEMORY.USAGE", "MEMORY.STATS", "MEMORY.DOCTOR", "LATENCY.LATEST", "LATENCY.HISTORY"),
-        # keys
-        *("TYPE", "EXISTS", "TTL", "PTTL", "EXPIRETIME", "PEXPIRETIME", "SCAN", "OBJECT.ENCODING", "OBJECT.IDLETIME"),
-        *("OBJECT.FREQ", "STRLEN", "GET", "MGET", "GETRANGE", "HGET", "HMGET", "HGETALL", "HLEN", "HKEYS", "HVALS"),
-        *("HEXISTS", "HSCAN", "LLEN", "LRANGE", "LINDEX", "SCARD", "SMEMBERS", "SISMEMBER", "SSCAN"),
-        *("ZCARD", "ZRANGE", "ZSCORE", "ZSCAN", "ZCOUNT"),
-        # streams
-        *("XLEN", "XRANGE", "XREVRANGE", "XPENDING", "XINFO.STREAM", "XINFO.GROUPS", "XINFO.CONSUMERS"),
+        *("CLIENT.MAINT_NOTIFICATIONS", "CLIENT.GETNAME", "CLIENT.ID"),
     ]
 )
-# Lua scripts that only read, which the guard lets through as EVAL (modules add theirs at import).
-READ_ONLY_SCRIPTS: set[str] = set()
 # The stream probes parse these replies themselves, identically for RESP2 and RESP3 and Redis 6.2 and 7.x.
 RAW_REPLIES = ("XINFO STREAM", "XINFO GROUPS", "XINFO CONSUMERS", "XPENDING", "XRANGE", "XREVRANGE", "EVAL")
 _SUBCOMMANDED = {"CLUSTER", "CLIENT", "CONFIG", "MEMORY", "OBJECT", "SLOWLOG", "LATENCY", "XINFO"}
@@ -70,20 +61,21 @@ def command_name(args: tuple[Any, ...]) -> str:
     return name
 
 
-def _read_only_script(args: tuple[Any, ...]) -> bool:
-    words = sent_words(args)
-    return words[0].upper() in ("EVAL", "EVAL_RO") and len(words) > 1 and words[1] in READ_ONLY_SCRIPTS
-
-
 class _Guard:
     """Mixed into a redis-py connection class: refuses writes, counts round trips."""
 
     allow_writes: bool = False
+    commands: frozenset[str] = CONNECTION_COMMANDS
+    scripts: frozenset[str] = frozenset()
     counters: Counters
     shown_url: str = ""
 
+    def _read_only_script(self, args: tuple[Any, ...]) -> bool:
+        words = sent_words(args)
+        return words[0].upper() in ("EVAL", "EVAL_RO") and len(words) > 1 and words[1] in self.scripts
+
     def pack_command(self, *args: Any) -> list[bytes]:
-        if not self.allow_writes and command_name(args) not in READ_COMMANDS and not _read_only_script(args):
+        if not self.allow_writes and command_name(args) not in self.commands and not self._read_only_script(args):
             raise PermissionDenied(
                 f"{command_name(args).replace('.', ' ')} writes, and this Lab is read-only",
                 target=self.shown_url,
@@ -97,14 +89,30 @@ class _Guard:
         await super().send_packed_command(command, check_health)  # type: ignore[misc]
 
 
-def redis_client(target: Target, counters: Counters, *, allow_writes: bool) -> aioredis.Redis:
-    """A client for the target's Redis: raw bytes (decoding is the probes' job), short timeouts, one retry."""
+def redis_client(
+    target: Target,
+    counters: Counters,
+    *,
+    allow_writes: bool,
+    commands: frozenset[str] = CONNECTION_COMMANDS,
+    scripts: frozenset[str] = frozenset(),
+) -> aioredis.Redis:
+    """A client for the target's Redis: raw bytes (decoding is the probes' job), short timeouts, one retry.
+
+    ``commands`` and ``scripts`` are what the guard lets through on a read-only Lab.
+    """
     url = target.redis_url.get_secret_value()
     base = {"rediss": SSLConnection, "unix": UnixDomainSocketConnection}.get(url.split("://")[0], Connection)
     guarded = type(
         f"Guarded{base.__name__}",
         (_Guard, base),
-        {"allow_writes": allow_writes, "counters": counters, "shown_url": target.redis},
+        {
+            "allow_writes": allow_writes,
+            "commands": CONNECTION_COMMANDS | commands,
+            "scripts": frozenset(scripts),
+            "counters": counters,
+            "shown_url": target.redis,
+        },
     )
     client = aioredis.Redis.from_url(
         url,
@@ -145,3 +153,61 @@ def postgres_engine(target: Target, *, allow_writes: bool) -> Any:
         pool_timeout=CONNECT_TIMEOUT_S,
         connect_args={"timeout": CONNECT_TIMEOUT_S, "server_settings": settings},
     )
+
+
+class Clients:
+    """One target's connections, opened lazily on the Lab's loop: the guarded Redis client and the engine.
+
+    The engine stays private to the lab: probes reach PostgreSQL through :meth:`query`, one error policy.
+    """
+
+    def __init__(
+        self, target: Target, *, allow_writes: bool, commands: frozenset[str], scripts: frozenset[str]
+    ) -> None:
+        self.target = target
+        self.allow_writes = allow_writes
+        self.commands = CONNECTION_COMMANDS | commands
+        self.scripts = scripts
+        self.counters = Counters()
+        self._redis: aioredis.Redis | None = None
+        self._engine: Any = None
+
+    def redis(self) -> aioredis.Redis:
+        if self._redis is None:
+            self._redis = redis_client(
+                self.target, self.counters, allow_writes=self.allow_writes, commands=self.commands, scripts=self.scripts
+            )
+        return self._redis
+
+    def engine(self) -> Any:
+        if self.target.database_url is None:
+            raise ConfigError("this target has no database_url", target=self.target.name)
+        if self._engine is None:
+            self._engine = postgres_engine(self.target, allow_writes=self.allow_writes)
+        return self._engine
+
+    @contextlib.contextmanager
+    def redis_errors(self) -> Iterator[None]:
+        with redis_errors_translated(self.target.redis):
+            yield
+
+    async def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """One read-only statement into a DataFrame; every failure becomes a :class:`LabError`."""
+        from sqlalchemy import text
+
+        try:
+            async with self.engine().connect() as conn:
+                result = await conn.execute(text(sql), dict(params or {}))
+                return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        except LabError:
+            raise
+        except Exception as exc:
+            raise postgres_error(exc, self.target.database or "") from exc
+
+    async def aclose(self) -> None:
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None

@@ -1,52 +1,69 @@
-"""A background sampler of stream backlog: one pipelined round trip per tick, on the Lab's own loop.
+"""A background sampler: one tick every ``every`` seconds on the Lab's loop, a time-indexed frame at any moment.
 
-It keeps running while the engineer works in other cells, survives a Redis restart or timeout (the failed
-tick is recorded as a gap row with an ``error``, and the next tick reconnects), and hands back a time-indexed
-DataFrame at any moment.
+It keeps running while the engineer works in other cells, survives a server restart or timeout (the failed
+tick becomes a gap row carrying ``error``, and the next tick reconnects), skips ticks it missed rather than
+bunching them, and stops with the Lab. Areas supply the tick: streams sample backlog, memory samples RSS.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
-from bsnexus_lab import streams
 from bsnexus_lab.errors import LabError
+from bsnexus_lab.loop import Loop
 
-if TYPE_CHECKING:
-    from bsnexus_lab.lab import Lab
+Tick = Callable[[], Awaitable[list[dict[str, Any]]]]
 
 
 class Sampler:
-    """Samples ``streams`` every ``every`` seconds for ``duration`` seconds (None: until stopped)."""
+    """Calls ``tick`` every ``every`` seconds for ``duration`` seconds (None: until stopped)."""
 
-    def __init__(self, lab: Lab, names: Sequence[str], *, every: float, duration: float | None) -> None:
-        if every <= 0:
-            raise ValueError("every must be positive")
-        self._lab = lab
-        self._names = list(names)
+    def __init__(
+        self,
+        loop: Loop,
+        tick: Tick,
+        *,
+        every: float,
+        duration: float | None,
+        columns: Sequence[str],
+        counts: Sequence[str] = (),
+        scrub: Callable[[str], str] = str,
+        label: str = "",
+    ) -> None:
+        if not (isinstance(every, int | float) and math.isfinite(every) and every > 0):
+            raise ValueError("every must be a positive number of seconds")
+        if duration is not None and not (math.isfinite(duration) and duration >= 0):
+            raise ValueError("duration must be a finite number of seconds, or None")
+        self._loop = loop
+        self._tick = tick
         self.every = every
         self.duration = duration
+        self._columns = ["time", *columns]
+        self._counts = list(counts)  # integer columns that may be missing: nullable Int64
+        self._scrub = scrub
+        self._label = label
         self._rows: list[dict[str, Any]] = []
-        self._count: set[str] = set(self._names)  # first tick: count wherever needed; then only where needed
         self._lock = threading.Lock()
         self._stopping = asyncio.Event()  # set from any thread, through the Lab's loop
         self._future: Any = None
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
-        return f"<Sampler {state}, {len(self._rows)} rows, every {self.every}s over {', '.join(self._names)}>"
+        over = f" over {self._label}" if self._label else ""
+        return f"<Sampler {state}, {len(self._rows)} rows, every {self.every}s{over}>"
 
     def start(self) -> Sampler:
         if self._future is None:
-            self._future = asyncio.run_coroutine_threadsafe(self._run(), self._lab._ensure_loop())
-            self._lab.samplers.append(self)
+            self._future = self._loop.submit(self._run())
+            self._loop.on_close(self.stop)
         return self
 
     @property
@@ -58,7 +75,7 @@ class Sampler:
         started = loop.time()
         next_tick = started
         while not self._stopping.is_set():
-            await self._tick()
+            await self._sample()
             next_tick += self.every
             while next_tick < loop.time():  # a slow tick skips the ticks it missed rather than bunching them
                 next_tick += self.every
@@ -67,26 +84,23 @@ class Sampler:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=max(0.0, next_tick - loop.time()))
 
-    async def _tick(self) -> None:
+    async def _sample(self) -> None:
         now = pd.Timestamp(datetime.now(UTC))
         try:
-            rows = await streams.tick(self._lab, self._names, self._count)
+            rows = await self._tick()
         except LabError as exc:
             rows = [{"error": str(exc)}]
         except Exception as exc:  # keep sampling: a gap with the reason beats a sampler that died silently
-            rows = [{"error": self._lab.target.scrub(f"{type(exc).__name__}: {exc}")}]
-        else:
-            # Count lag (inside Redis) next tick where this one found Redis not reporting it.
-            self._count = {row["stream"] for row in rows if row.get("needs_count")}
+            rows = [{"error": self._scrub(f"{type(exc).__name__}: {exc}")}]
         with self._lock:
-            self._rows.extend({"time": now, **{k: v for k, v in row.items() if k != "needs_count"}} for row in rows)
+            self._rows.extend({"time": now, **row} for row in rows)
 
     def frame(self) -> pd.DataFrame:
         """Everything sampled so far, indexed by sample time (gap rows carry ``error``)."""
         with self._lock:
             rows = list(self._rows)
-        frame = pd.DataFrame(rows, columns=["time", *streams.TICK_COLUMNS])
-        for column in ("length", "lag", "pending", "consumers", "entries_read"):
+        frame = pd.DataFrame(rows, columns=self._columns)
+        for column in self._counts:
             frame[column] = frame[column].astype("Int64")
         return frame.set_index("time")
 
@@ -98,7 +112,7 @@ class Sampler:
 
     def stop(self) -> pd.DataFrame:
         """Stop sampling (idempotent); the frame so far."""
-        if self._future is not None:
-            self._lab._ensure_loop().call_soon_threadsafe(self._stopping.set)
+        if self._future is not None and self._loop.started:
+            self._loop.call_soon(self._stopping.set)
             self._future.result(timeout=30)
         return self.frame()

@@ -1,49 +1,69 @@
-"""Every threshold the checks use, in one place, with the reason for its default.
+"""Thresholds: each area declares its own (with the reason for every default); this is the one view of all.
 
-Runbooks and notebooks override them per run: ``DEFAULTS.replace(dead_consumer_idle_s=60)``.
+An area's thresholds are a frozen dataclass whose fields are made with :func:`threshold`; checks receive
+their own area's. Override per Lab: ``bl.connect(thresholds={"streams.dead_consumer_idle_s": 60})``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
 from typing import Any
 
+import pandas as pd
 
-@dataclass(frozen=True)
+from bsnexus_lab.errors import ConfigError
+
+
+def threshold(default: Any, why: str) -> Any:
+    """A threshold field: its default and the reason for it, shown by :meth:`Thresholds.table`."""
+    return dataclasses.field(default=default, metadata={"why": why})
+
+
 class Thresholds:
-    # A worker heartbeats every 30 s and its registry key lives 90 s; BSNexus re-reads a consumer's own
-    # pending entries at every poll (every few seconds). Entries idle for 5 minutes whose consumer has no
-    # registry key belong to a worker that is not coming back.
-    dead_consumer_idle_s: float = 300.0
-    # The workers row is written at most once a minute (worker:db_heartbeat throttles it): two missed
-    # writes mean the worker stopped heartbeating.
-    stale_heartbeat_s: float = 120.0
-    # A healthy task is delivered once, or a few times when a worker restarts mid-task; an entry redelivered
-    # this often keeps killing whoever reads it.
-    poison_deliveries: int = 5
-    # BSNexus trims its task streams with XTRIM MAXLEN ~ 1000 (events:board ~ 5000): undelivered entries
-    # past that are dropped. Warn when the backlog reaches this share of the limit.
-    trim_limit: int = 1000
-    board_trim_limit: int = 5000
-    trim_warning_ratio: float = 0.8
-    # Burrow's "allowed lag": a group whose lag reached this value inside the window is OK. BSNexus reads one
-    # task per poll, so anything above zero means waiting work.
-    allowed_lag: int = 0
-    # How many pending entries the runbook scans per group (XPENDING pages of 10,000).
-    pending_scan_limit: int = 100_000
+    """Every area's thresholds: ``thresholds.streams.poison_deliveries``; immutable, ``replace`` copies."""
 
-    def trim_limit_for(self, stream: str) -> int:
-        return self.board_trim_limit if stream == "events:board" else self.trim_limit
+    def __init__(self, areas: Mapping[str, Any]) -> None:
+        self._areas = dict(areas)
 
-    def replace(self, **changes: Any) -> Thresholds:
-        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
-        if unknown:
-            from bsnexus_lab.errors import ConfigError
+    def __getattr__(self, area: str) -> Any:
+        try:
+            return self.__dict__["_areas"][area]
+        except KeyError:
+            raise AttributeError(f"no thresholds for area {area!r}") from None
 
-            known = ", ".join(f.name for f in dataclasses.fields(self))
-            raise ConfigError(f"unknown threshold {', '.join(sorted(unknown))}", hint=f"known: {known}")
-        return dataclasses.replace(self, **changes)
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._areas)
 
+    def __dir__(self) -> list[str]:
+        return [*super().__dir__(), *self._areas]
 
-DEFAULTS = Thresholds()
+    def __repr__(self) -> str:
+        return f"<Thresholds {', '.join(self._areas)}>"
+
+    def replace(self, changes: Mapping[str, Any] | None = None) -> Thresholds:
+        """A copy with ``{"area.name": value}`` changed; an unknown name is a :class:`ConfigError`."""
+        areas = dict(self._areas)
+        for qualified, value in (changes or {}).items():
+            area, _, name = qualified.partition(".")
+            current = areas.get(area)
+            known = {f.name for f in dataclasses.fields(current)} if current is not None else set()
+            if name not in known:
+                listed = ", ".join(f"{a}.{f.name}" for a, t in self._areas.items() for f in dataclasses.fields(t))
+                raise ConfigError(f"unknown threshold {qualified!r}", hint=f"known: {listed}")
+            areas[area] = dataclasses.replace(current, **{name: value})
+        return Thresholds(areas)
+
+    def table(self) -> pd.DataFrame:
+        """Every threshold with its current value, default and reason."""
+        rows = [
+            {
+                "threshold": f"{area}.{f.name}",
+                "value": getattr(values, f.name),
+                "default": f.default,
+                "why": f.metadata.get("why", ""),
+            }
+            for area, values in self._areas.items()
+            for f in dataclasses.fields(values)
+        ]
+        return pd.DataFrame(rows, columns=["threshold", "value", "default", "why"])

@@ -6,9 +6,12 @@ import pandas as pd
 import pytest
 
 from bsnexus_lab import Finding, Severity, checks
-from bsnexus_lab.checks.streams import dead_consumer
+from bsnexus_lab.areas import default_thresholds
+from bsnexus_lab.areas.streams.checks import dead_consumer
 from bsnexus_lab.findings import from_notebook, to_json
-from bsnexus_lab.thresholds import DEFAULTS
+
+DEFAULTS = default_thresholds()
+STREAMS = DEFAULTS.streams
 
 DEAD = "0b7c4a52-3f0e-4a57-9d1e-6c1f0c2b9a11"
 LIVE = "5d2e8f61-0a9b-4c3d-8e7f-1a2b3c4d5e6f"
@@ -26,7 +29,7 @@ def test_dead_consumer_names_consumer_pending_and_idle() -> None:
         {"consumer": DEAD, "pending": 3, "oldest_pending_idle_ms": 900_000, "registered": False},
         {"consumer": LIVE, "pending": 1, "oldest_pending_idle_ms": 900_000, "registered": True},
     )
-    [finding] = dead_consumer(consumers=frame, thresholds=DEFAULTS)
+    [finding] = dead_consumer(consumers=frame, thresholds=STREAMS)
     assert finding.severity is Severity.CRITICAL
     assert finding.evidence["consumer"] == DEAD
     assert finding.evidence["pending"] == 3
@@ -43,18 +46,19 @@ def test_dead_consumer_names_consumer_pending_and_idle() -> None:
     ],
 )
 def test_dead_consumer_stays_quiet(row: dict) -> None:
-    assert dead_consumer(consumers=consumers(row), thresholds=DEFAULTS) == []
+    assert dead_consumer(consumers=consumers(row), thresholds=STREAMS) == []
 
 
 def test_threshold_comes_from_thresholds() -> None:
     frame = consumers({"consumer": DEAD, "pending": 1, "oldest_pending_idle_ms": 61_000, "registered": False})
-    assert dead_consumer(consumers=frame, thresholds=DEFAULTS) == []
-    assert len(dead_consumer(consumers=frame, thresholds=DEFAULTS.replace(dead_consumer_idle_s=60))) == 1
+    assert dead_consumer(consumers=frame, thresholds=STREAMS) == []
+    relaxed = DEFAULTS.replace({"streams.dead_consumer_idle_s": 60}).streams
+    assert len(dead_consumer(consumers=frame, thresholds=relaxed)) == 1
 
 
 def test_run_skips_checks_without_their_frames_and_reports_ok() -> None:
     health = pd.DataFrame([{"dependency": "redis", "url": "redis://h", "reachable": True, "error": None}])
-    found = checks.run(health=health, target="prod")
+    found = checks.run({"deps.health": health}, thresholds=DEFAULTS, target="prod")
     assert [(f.check, f.severity, f.target) for f in found] == [("deps.unreachable", Severity.OK, "prod")]
 
 
@@ -62,7 +66,7 @@ def test_unreachable_dependency_is_critical() -> None:
     health = pd.DataFrame(
         [{"dependency": "postgresql", "url": "postgresql://u:***@h/db", "reachable": False, "error": "down"}]
     )
-    [finding] = checks.run("deps", health=health)
+    [finding] = checks.run({"deps.health": health}, area="deps", thresholds=DEFAULTS)
     assert (finding.severity, finding.title) == (Severity.CRITICAL, "postgresql is unreachable")
 
 
@@ -76,4 +80,4 @@ def test_findings_survive_a_notebook_round_trip() -> None:
 
 def test_unknown_threshold_is_refused() -> None:
     with pytest.raises(Exception, match="unknown threshold"):
-        DEFAULTS.replace(dead_consumer_idle=1)
+        DEFAULTS.replace({"streams.dead_consumer_idle": 1})

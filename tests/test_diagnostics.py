@@ -10,7 +10,7 @@ import pytest
 import redis as sync_redis
 
 import bsnexus_lab as bl
-from bsnexus_lab import streams
+from bsnexus_lab.areas.streams import probes
 from bsnexus_lab.findings import Finding, Severity
 from bsnexus_lab.sandbox import Sandbox
 
@@ -22,17 +22,18 @@ def diagnose(sample_s: float = 0.0) -> list[Finding]:
     with bl.connect("sandbox") as lab:
         consumers = lab.streams.consumers()
         pending = lab.streams.pending()
+        poison = lab.thresholds.streams.poison_deliveries
         frames: dict[str, Any] = {
-            "health": lab.health(),
-            "summary": lab.streams.summary(),
-            "consumers": consumers,
-            "pending": pending,
-            "held": lab.held_tasks(consumers),
-            "bodies": lab.streams.bodies(pending[pending.deliveries >= lab.thresholds.poison_deliveries]),
+            "deps.health": lab.health(),
+            "streams.summary": lab.streams.summary(),
+            "streams.consumers": consumers,
+            "streams.pending": pending,
+            "streams.held": lab.streams.held_tasks(consumers),
+            "streams.bodies": lab.streams.bodies(pending[pending.deliveries >= poison]),
         }
         if sample_s:
-            frames["samples"] = lab.streams.sample(every=sample_s / 5, duration=sample_s).wait()
-        return lab.check(**frames)
+            frames["streams.samples"] = lab.streams.sample(every=sample_s / 5, duration=sample_s).wait()
+        return lab.check(frames)
 
 
 def by_check(findings: list[Finding], check: str) -> list[Finding]:
@@ -94,13 +95,13 @@ def test_trimmed_backlog_counts_lost_and_bodyless_entries(sandbox: Sandbox) -> N
 
 def test_pending_is_read_in_pages(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     sandbox.load("trimmed-backlog")
-    monkeypatch.setattr(streams, "PENDING_PAGE", 2)
+    monkeypatch.setattr(probes, "PENDING_PAGE", 2)
     with bl.connect("sandbox") as lab:
         every = lab.streams.pending("tasks:queue", "workers")
         total = lab.streams.summary("tasks:queue").iloc[0]["pending"]
         capped = lab.streams.pending("tasks:queue", "workers", limit=2)
     assert len(every) == total == 3 and every["id"].is_unique
-    assert list(every.columns) == streams.PENDING_COLUMNS and len(capped) == 2
+    assert list(every.columns) == probes.PENDING_COLUMNS and len(capped) == 2
 
 
 def test_peek_decodes_bodies_safely(sandbox: Sandbox, writer: sync_redis.Redis) -> None:

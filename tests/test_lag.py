@@ -5,9 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from bsnexus_lab.checks.lag import evaluate, lag_status
+from bsnexus_lab.areas.streams.lag import evaluate, lag_status
+from bsnexus_lab.areas.streams.thresholds import StreamThresholds
 from bsnexus_lab.findings import Severity
-from bsnexus_lab.thresholds import DEFAULTS
+
+DEFAULTS = StreamThresholds()
 
 
 def window(lags: list[int], reads: list[int], every_s: float = 1.0) -> pd.DataFrame:
@@ -55,7 +57,7 @@ def test_gap_rows_are_ignored_and_allowed_lag_applies() -> None:
     )
     samples = pd.concat([samples, gap]).sort_index()
     assert evaluate(samples).iloc[0]["samples"] == 3
-    assert evaluate(samples, DEFAULTS.replace(allowed_lag=10)).iloc[0]["status"] == "OK"
+    assert evaluate(samples, StreamThresholds(allowed_lag=10)).iloc[0]["status"] == "OK"
 
 
 def test_stop_and_stall_are_errors_warn_is_a_warning() -> None:

@@ -9,7 +9,7 @@ import pytest
 import redis as sync_redis
 
 import bsnexus_lab as bl
-from bsnexus_lab import streams
+from bsnexus_lab.areas.streams import commands, probes
 from bsnexus_lab.findings import Severity
 from bsnexus_lab.sandbox import Sandbox
 
@@ -33,13 +33,13 @@ def test_summary_shows_the_planted_backlog(stuck: dict[str, Any]) -> None:
     assert queue["consumers"] == 4
     board = row(summary, stream="events:board")
     assert board["length"] > 0 and pd.isna(board["group"])
-    assert list(summary.columns) == streams.SUMMARY_COLUMNS
+    assert list(summary.columns) == probes.SUMMARY_COLUMNS
 
 
 def test_consumers_name_the_dead_worker(stuck: dict[str, Any]) -> None:
     with bl.connect("sandbox") as lab:
         consumers = lab.streams.consumers()
-        findings = lab.check(consumers=consumers)
+        findings = lab.streams.check(consumers=consumers)
     dead = row(consumers, consumer=stuck["dead_consumer"])
     assert (dead["stream"], dead["group"], dead["pending"]) == ("tasks:queue", "workers", 3)
     assert dead["oldest_pending_idle_ms"] >= 900_000
@@ -54,7 +54,7 @@ def test_consumers_name_the_dead_worker(stuck: dict[str, Any]) -> None:
 
 def test_healthy_world_raises_nothing_above_info(healthy: dict[str, Any]) -> None:
     with bl.connect("sandbox") as lab:
-        findings = lab.check(health=lab.health(), consumers=lab.streams.consumers())
+        findings = lab.check({"deps.health": lab.health(), "streams.consumers": lab.streams.consumers()})
     assert findings and all(f.severity.rank <= Severity.INFO.rank for f in findings)
 
 
@@ -87,7 +87,7 @@ def test_lag_is_counted_when_redis_does_not_report_it(sandbox: Sandbox, writer: 
 def test_lag_beyond_the_scan_bound_is_an_estimate(
     sandbox: Sandbox, writer: sync_redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(streams, "LAG_SCAN_LIMIT", 5)
+    monkeypatch.setattr(probes, "LAG_SCAN_LIMIT", 5)
     got = lagged_group(writer, entries=40, read=2, deleted=20)
     assert not bool(got["lag_exact"])
     assert 6 <= got["lag"] <= 39
@@ -121,16 +121,16 @@ def test_odd_consumer_names_and_binary_values_do_not_break_probes(sandbox: Sandb
     assert set(consumers["consumer"]) == {"worker with spaces ü", "bin\\xffname"}
 
 
-def test_the_lab_refuses_writes(stuck: dict[str, Any]) -> None:
+def test_the_lab_refuses_writes(stuck: dict[str, Any], writer: sync_redis.Redis) -> None:
     with bl.connect("sandbox") as lab:
         with pytest.raises(bl.PermissionDenied, match="XACK writes, and this Lab is read-only"):
-            lab.run(lab.redis().xack("tasks:queue", "workers", "0-1"))
+            lab._loop.run(lab._clients.redis().xack("tasks:queue", "workers", "0-1"))
         with pytest.raises(bl.PermissionDenied, match="EVAL writes"):  # only the lab's own read-only scripts
-            lab.run(lab.redis().eval("return redis.call('SET', 'x', '1')", 0))
+            lab._loop.run(lab._clients.redis().eval("return redis.call('SET', 'x', '1')", 0))
         smuggled = "EVAL return(redis.call('SET','lab:smuggled','1')) 0"  # redis-py splits the first argument
         with pytest.raises(bl.PermissionDenied, match="EVAL writes"):
-            lab.run(lab.redis().execute_command(smuggled, streams.COUNT_SCRIPT))
-        assert lab.run(lab.redis().exists("lab:smuggled")) == 0
+            lab._loop.run(lab._clients.redis().execute_command(smuggled, commands.COUNT_SCRIPT))
+        assert writer.exists("lab:smuggled") == 0
         with pytest.raises(bl.PermissionDenied, match="read-only"):
             lab.query("UPDATE tasks SET status = 'done'")
         assert lab.query("SELECT count(*) AS n FROM tasks WHERE status = 'queued'")["n"][0] == 4

@@ -13,6 +13,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,15 +21,17 @@ from typing import Any
 from bsnexus_lab.config import state_dir
 from bsnexus_lab.errors import SandboxError
 from bsnexus_lab.sandbox import scenarios, servers
-from bsnexus_lab.sandbox import traffic as traffic_module
 from bsnexus_lab.sandbox.world import World
 
+TRAFFIC = "bsnexus_lab.sandbox.traffic"  # the traffic process's module (not imported here: it runs as -m)
+TRAFFIC_READY = "traffic.ready"
+READY_TIMEOUT_S = 60.0
 DB_USER = "bsnexus"
 DB_NAME = "bsnexus"
 # Everything the sandbox writes under its root; `reset` deletes these and nothing else.
 OWNED = (
     *("redis", "postgres", "pginstall", "sandbox.json", "profiles.toml", "scenario.json"),
-    *("traffic.json", "traffic.log"),
+    *("traffic.json", "traffic.log", TRAFFIC_READY),
 )
 
 
@@ -183,30 +186,44 @@ class Sandbox:
         state["scenario"] = name
         state.pop("traffic", None)
         if traffic:
-            state["traffic"] = {"pid": self._start_traffic(state, traffic)}
+            state["traffic"] = {"pid": self._start_traffic(traffic)}
         self._save(state)
         (self.root / "scenario.json").write_text(json.dumps({"scenario": name, **facts}, indent=2))
         return facts
 
-    def _start_traffic(self, state: dict[str, Any], traffic: dict[str, Any]) -> int:
+    def _start_traffic(self, traffic: dict[str, Any]) -> int:
         """Run the scenario's ongoing traffic (heartbeats, producers, consumers) as a process of its own."""
-        redis = state["redis"]
-        servers.write_private(
-            self.root / "traffic.json", json.dumps({"port": redis["port"], "password": redis["password"], **traffic})
-        )
+        urls = self.urls()
+        config = {
+            "redis_url": urls["redis_url"],
+            "database_url": urls["database_url"].replace("postgresql+asyncpg://", "postgresql://", 1),
+            "state_dir": str(self.root),
+            "actors": traffic,
+        }
+        servers.write_private(self.root / "traffic.json", json.dumps(config))
+        ready = self.root / TRAFFIC_READY
+        ready.unlink(missing_ok=True)
         with (self.root / "traffic.log").open("ab") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", traffic_module.MARKER, str(self.root)],
+                [sys.executable, "-m", TRAFFIC, str(self.root)],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
                 start_new_session=True,
             )
+        # Hand the world over only once its traffic runs: on a busy machine the process takes seconds to start,
+        # and a window sampled before that would see a stalled world that was never planted.
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while not ready.exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                tail = (self.root / "traffic.log").read_text(errors="replace").strip().splitlines()[-1:]
+                raise SandboxError("the sandbox's traffic process did not start", hint=" ".join(tail))
+            time.sleep(0.05)
         return process.pid
 
     def _stop_traffic(self) -> None:
         # The command line names this sandbox's root: another sandbox's traffic (or a reused pid) is left alone.
-        marker = f"{traffic_module.MARKER}\0{self.root}"
+        marker = f"{TRAFFIC}\0{self.root}"
         servers.terminate(self._state().get("traffic", {}).get("pid"), marker)
 
     def facts(self) -> dict[str, Any]:

@@ -10,21 +10,18 @@ through one parser.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 from redis.exceptions import ResponseError
 
-from bsnexus_lab.clients import READ_ONLY_SCRIPTS
+from bsnexus_lab.areas.streams.commands import COUNT_SCRIPT
+from bsnexus_lab.context import Context
 from bsnexus_lab.errors import NotFound, WrongType
-
-if TYPE_CHECKING:
-    from bsnexus_lab.lab import Lab
-    from bsnexus_lab.sampler import Sampler
+from bsnexus_lab.resp import as_dict, decode, entry_id, text
 
 # Redis 6.2 reports no lag; the lab counts entries after last-delivered with one XRANGE of at most this
 # many entries (BSNexus trims task streams to ~1000) and estimates beyond it.
@@ -65,25 +62,6 @@ CONSUMER_COLUMNS = [
 ]
 
 
-def text(value: Any) -> Any:
-    """Bytes as text; bytes that are not UTF-8 keep their escapes instead of crashing the probe."""
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="backslashreplace")
-    return value
-
-
-def entry_id(value: Any) -> tuple[int, int]:
-    ms, _, seq = text(value).partition("-")
-    return int(ms), int(seq or 0)
-
-
-def as_dict(reply: Any) -> dict[str, Any]:
-    """A RESP3 map or a RESP2 flat pair list, as a dict with text keys."""
-    if isinstance(reply, dict):
-        return {text(k): v for k, v in reply.items()}
-    return {text(reply[i]): reply[i + 1] for i in range(0, len(reply), 2)}
-
-
 @dataclass
 class _Stream:
     name: str
@@ -109,33 +87,13 @@ class _Stream:
         return False
 
 
-# Counts, inside Redis, the entries after each group's last-delivered id (at most ARGV[1]), so that lag is
-# exact where Redis does not report it (6.2; 7.x after deletions) without sending entry bodies over the wire.
-# It only reads; the connection guard lets exactly this script through (see clients.READ_ONLY_SCRIPTS).
-COUNT_SCRIPT = """
-local counts = {}
-for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
-  local name, delivered
-  for i = 1, #group, 2 do
-    if group[i] == 'name' then name = group[i + 1] end
-    if group[i] == 'last-delivered-id' then delivered = group[i + 1] end
-  end
-  local after = redis.call('XRANGE', KEYS[1], '(' .. delivered, '+', 'COUNT', ARGV[1])
-  table.insert(counts, name)
-  table.insert(counts, #after)
-end
-return counts
-"""
-READ_ONLY_SCRIPTS.add(COUNT_SCRIPT)
-
-
 async def _read_streams(
-    lab: Lab, names: Sequence[str], *, explicit: bool, info: bool, count: Collection[str] = ()
+    ctx: Context, names: Sequence[str], *, explicit: bool, info: bool, count: Collection[str] = ()
 ) -> list[_Stream]:
     """One round trip: XINFO GROUPS (and XINFO STREAM when ``info``) for every stream, and the counting script
     for the streams in ``count``."""
-    redis = lab.redis()
-    with lab.redis_errors():
+    redis = ctx.redis()
+    with ctx.redis_errors():
         pipe = redis.pipeline(transaction=False)
         for name in names:
             if info:
@@ -157,16 +115,16 @@ async def _read_streams(
             if "WRONGTYPE" in message:
                 raise WrongType(
                     f"key {name!r} is not a stream",
-                    target=lab.target.redis,
+                    target=ctx.target.redis,
                     hint="check the stream names in the target's profile",
                 )
             if "no such key" not in message:
-                with lab.redis_errors():
+                with ctx.redis_errors():
                     raise errors[0]
             if explicit:
                 raise NotFound(
                     f"no stream named {name!r}",
-                    target=lab.target.redis,
+                    target=ctx.target.redis,
                     hint="check the name (BSNexus creates its streams at startup)",
                 )
             stream.exists = False
@@ -202,23 +160,23 @@ def _lag_by_count(info: dict[str, Any], last_delivered: str, counted: int | None
     return (estimate if counted is None else max(LAG_SCAN_LIMIT + 1, estimate)), False
 
 
-def _names(lab: Lab, streams: str | Iterable[str] | None) -> list[str]:
+def stream_names(ctx: Context, streams: str | Iterable[str] | None) -> list[str]:
     if streams is None:
-        return list(lab.target.streams)
+        return list(ctx.target.streams)
     return [streams] if isinstance(streams, str) else list(streams)
 
 
-async def summary(lab: Lab, streams: str | Iterable[str] | None = None) -> pd.DataFrame:
+async def summary(ctx: Context, streams: str | Iterable[str] | None = None) -> pd.DataFrame:
     explicit = streams is not None
-    names = _names(lab, streams)
-    found = await _read_streams(lab, names, explicit=explicit, info=True)
-    counted = await _count_lag(lab, found)
+    names = stream_names(ctx, streams)
+    found = await _read_streams(ctx, names, explicit=explicit, info=True)
+    counted = await _count_lag(ctx, found)
     held = await _consumer_rows(
-        lab, [(s.name, text(g["name"])) for s in found for g in s.groups if int(g.get("pending", 0))]
+        ctx, [(s.name, text(g["name"])) for s in found for g in s.groups if int(g.get("pending", 0))]
     )
     rows = []
     for stream in found:
-        base = _stream_row(stream, lab.target.direct_streams)
+        base = _stream_row(stream, ctx.target.direct_streams)
         if not stream.groups:
             rows.append(base)
         for group in stream.groups:
@@ -232,12 +190,12 @@ async def summary(lab: Lab, streams: str | Iterable[str] | None = None) -> pd.Da
     return _frame(rows, SUMMARY_COLUMNS)
 
 
-async def _count_lag(lab: Lab, found: list[_Stream]) -> dict[tuple[str, str], int]:
+async def _count_lag(ctx: Context, found: list[_Stream]) -> dict[tuple[str, str], int]:
     """A second round trip, only for streams whose lag Redis did not report (6.2; 7.x after deletions)."""
     names = [stream.name for stream in found if stream.needs_count(thorough=True)]
     if not names:
         return {}
-    counted = await _read_streams(lab, names, explicit=False, info=False, count=names)
+    counted = await _read_streams(ctx, names, explicit=False, info=False, count=names)
     return {(stream.name, group): n for stream in counted for group, n in stream.counted.items()}
 
 
@@ -283,17 +241,17 @@ def _group_row(stream: _Stream, group: dict[str, Any], counted: int | None) -> d
     }
 
 
-async def consumers(lab: Lab, streams: str | Iterable[str] | None = None, group: str | None = None) -> pd.DataFrame:
+async def consumers(ctx: Context, streams: str | Iterable[str] | None = None, group: str | None = None) -> pd.DataFrame:
     explicit = streams is not None
-    names = _names(lab, streams)
-    found = await _read_streams(lab, names, explicit=explicit, info=False)
+    names = stream_names(ctx, streams)
+    found = await _read_streams(ctx, names, explicit=explicit, info=False)
     groups = [(s.name, text(g["name"])) for s in found for g in s.groups if group in (None, text(g["name"]))]
     if group is not None and not groups:
-        raise NotFound(f"no consumer group named {group!r} on {', '.join(names)}", target=lab.target.redis)
-    return _frame(await _consumer_rows(lab, groups), CONSUMER_COLUMNS)
+        raise NotFound(f"no consumer group named {group!r} on {', '.join(names)}", target=ctx.target.redis)
+    return _frame(await _consumer_rows(ctx, groups), CONSUMER_COLUMNS)
 
 
-async def _consumer_rows(lab: Lab, groups: list[tuple[str, str]]) -> list[dict[str, Any]]:
+async def _consumer_rows(ctx: Context, groups: list[tuple[str, str]]) -> list[dict[str, Any]]:
     """Two round trips: XINFO CONSUMERS per group; then each consumer's oldest pending entry and registry key.
 
     A consumer's oldest pending entry is the one it has held longest (entries are delivered in id order and a
@@ -301,8 +259,8 @@ async def _consumer_rows(lab: Lab, groups: list[tuple[str, str]]) -> list[dict[s
     """
     if not groups:
         return []
-    redis = lab.redis()
-    with lab.redis_errors():
+    redis = ctx.redis()
+    with ctx.redis_errors():
         pipe = redis.pipeline(transaction=False)
         for stream_name, group_name in groups:
             pipe.execute_command("XINFO CONSUMERS", stream_name, group_name)
@@ -316,12 +274,12 @@ async def _consumer_rows(lab: Lab, groups: list[tuple[str, str]]) -> list[dict[s
     holding = [(s, g, c) for s, g, c in members if int(c.get("pending", 0))]
     if not members:
         return []
-    with lab.redis_errors():
+    with ctx.redis_errors():
         pipe = redis.pipeline(transaction=False)
         for stream_name, group_name, c in holding:
             pipe.execute_command("XPENDING", stream_name, group_name, "-", "+", 1, c["name"])
         for name in workers:
-            pipe.pttl(lab.target.worker_key.format(consumer=name))
+            pipe.pttl(ctx.target.worker_key.format(consumer=name))
         replies = await pipe.execute() if holding or workers else []
     firsts = {(s, g, text(c["name"])): reply for (s, g, c), reply in zip(holding, replies, strict=False)}
     ttls = dict(zip(workers, replies[len(holding) :], strict=True))
@@ -353,7 +311,7 @@ PENDING_COLUMNS = ["stream", "group", "id", "consumer", "idle_ms", "deliveries"]
 
 
 async def pending(
-    lab: Lab,
+    ctx: Context,
     stream: str | Iterable[str] | None = None,
     group: str | None = None,
     consumer: str | None = None,
@@ -366,8 +324,8 @@ async def pending(
     if isinstance(stream, str) and group is not None:
         groups = [(stream, group)]
     else:
-        names = _names(lab, stream)
-        found = await _read_streams(lab, names, explicit=stream is not None, info=False)
+        names = stream_names(ctx, stream)
+        found = await _read_streams(ctx, names, explicit=stream is not None, info=False)
         groups = [
             (s.name, text(g["name"]))
             for s in found
@@ -375,13 +333,13 @@ async def pending(
             if int(g.get("pending", 0)) and group in (None, text(g["name"]))
         ]
     rows: list[tuple[Any, ...]] = []
-    redis = lab.redis()
+    redis = ctx.redis()
     for stream_name, group_name in groups:
         start, taken = "-", 0
         while limit is None or taken < limit:
             count = PENDING_PAGE if limit is None else min(PENDING_PAGE, limit - taken)
             args = [stream_name, group_name, start, "+", count] + ([consumer] if consumer is not None else [])
-            with lab.redis_errors():
+            with ctx.redis_errors():
                 page = await redis.execute_command("XPENDING", *args)
             rows.extend((stream_name, group_name, text(e[0]), text(e[1]), int(e[2]), int(e[3])) for e in page)
             taken += len(page)
@@ -391,19 +349,8 @@ async def pending(
     return _frame([dict(zip(PENDING_COLUMNS, r, strict=True)) for r in rows], PENDING_COLUMNS)
 
 
-def decode(value: Any) -> Any:
-    """A stream field value as BSNexus wrote it: JSON objects and lists parsed, everything else as text."""
-    value = text(value)
-    if isinstance(value, str) and value[:1] in "{[":
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
-
-
 async def peek(
-    lab: Lab,
+    ctx: Context,
     stream: str,
     ids: Iterable[str] | None = None,
     start: str = "-",
@@ -412,8 +359,8 @@ async def peek(
 ) -> pd.DataFrame:
     """Message bodies, decoded; with ``ids``, one row per id and ``exists=False`` for a body that is gone."""
     wanted = [str(i) for i in ids] if ids is not None else None
-    redis = lab.redis()
-    with lab.redis_errors():
+    redis = ctx.redis()
+    with ctx.redis_errors():
         pipe = redis.pipeline(transaction=False)
         pipe.type(stream)
         for entry in wanted or []:
@@ -423,12 +370,12 @@ async def peek(
         kind, *replies = await pipe.execute(raise_on_error=False)
     kind = text(kind)
     if kind == "none":
-        raise NotFound(f"no stream named {stream!r}", target=lab.target.redis)
+        raise NotFound(f"no stream named {stream!r}", target=ctx.target.redis)
     if kind != "stream":
-        raise WrongType(f"key {stream!r} is a {kind}, not a stream", target=lab.target.redis)
+        raise WrongType(f"key {stream!r} is a {kind}, not a stream", target=ctx.target.redis)
     for reply in replies:
         if isinstance(reply, ResponseError):
-            with lab.redis_errors():
+            with ctx.redis_errors():
                 raise reply
     if wanted is None:
         entries = [(text(e[0]), e[1]) for e in replies[0]]
@@ -443,9 +390,9 @@ async def peek(
     return pd.DataFrame(rows, columns=list(dict.fromkeys(["stream", "id", "exists", *(k for r in rows for k in r)])))
 
 
-async def bodies(lab: Lab, entries: pd.DataFrame) -> pd.DataFrame:
+async def bodies(ctx: Context, entries: pd.DataFrame) -> pd.DataFrame:
     """The bodies of the entries in a frame with ``stream`` and ``id`` columns (a pending frame, say)."""
-    frames = [await peek(lab, stream, list(group["id"])) for stream, group in entries.groupby("stream", sort=False)]
+    frames = [await peek(ctx, stream, list(group["id"])) for stream, group in entries.groupby("stream", sort=False)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["stream", "id", "exists"])
 
 
@@ -463,11 +410,25 @@ TICK_COLUMNS = [
 ]
 
 
-async def tick(lab: Lab, names: Sequence[str], count: Collection[str] = ()) -> list[dict[str, Any]]:
+class BacklogTick:
+    """The sampler's tick over ``names``: counts lag inside Redis only where the last tick found it unreported."""
+
+    def __init__(self, ctx: Context, names: Sequence[str]) -> None:
+        self._ctx = ctx
+        self._names = list(names)
+        self._count: set[str] = set(self._names)  # first tick: count wherever needed; then only where needed
+
+    async def __call__(self) -> list[dict[str, Any]]:
+        rows = await tick(self._ctx, self._names, self._count)
+        self._count = {row["stream"] for row in rows if row.pop("needs_count", False)}
+        return rows
+
+
+async def tick(ctx: Context, names: Sequence[str], count: Collection[str] = ()) -> list[dict[str, Any]]:
     """One sampler tick in ONE pipelined round trip: XINFO STREAM and XINFO GROUPS of every stream, and the
     counting script for the streams in ``count`` (those whose lag Redis does not report)."""
     rows = []
-    for stream in await _read_streams(lab, names, explicit=False, info=True, count=count):
+    for stream in await _read_streams(ctx, names, explicit=False, info=True, count=count):
         length = int(stream.info["length"]) if "length" in stream.info else None
         if not stream.groups:
             rows.append({"stream": stream.name, "group": None, "length": length})
@@ -504,60 +465,3 @@ def _frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
         if column in frame:
             frame[column] = frame[column].astype("Int64")
     return frame
-
-
-class Streams:
-    """``lab.streams``: the stream probes as plain calls that return DataFrames."""
-
-    def __init__(self, lab: Lab) -> None:
-        self._lab = lab
-
-    def summary(self, streams: str | Iterable[str] | None = None) -> pd.DataFrame:
-        """One row per (stream, group): length, ids, lag (exact or estimated), pending, longest pending idle."""
-        return self._lab.run(summary(self._lab, streams))
-
-    def consumers(self, streams: str | Iterable[str] | None = None, group: str | None = None) -> pd.DataFrame:
-        """One row per consumer: pending, idle, oldest pending entry, and whether its worker key still exists."""
-        return self._lab.run(consumers(self._lab, streams, group))
-
-    def pending(
-        self,
-        stream: str | Iterable[str] | None = None,
-        group: str | None = None,
-        consumer: str | None = None,
-        limit: int | None = None,
-    ) -> pd.DataFrame:
-        """Every pending entry (id, consumer, idle, deliveries), read in pages; all groups when none is named."""
-        return self._lab.run(pending(self._lab, stream, group, consumer, limit))
-
-    def peek(
-        self, stream: str, ids: Iterable[str] | None = None, start: str = "-", end: str = "+", count: int = 10
-    ) -> pd.DataFrame:
-        """Message bodies by id (``exists=False`` when gone) or by range, decoded as BSNexus writes them."""
-        return self._lab.run(peek(self._lab, stream, ids, start, end, count))
-
-    def bodies(self, entries: pd.DataFrame) -> pd.DataFrame:
-        """The bodies of the entries listed in a frame with ``stream`` and ``id`` columns."""
-        return self._lab.run(bodies(self._lab, entries))
-
-    def sample(
-        self, every: float = 1.0, duration: float | None = 60.0, streams: str | Iterable[str] | None = None
-    ) -> Sampler:
-        """Start a background sampler (one round trip per tick); read ``.frame()`` any time, ``.stop()`` it."""
-        from bsnexus_lab.sampler import Sampler
-
-        return Sampler(self._lab, _names(self._lab, streams), every=every, duration=duration).start()
-
-    def claim_dead(
-        self, stream: str, group: str, dead: str, to: str, *, min_idle_ms: int | None = None, dry_run: bool = True
-    ) -> pd.DataFrame:
-        """Move a dead consumer's pending entries to a live one (XCLAIM by id); a dry run unless told otherwise."""
-        from bsnexus_lab import remediation
-
-        return self._lab.run(remediation.claim_dead(self._lab, stream, group, dead, to, min_idle_ms, dry_run))
-
-    def ack(self, stream: str, group: str, ids: Iterable[str], *, dry_run: bool = True) -> pd.DataFrame:
-        """Acknowledge pending entries (XACK); a dry run unless told otherwise."""
-        from bsnexus_lab import remediation
-
-        return self._lab.run(remediation.ack(self._lab, stream, group, list(ids), dry_run))

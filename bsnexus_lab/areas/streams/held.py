@@ -1,23 +1,22 @@
-"""BSNexus's own tables, read for evidence: which tasks a stuck consumer holds, and what they block.
+"""Held tasks: which BSNexus tasks the entries of a consumer that lost its registry key stand for, and what
+they block.
 
 A pending entry carries its ``task_id``; joining it to ``tasks``, ``projects`` and ``workers`` shows the
 damage: tasks stuck in ``queued``, projects whose queueing waits for them, a worker row whose heartbeat
-stopped. When PostgreSQL is not configured or down, the Redis half still comes back (the health probe
-reports the outage).
+stopped. When PostgreSQL is not configured or cannot answer, the Redis half still comes back and the frame
+says why the rest is missing (``frame.attrs["unavailable"]``), so the check can say so instead of going quiet.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
-from bsnexus_lab import streams
+from bsnexus_lab.areas.streams import probes
+from bsnexus_lab.context import Context
 from bsnexus_lab.errors import LabError
-
-if TYPE_CHECKING:
-    from bsnexus_lab.lab import Lab
 
 # Evidence, not inventory: at most this many held entries per consumer are traced to their tasks.
 HELD_PER_CONSUMER = 100
@@ -61,38 +60,31 @@ def _uuids(values: Any) -> list[str]:
     return sorted(set(found))
 
 
-async def _select(lab: Lab, sql: str, ids: list[str]) -> pd.DataFrame | None:
-    import asyncpg
-    from sqlalchemy import text
-    from sqlalchemy.exc import SQLAlchemyError
-
-    if not ids or lab.target.database_url is None:
-        return None
-    try:
-        async with lab.engine().connect() as conn:
-            result = await conn.execute(text(sql), {"ids": ids})
-            return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-    except (LabError, OSError, SQLAlchemyError, asyncpg.PostgresError):
-        return None  # PostgreSQL down or unusable: the health probe reports it; the evidence stays Redis-only
-
-
-async def held_tasks(lab: Lab, consumers: pd.DataFrame) -> pd.DataFrame:
+async def held_tasks(ctx: Context, consumers: pd.DataFrame) -> pd.DataFrame:
     """One row per entry held by a consumer whose worker key is gone, traced to its task and project."""
     suspects = consumers[(consumers["pending"] > 0) & consumers["registered"].eq(False).fillna(False)]
     entries = []
     for row in suspects.itertuples():
-        held = await streams.pending(lab, row.stream, row.group, consumer=row.consumer, limit=HELD_PER_CONSUMER)
+        held = await probes.pending(ctx, row.stream, row.group, consumer=row.consumer, limit=HELD_PER_CONSUMER)
         entries.append(held)
     if not entries:
         return pd.DataFrame(columns=HELD_COLUMNS)
     held = pd.concat(entries, ignore_index=True).rename(columns={"id": "entry_id"})
-    bodies = await streams.bodies(lab, held.rename(columns={"entry_id": "id"}))
+    bodies = await probes.bodies(ctx, held.rename(columns={"entry_id": "id"}))
     task_of = dict(zip(bodies["id"], bodies["task_id"] if "task_id" in bodies else [None] * len(bodies), strict=True))
     held["task_id"] = held["entry_id"].map(task_of)
-    tasks = await _select(lab, TASKS_SQL, _uuids(held["task_id"].dropna()))
-    workers = await _select(lab, WORKERS_SQL, _uuids(held["consumer"]))
-    if tasks is not None:
-        held = held.merge(tasks, on="task_id", how="left")
-    if workers is not None:
-        held = held.merge(workers, on="consumer", how="left")
-    return held.reindex(columns=HELD_COLUMNS)
+    unavailable = None
+    if not ctx.has_database:
+        unavailable = "no database configured for this target"
+    else:
+        try:
+            if task_ids := _uuids(held["task_id"].dropna()):
+                held = held.merge(await ctx.query(TASKS_SQL, ids=task_ids), on="task_id", how="left")
+            if worker_ids := _uuids(held["consumer"]):
+                held = held.merge(await ctx.query(WORKERS_SQL, ids=worker_ids), on="consumer", how="left")
+        except LabError as exc:
+            unavailable = str(exc)
+    held = held.reindex(columns=HELD_COLUMNS)
+    if unavailable:
+        held.attrs["unavailable"] = unavailable
+    return held

@@ -1,24 +1,16 @@
-"""Figures from probe frames. They never query: pass them what a probe returned."""
+"""Figures of the streams area, from probe frames. They never query: pass them what a probe returned."""
 
 from __future__ import annotations
 
 import math
 
 import pandas as pd
-from matplotlib.axes import Axes
 from matplotlib.dates import DateFormatter
 from matplotlib.figure import Figure
 
+from bsnexus_lab.plotting import figure as _figure
+
 STATUS_COLOURS = {"OK": "#d4edda", "WARN": "#fff3cd", "STALL": "#f8d7da", "STOP": "#f5c6cb"}
-
-
-def _figure(figsize: tuple[float, float], rows: int = 1, cols: int = 1) -> tuple[Figure, list[Axes]]:
-    """A figure that renders inline in Jupyter (pyplot registers the formatter) but is not kept open by pyplot."""
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(rows, cols, figsize=figsize, layout="constrained", squeeze=False)
-    plt.close(figure)
-    return figure, list(axes.flat)
 
 
 def backlog(summary: pd.DataFrame) -> Figure:

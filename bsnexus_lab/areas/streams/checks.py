@@ -6,16 +6,18 @@ from typing import Any
 
 import pandas as pd
 
-from bsnexus_lab.checks import register
-from bsnexus_lab.findings import Finding, Severity
-from bsnexus_lab.streams import entry_id
-from bsnexus_lab.thresholds import Thresholds
+from bsnexus_lab.areas.streams.thresholds import StreamThresholds
+from bsnexus_lab.checks import check
+from bsnexus_lab.findings import Finding, Kind, Severity
+from bsnexus_lab.resp import entry_id
 
 POISON_SHOWN = 10  # findings for at most this many poison entries; the rest are counted in the last one
 
 
-@register("streams.dead_consumer", "Dead consumers holding pending entries")
-def dead_consumer(consumers: pd.DataFrame, thresholds: Thresholds, held: pd.DataFrame | None = None) -> list[Finding]:
+@check("streams.dead_consumer", "Dead consumers holding pending entries", kind=Kind.CAUSE)
+def dead_consumer(
+    consumers: pd.DataFrame, thresholds: StreamThresholds, held: pd.DataFrame | None = None
+) -> list[Finding]:
     """A consumer whose pending entries idle past the threshold and whose worker registry key is gone.
 
     BSNexus re-reads a consumer's pending entries only when that same worker polls again, and nothing claims
@@ -59,7 +61,7 @@ def dead_consumer(consumers: pd.DataFrame, thresholds: Thresholds, held: pd.Data
     return findings
 
 
-def _postgres_evidence(held: pd.DataFrame, thresholds: Thresholds) -> dict[str, Any]:
+def _postgres_evidence(held: pd.DataFrame, thresholds: StreamThresholds) -> dict[str, Any]:
     if held.empty or held["task_status"].isna().all():
         return {}
     evidence: dict[str, Any] = {}
@@ -80,8 +82,10 @@ def _postgres_evidence(held: pd.DataFrame, thresholds: Thresholds) -> dict[str, 
     return evidence
 
 
-@register("streams.poison_message", "Entries redelivered too often")
-def poison_message(pending: pd.DataFrame, thresholds: Thresholds, bodies: pd.DataFrame | None = None) -> list[Finding]:
+@check("streams.poison_message", "Entries redelivered too often", kind=Kind.CAUSE)
+def poison_message(
+    pending: pd.DataFrame, thresholds: StreamThresholds, bodies: pd.DataFrame | None = None
+) -> list[Finding]:
     """An entry delivered ``poison_deliveries`` times or more: whoever reads it fails, and it comes back."""
     poison = pending[pending["deliveries"] >= thresholds.poison_deliveries].sort_values("deliveries", ascending=False)
     findings = []
@@ -131,8 +135,10 @@ def _shorten(value: Any, limit: int = 400) -> str:
     return shown if len(shown) <= limit else shown[: limit - 1] + "…"
 
 
-@register("streams.lost_messages", "Messages trimmed before delivery, and pending entries without a body")
-def lost_messages(summary: pd.DataFrame, thresholds: Thresholds, pending: pd.DataFrame | None = None) -> list[Finding]:
+@check("streams.lost_messages", "Messages trimmed before delivery, and pending entries without a body")
+def lost_messages(
+    summary: pd.DataFrame, thresholds: StreamThresholds, pending: pd.DataFrame | None = None
+) -> list[Finding]:
     """Entries a group never read that are no longer in the stream, and pending ids whose bodies are gone.
 
     Redis 7 reports lag as entries-added - entries-read, so entries trimmed before the group read them stay in
@@ -209,8 +215,8 @@ def _lost(row: Any) -> tuple[int, str]:
     return 0, "exact"
 
 
-@register("streams.trim_risk", "Backlogs about to be trimmed")
-def trim_risk(summary: pd.DataFrame, thresholds: Thresholds) -> list[Finding]:
+@check("streams.trim_risk", "Backlogs about to be trimmed")
+def trim_risk(summary: pd.DataFrame, thresholds: StreamThresholds) -> list[Finding]:
     """BSNexus trims with MAXLEN ~ limit: an undelivered backlog near the limit loses tasks when it passes it."""
     findings = []
     for row in summary.dropna(subset=["group"]).itertuples():
@@ -234,8 +240,8 @@ def trim_risk(summary: pd.DataFrame, thresholds: Thresholds) -> list[Finding]:
     return findings
 
 
-@register("streams.no_readers", "Streams and groups nobody reads")
-def no_readers(summary: pd.DataFrame, thresholds: Thresholds) -> list[Finding]:
+@check("streams.no_readers", "Streams and groups nobody reads")
+def no_readers(summary: pd.DataFrame, thresholds: StreamThresholds) -> list[Finding]:
     """A stream with entries and no consumer group (unless it is read directly), or a group with no consumers
     while entries wait for it."""
     findings = []

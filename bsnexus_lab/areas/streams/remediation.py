@@ -10,93 +10,78 @@ other consumers that are merely slow; claiming the dead consumer's own ids moves
 
 from __future__ import annotations
 
-import json
-import os
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
 import pandas as pd
 
-from bsnexus_lab import streams
+from bsnexus_lab.areas.streams import probes
+from bsnexus_lab.context import Context
 from bsnexus_lab.errors import LabError, NotFound, PermissionDenied
-
-if TYPE_CHECKING:
-    from bsnexus_lab.lab import Lab
+from bsnexus_lab.resp import text
 
 CLAIM_BATCH = 100
 
 
-def _require_writes(lab: Lab, what: str) -> None:
-    if not lab.allow_writes:
+def _require_writes(ctx: Context, what: str) -> None:
+    if not ctx.allow_writes:
         raise PermissionDenied(
             f"{what} writes, and this Lab is read-only",
-            target=lab.target.redis,
+            target=ctx.target.redis,
             hint="review the dry run, then open the Lab with connect(..., allow_writes=True)",
         )
 
 
-def record(lab: Lab, action: str, **details: Any) -> None:
-    entry = {"time": datetime.now(UTC).isoformat(), "target": lab.target.name, "action": action, **details}
-    lab.journal.append(entry)
-    if run_dir := os.environ.get("BSNEXUS_LAB_RUN_DIR"):
-        with (Path(run_dir) / "writes.jsonl").open("a") as handle:
-            handle.write(json.dumps(entry, default=str) + "\n")
-
-
 async def claim_dead(
-    lab: Lab, stream: str, group: str, dead: str, to: str, min_idle_ms: int | None, dry_run: bool
+    ctx: Context, stream: str, group: str, dead: str, to: str, min_idle_ms: int | None, dry_run: bool
 ) -> pd.DataFrame:
-    min_idle = int(lab.thresholds.dead_consumer_idle_s * 1000) if min_idle_ms is None else min_idle_ms
-    await _check_recipient(lab, stream, group, dead, to)
-    held = await streams.pending(lab, stream, group, consumer=dead)
+    min_idle = int(ctx.thresholds.dead_consumer_idle_s * 1000) if min_idle_ms is None else min_idle_ms
+    await _check_recipient(ctx, stream, group, dead, to)
+    held = await probes.pending(ctx, stream, group, consumer=dead)
     plan = held[held["idle_ms"] >= min_idle].assign(to=to, action="would claim")
     if not plan.empty:
         # XCLAIM of an id whose body was trimmed drops it from the pending list instead of moving it: leave
         # those alone (the lost-messages check reports them; re-queue the task, then ack them).
-        bodies = await streams.peek(lab, stream, list(plan["id"]))
+        bodies = await probes.peek(ctx, stream, list(plan["id"]))
         gone = set(bodies.loc[~bodies["exists"], "id"])
         plan.loc[plan["id"].isin(gone), "action"] = "skipped: body gone, re-queue the task and ack"
     ids = list(plan.loc[plan["action"] == "would claim", "id"])
     if dry_run or not ids:
         return plan
-    _require_writes(lab, "XCLAIM")
+    _require_writes(ctx, "XCLAIM")
     claimed: set[str] = set()
-    with lab.redis_errors():
+    with ctx.redis_errors():
         for start in range(0, len(ids), CLAIM_BATCH):
             batch = ids[start : start + CLAIM_BATCH]
-            reply = await lab.redis().xclaim(stream, group, to, min_idle, batch, justid=True)
-            moved = sorted(streams.text(i) for i in reply)
+            reply = await ctx.redis().xclaim(stream, group, to, min_idle, batch, justid=True)
+            moved = sorted(text(i) for i in reply)
             claimed |= set(moved)
-            record(lab, "claim", stream=stream, group=group, from_consumer=dead, to=to, ids=moved)
+            ctx.record("claim", stream=stream, group=group, from_consumer=dead, to=to, ids=moved)
     plan.loc[plan["id"].isin(claimed), "action"] = "claimed"
     plan.loc[plan["action"] == "would claim", "action"] = "skipped: no longer idle"
     return plan
 
 
-async def _check_recipient(lab: Lab, stream: str, group: str, dead: str, to: str) -> None:
+async def _check_recipient(ctx: Context, stream: str, group: str, dead: str, to: str) -> None:
     """XCLAIM creates a missing consumer: refuse a typo, the dead consumer itself, or a worker that is gone."""
     if to == dead:
         raise LabError("claiming to the dead consumer itself changes nothing", hint="name a live worker's id")
-    members = await streams.consumers(lab, stream, group)
+    members = await probes.consumers(ctx, stream, group)
     match = members[members["consumer"] == to]
     if match.empty:
         raise NotFound(
             f"no consumer {to!r} in {stream}/{group}",
-            target=lab.target.redis,
+            target=ctx.target.redis,
             hint="claim to a live worker that already reads this group",
         )
     if match["registered"].eq(False).any():
         raise NotFound(
             f"consumer {to!r} has no live worker key",
-            target=lab.target.redis,
+            target=ctx.target.redis,
             hint="claim to a worker whose registry key exists",
         )
 
 
-async def ack(lab: Lab, stream: str, group: str, ids: list[str], dry_run: bool) -> pd.DataFrame:
-    redis = lab.redis()
-    with lab.redis_errors():
+async def ack(ctx: Context, stream: str, group: str, ids: list[str], dry_run: bool) -> pd.DataFrame:
+    redis = ctx.redis()
+    with ctx.redis_errors():
         pipe = redis.pipeline(transaction=False)
         for entry in ids:
             pipe.execute_command("XPENDING", stream, group, entry, entry, 1)
@@ -104,17 +89,17 @@ async def ack(lab: Lab, stream: str, group: str, ids: list[str], dry_run: bool) 
     plan = pd.DataFrame(
         {
             "id": ids,
-            "consumer": [streams.text(r[0][1]) if r else None for r in replies],
+            "consumer": [text(r[0][1]) if r else None for r in replies],
             "action": ["would ack" if r else "skipped: not pending" for r in replies],
         }
     )
     pending_ids = [i for i, r in zip(ids, replies, strict=True) if r]
     if dry_run or not pending_ids:
         return plan
-    _require_writes(lab, "XACK")
-    with lab.redis_errors():
+    _require_writes(ctx, "XACK")
+    with ctx.redis_errors():
         acked = int(await redis.xack(stream, group, *pending_ids))
-    record(lab, "ack", stream=stream, group=group, ids=pending_ids, acknowledged=acked)
+    ctx.record("ack", stream=stream, group=group, ids=pending_ids, acknowledged=acked)
     done = "acked" if acked == len(pending_ids) else f"acked or acknowledged meanwhile ({acked} of {len(pending_ids)})"
     plan.loc[plan["action"] == "would ack", "action"] = done
     return plan

@@ -1,35 +1,13 @@
-"""Scenarios: the healthy world plus one planted fault each.
-
-Adding one is a single decorated function: build on :func:`build_healthy`, plant the fault with the
-:class:`World` verbs, and return the planted facts (the values a test or demo expects the checks to find).
-"""
+"""Stream scenarios: the healthy world plus one planted stream fault each."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-from bsnexus_lab.errors import SandboxError
+from bsnexus_lab.resp import entry_id
+from bsnexus_lab.sandbox.scenarios import scenario
 from bsnexus_lab.sandbox.world import World, build_healthy
-from bsnexus_lab.streams import entry_id
-
-Scenario = Callable[[World], Awaitable[dict[str, Any]]]
-SCENARIOS: dict[str, Scenario] = {}
-
-
-def scenario(name: str) -> Callable[[Scenario], Scenario]:
-    def decorate(function: Scenario) -> Scenario:
-        SCENARIOS[name] = function
-        return function
-
-    return decorate
-
-
-def get(name: str) -> Scenario:
-    if name not in SCENARIOS:
-        raise SandboxError(f"no scenario named {name!r}", hint=f"known: {', '.join(sorted(SCENARIOS))}")
-    return SCENARIOS[name]
 
 
 @scenario("healthy")

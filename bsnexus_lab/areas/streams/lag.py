@@ -6,7 +6,7 @@ A Redis Streams group has one "partition" per stream; its "offset" is ``entries-
 last-delivered id (6.2), its lag the group's lag, and the window the sampler's ticks. Rules, in Burrow's
 order (its evaluator checks STOP before asking whether lag was ever zero):
 
-1. OK    when the latest lag is within the allowed lag (``Thresholds.allowed_lag``).
+1. OK    when the latest lag is within the allowed lag (``StreamThresholds.allowed_lag``).
 2. STOP  when the offset moved in the window but has not moved for longer than the span over which it was
          seen moving (Burrow: now - last commit > last commit - first commit): the group stopped consuming.
 3. STALL when the offset did not move at all in the window while work waits (Burrow: offsets all equal).
@@ -24,23 +24,23 @@ from typing import Any
 
 import pandas as pd
 
-from bsnexus_lab.checks import register
+from bsnexus_lab.areas.streams.thresholds import StreamThresholds
+from bsnexus_lab.checks import check
 from bsnexus_lab.findings import Finding, Severity
-from bsnexus_lab.streams import entry_id
-from bsnexus_lab.thresholds import DEFAULTS, Thresholds
+from bsnexus_lab.resp import entry_id
 
 STATUS_COLUMNS = ["stream", "group", "status", "reason", "samples", "first_lag", "last_lag"]
 SEVERITY = {"STOP": Severity.CRITICAL, "STALL": Severity.CRITICAL, "WARN": Severity.WARNING}
 
 
-def evaluate(samples: pd.DataFrame, thresholds: Thresholds = DEFAULTS) -> pd.DataFrame:
+def evaluate(samples: pd.DataFrame, thresholds: StreamThresholds | None = None) -> pd.DataFrame:
     """One row per (stream, group) sampled: status OK/WARN/STALL/STOP, and why."""
     good = samples.reset_index()
     good = good[good["error"].isna() & good["group"].notna()] if "error" in good else good[good["group"].notna()]
     rows = []
     for (stream, group), window in good.groupby(["stream", "group"], sort=False):
         window = window.sort_values("time")
-        status, reason = _status(window, thresholds.allowed_lag)
+        status, reason = _status(window, (thresholds or StreamThresholds()).allowed_lag)
         lags = window["lag"].astype("float")
         rows.append(
             {
@@ -85,8 +85,8 @@ def _status(window: pd.DataFrame, allowed_lag: int) -> tuple[str, str]:
     return "OK", "lag decreasing at times"
 
 
-@register("streams.lag_status", "Consumer groups falling behind (Burrow rules)")
-def lag_status(samples: pd.DataFrame, thresholds: Thresholds) -> list[Finding]:
+@check("streams.lag_status", "Consumer groups falling behind (Burrow rules)")
+def lag_status(samples: pd.DataFrame, thresholds: StreamThresholds) -> list[Finding]:
     statuses = evaluate(samples, thresholds)
     return [
         Finding(

@@ -1,0 +1,39 @@
+"""The streams area: BSNexus's Redis Streams, their consumer groups and consumers (``lab.streams``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bsnexus_lab.areas import Area, register
+from bsnexus_lab.areas.streams import checks as checks  # importing registers the checks
+from bsnexus_lab.areas.streams import lag as lag
+from bsnexus_lab.areas.streams.commands import COUNT_SCRIPT, READ_COMMANDS
+from bsnexus_lab.areas.streams.facade import Streams
+from bsnexus_lab.areas.streams.thresholds import StreamThresholds
+
+
+def collect(streams: Streams) -> dict[str, Any]:
+    """The snapshot the stream checks need (no sampling window: triage brings its own)."""
+    limit = streams.thresholds.pending_scan_limit
+    consumers = streams.consumers()
+    pending = streams.pending(limit=limit)
+    poison = pending[pending["deliveries"] >= streams.thresholds.poison_deliveries]
+    return {
+        "streams.summary": streams.summary(),
+        "streams.consumers": consumers,
+        "streams.pending": pending,
+        "streams.held": streams.held_tasks(consumers),
+        "streams.bodies": streams.bodies(poison),
+    }
+
+
+AREA = register(
+    Area(
+        name="streams",
+        facade=Streams,
+        thresholds=StreamThresholds(),
+        commands=READ_COMMANDS,
+        scripts=(COUNT_SCRIPT,),
+        collect=collect,
+    )
+)

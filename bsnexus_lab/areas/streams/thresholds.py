@@ -1,0 +1,41 @@
+"""The streams area's thresholds, each with the reason for its default."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bsnexus_lab.thresholds import threshold
+
+
+@dataclass(frozen=True)
+class StreamThresholds:
+    dead_consumer_idle_s: float = threshold(
+        300.0,
+        "A worker heartbeats every 30 s and its registry key lives 90 s; BSNexus re-reads a consumer's own pending "
+        "entries at every poll. Entries idle 5 minutes whose consumer has no registry key belong to a worker "
+        "that is not coming back.",
+    )
+    stale_heartbeat_s: float = threshold(
+        120.0,
+        "The workers row is written at most once a minute (worker:db_heartbeat throttles it): two missed writes "
+        "mean the worker stopped heartbeating.",
+    )
+    poison_deliveries: int = threshold(
+        5,
+        "A healthy task is delivered once, or a few times when a worker restarts mid-task; an entry redelivered "
+        "this often keeps killing whoever reads it.",
+    )
+    trim_limit: int = threshold(
+        1000, "BSNexus's trim_streams() uses XTRIM MAXLEN ~ 1000 on task streams: undelivered entries past it go."
+    )
+    board_trim_limit: int = threshold(5000, "trim_streams() keeps ~5000 entries of events:board.")
+    trim_warning_ratio: float = threshold(0.8, "Warn while there is still room: at 80 % of the trim limit.")
+    allowed_lag: int = threshold(
+        0, "Burrow's allowed lag. BSNexus reads one task per poll, so anything above zero means waiting work."
+    )
+    pending_scan_limit: int = threshold(
+        100_000, "How many pending entries a runbook scans per group (XPENDING pages of 10,000): bounded cost."
+    )
+
+    def trim_limit_for(self, stream: str) -> int:
+        return self.board_trim_limit if stream == "events:board" else self.trim_limit

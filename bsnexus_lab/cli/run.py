@@ -1,0 +1,60 @@
+"""``bsnexus-lab run``: runbooks, executed with papermill into a run directory."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bsnexus_lab import findings as findings_io
+from bsnexus_lab import runner
+from bsnexus_lab.cli import add
+from bsnexus_lab.errors import RunbookError
+from bsnexus_lab.findings import Severity
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute a runbook with papermill; keep the notebook, an HTML report and findings.json."""
+    if args.list:
+        for name, path in sorted(runner.available().items()):
+            print(f"{name}  ({path})")
+            for param in runner.parameters(path).values():
+                print(f"    -p {param.signature():40} {param.help}")
+        return 0
+    if not args.runbook:
+        raise RunbookError("name a runbook", hint="see `bsnexus-lab run --list`")
+    result = runner.run(
+        args.runbook, target=args.target, params=parse_params(args.param), fail_on=Severity(args.fail_on),
+        output_root=args.output_dir,
+    )  # fmt: skip
+    print_result(result)
+    return result.exit_code
+
+
+def print_result(result: runner.RunResult) -> None:
+    print(findings_io.to_text(result.findings))
+    if result.error:
+        print(f"\nthe runbook failed: {result.error}", file=sys.stderr)
+    print(f"\nreport:   {result.report}\nnotebook: {result.notebook}\nfindings: {result.run_dir / 'findings.json'}")
+
+
+def parse_params(pairs: Sequence[str]) -> dict[str, str]:
+    params = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise RunbookError(f"parameter {pair!r} is not NAME=VALUE")
+        params[name.strip()] = value
+    return params
+
+
+def register(sub: Any) -> None:
+    run_cmd = add(sub, "run", run)
+    run_cmd.add_argument("runbook", nargs="?")
+    run_cmd.add_argument("--target", help="profile name (default: resolved from the environment)")
+    run_cmd.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
+    run_cmd.add_argument("--fail-on", default="warning", choices=[s.value for s in Severity])
+    run_cmd.add_argument("--output-dir", type=Path, default=None, help="default: ./runs")
+    run_cmd.add_argument("--list", action="store_true", help="list runbooks and their parameters")

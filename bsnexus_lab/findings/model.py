@@ -1,0 +1,139 @@
+"""Findings: what a check concluded, as a value that survives JSON, notebooks and reports.
+
+A finding is a cause, a symptom, or a standing configuration risk (:class:`Kind`). Findings about one story
+(consumers stop, the backlog grows, trimming drops messages) share scope tokens such as
+``stream:tasks:queue/workers`` or ``task:<id>``; :func:`link` nests every symptom that a cause in the same
+run explains under that cause, so a report reads as causes with their consequences, not as unrelated alarms.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Severity(enum.StrEnum):
+    OK = "ok"
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return list(Severity).index(self)
+
+
+class Kind(enum.StrEnum):
+    """What a finding reports: a root cause, a consequence another finding may explain, or a standing risk."""
+
+    CAUSE = "cause"
+    SYMPTOM = "symptom"
+    CONFIG = "config"
+
+
+_KIND_ORDER = {Kind.CAUSE: 0, Kind.CONFIG: 1, Kind.SYMPTOM: 2, None: 2}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One conclusion. ``check`` is a stable id (``streams.dead_consumer``); with ``subject`` it forms
+    :attr:`key`, which names the same problem across runs (for diffs and silencing)."""
+
+    check: str
+    severity: Severity
+    title: str
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    remedy: str = ""
+    target: str = ""
+    kind: Kind | None = None
+    subject: tuple[str, ...] = ()
+    scope: frozenset[str] = frozenset()
+    explains: tuple[Finding, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return f"{self.check}:{'/'.join(self.subject)}" if self.subject else self.check
+
+    @property
+    def effective(self) -> Severity:
+        """The worst of this finding and what it explains: a cause ranks by its worst consequence."""
+        return max([self.severity, *(f.effective for f in self.explains)], key=lambda s: s.rank)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "check": self.check,
+            "severity": self.severity.value,
+            "title": self.title,
+            "evidence": dict(self.evidence),
+            "remedy": self.remedy,
+            "target": self.target,
+            "kind": self.kind.value if self.kind else None,
+            "key": self.key,
+            "subject": list(self.subject),
+            "scope": sorted(self.scope),
+            "explains": [f.to_dict() for f in self.explains],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Finding:
+        return cls(
+            check=data["check"],
+            severity=Severity(data["severity"]),
+            title=data["title"],
+            evidence=dict(data.get("evidence", {})),
+            remedy=data.get("remedy", ""),
+            target=data.get("target", ""),
+            kind=Kind(data["kind"]) if data.get("kind") else None,
+            subject=tuple(data.get("subject", ())),
+            scope=frozenset(data.get("scope", ())),
+            explains=tuple(cls.from_dict(f) for f in data.get("explains", ())),
+        )
+
+
+def ranked(findings: Iterable[Finding]) -> list[Finding]:
+    """Worst effective severity first; within a severity causes, then configuration risks, then symptoms."""
+    return sorted(findings, key=lambda f: (-f.effective.rank, _KIND_ORDER[f.kind]))
+
+
+def link(findings: Iterable[Finding]) -> list[Finding]:
+    """Nest each symptom under the cause that explains it (shared scope); return the top level, ranked.
+
+    A symptom with several candidate causes goes to the most severe one. Causes and configuration risks stay
+    at the top level; ``ok`` findings are never nested.
+    """
+    findings = list(findings)
+    causes = ranked(f for f in findings if f.kind is Kind.CAUSE and f.severity is not Severity.OK and f.scope)
+    attached: dict[int, list[Finding]] = {id(c): list(c.explains) for c in causes}
+    top = []
+    for finding in findings:
+        if finding.kind is not Kind.CAUSE and finding.severity is not Severity.OK and finding.scope:
+            cause = next((c for c in causes if c.scope & finding.scope), None)
+            if cause is not None:
+                attached[id(cause)].append(finding)
+                continue
+        top.append(finding)
+    return ranked(
+        dataclasses.replace(f, explains=tuple(ranked(attached[id(f)]))) if id(f) in attached else f for f in top
+    )
+
+
+def flatten(findings: Iterable[Finding]) -> list[Finding]:
+    """Every finding, explained ones included, depth first."""
+    out = []
+    for f in findings:
+        out.append(f)
+        out.extend(flatten(f.explains))
+    return out
+
+
+def worst(findings: Iterable[Finding], *, kinds: Iterable[Kind] | None = None) -> Severity:
+    """The worst severity among the findings and everything they explain (optionally only some kinds)."""
+    wanted = None if kinds is None else set(kinds)
+    return max(
+        (f.severity for f in flatten(findings) if wanted is None or (f.kind or Kind.SYMPTOM) in wanted),
+        key=lambda s: s.rank,
+        default=Severity.OK,
+    )
