@@ -19,11 +19,13 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pandas as pd
+from pydantic import SecretStr
 from redis.exceptions import ResponseError
 from tqdm.auto import tqdm
 
 from bsnexus_lab.areas.keys.names import BSNEXUS_PATTERNS, SECRET_SEGMENTS, decode, mask, prefix
 from bsnexus_lab.areas.keys.tally import BIGGEST_COLUMNS, Tally
+from bsnexus_lab.clients import redis_client
 from bsnexus_lab.errors import LabError
 
 SCAN_SCRIPT = """\
@@ -39,7 +41,8 @@ for i = 8, #ARGV, 2 do
 end
 local find, sub, byte = string.find, string.sub, string.byte
 local function is_id(s)
-  return find(s, '^%d+$') or (#s >= 12 and find(s, '^[%x%-]+$')) or (#s >= 20 and find(s, '^[%w_%-]+$') and find(s, '%d'))
+  return find(s, '^%d+$') or (#s >= 12 and find(s, '^[%x%-]+$'))
+    or (#s >= 20 and find(s, '^[%w_%-]+$') and find(s, '%d'))
 end
 local cache = {}
 local function group_of(key)
@@ -118,7 +121,7 @@ LENGTH_COMMANDS = {
     "stream": "XLEN",
 }
 COMMANDS = frozenset(
-    {"SCAN", "TYPE", "PTTL", "MEMORY.USAGE", "DBSIZE", "INFO", "EVAL_RO", "CLUSTER.NODES", *LENGTH_COMMANDS.values()}
+    {"SCAN", "TYPE", "PTTL", "MEMORY.USAGE", "DBSIZE", "INFO", "CLUSTER.NODES", *LENGTH_COMMANDS.values()}
 )
 NODE_COLUMNS = ["node", "status", "mode", "dbsize", "scanned", "keys", "memory_bytes", "without_ttl", "vanished"]
 TOTAL_COLUMNS = [
@@ -300,7 +303,7 @@ async def _nodes(ctx: Any, notes: list[str]) -> list[_Node]:
             node.status = f"down: cluster reports it {failing}"
             notes.append(f"cluster node {address} is down ({failing}): its keys are not counted")
             continue
-        node.client = ctx_node_client(ctx, address)
+        node.client = _node_client(ctx, address)
         try:
             with ctx.redis_errors():
                 await _describe(node, await node.client.info())
@@ -338,16 +341,17 @@ def node_url(url: str, address: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{userinfo}@{address}" if userinfo else address, path=""))
 
 
-def ctx_node_client(ctx: Any, address: str) -> Any:
-    """A guarded client on one cluster node, with the target's credentials and the Lab's counters."""
-    from pydantic import SecretStr
-
-    from bsnexus_lab.clients import redis_client
-
-    target = ctx.target.model_copy(
-        update={"redis_url": SecretStr(node_url(ctx.target.redis_url.get_secret_value(), address))}
+def _node_client(ctx: Any, address: str) -> Any:
+    """A guarded client on one cluster node: the target's credentials, the Lab's allow-list and counters."""
+    url = SecretStr(node_url(ctx.target.redis_url.get_secret_value(), address))
+    clients = ctx.clients
+    return redis_client(
+        ctx.target.model_copy(update={"redis_url": url}),
+        clients.counters,
+        allow_writes=clients.allow_writes,
+        commands=clients.commands,
+        scripts=clients.scripts,
     )
-    return redis_client(target, ctx.counters, allow_writes=ctx.allow_writes)
 
 
 async def _describe(node: _Node, info: dict[str, Any]) -> None:

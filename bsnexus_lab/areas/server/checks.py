@@ -69,9 +69,9 @@ def eviction_risk(
                 "streams_or_registry_seen": queues,
             },
             remedy=(
-                "Run BSNexus's Redis with --maxmemory-policy noeviction (writes fail loudly instead of tasks vanishing) "
-                "or volatile-lru (only keys with a TTL are evicted), and trim the streams; or give caches their own "
-                "Redis. This is BSNexus's compose default: change it in docker-compose.yml."
+                "Run BSNexus's Redis with --maxmemory-policy noeviction (writes fail loudly instead of tasks "
+                "vanishing) or volatile-lru (only keys with a TTL are evicted), and trim the streams; or give "
+                "caches their own Redis. This is BSNexus's compose default: change it in docker-compose.yml."
             ),
             subject=("maxmemory-policy",),
             scope=frozenset({"redis:memory"}),
