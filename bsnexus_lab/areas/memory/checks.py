@@ -52,7 +52,7 @@ def limit_projection(projection: pd.DataFrame, thresholds: MemoryThresholds) -> 
         return []
     row = server.iloc[0]
     hours = float(row["hours_to_limit"])
-    if hours > thresholds.limit_warning_h:
+    if hours > thresholds.limit_warning_h or row["last"] - row["first"] < thresholds.limit_min_growth_bytes:
         return []
     severity = Severity.CRITICAL if hours <= thresholds.limit_critical_h else Severity.WARNING
     return [
