@@ -8,7 +8,8 @@ A run directory ``runs/<runbook>/<UTC timestamp>-<id>/`` holds:
 - ``run.json``: what ran, against which target (redacted), with which parameters, and how it ended.
 
 Every artefact is scrubbed of the target's passwords before it is written. Exit statuses: 0 when no finding
-reaches ``fail_on``, 1 when one does, 2 when the notebook failed.
+reaches ``fail_on`` (configuration risks only count with ``fail_on_config``), 1 when one does, 2 when the
+notebook failed.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ from bsnexus_lab import findings as findings_io
 from bsnexus_lab import report
 from bsnexus_lab.config import Target, resolve
 from bsnexus_lab.errors import RunbookError
-from bsnexus_lab.findings import Finding, Severity
+from bsnexus_lab.findings import Finding, Kind, Severity
+
+COUNTED = (Kind.CAUSE, Kind.SYMPTOM)  # what fail_on counts unless fail_on_config
 
 EXIT_OK, EXIT_FINDINGS, EXIT_FAILED = 0, 1, 2
 KERNEL = "python3"
@@ -173,8 +176,13 @@ def run(
     params: dict[str, Any] | None = None,
     fail_on: Severity = Severity.WARNING,
     output_root: Path | None = None,
+    fail_on_config: bool = False,
 ) -> RunResult:
-    """Execute a runbook against a target (a profile name; None resolves from the environment)."""
+    """Execute a runbook against a target (a profile name; None resolves from the environment).
+
+    Configuration risks (``Kind.CONFIG``) are reported but count towards ``fail_on`` only with
+    ``fail_on_config``: a standing risk must not page a scheduler at every run.
+    """
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -203,11 +211,11 @@ def run(
     except PapermillExecutionError as exc:
         error = f"cell {exc.exec_count} raised {exc.ename}: {exc.evalue}"
     except KeyboardInterrupt:
-        _finish(path.stem, run_dir, scratch, resolved, values, fail_on, started, "interrupted")
+        _finish(path.stem, run_dir, scratch, resolved, values, (fail_on, fail_on_config), started, "interrupted")
         raise
     except Exception as exc:  # a kernel that died or never started: still leave evidence behind
         error = f"{type(exc).__name__}: {exc}"
-    return _finish(path.stem, run_dir, scratch, resolved, values, fail_on, started, error)
+    return _finish(path.stem, run_dir, scratch, resolved, values, (fail_on, fail_on_config), started, error)
 
 
 def _new_run_dir(root: Path, runbook: str) -> Path:
@@ -223,7 +231,7 @@ def _finish(
     scratch: Path,
     target: Target,
     values: dict[str, Any],
-    fail_on: Severity,
+    failing: tuple[Severity, bool],
     started: float,
     error: str | None,
 ) -> RunResult:
@@ -239,7 +247,7 @@ def _finish(
     (run_dir / "findings.json").write_text(findings_io.to_json(found))
     if error:
         exit_code = EXIT_FAILED
-    elif found and findings_io.worst(found).rank >= fail_on.rank:
+    elif found and findings_io.worst(found, kinds=None if failing[1] else COUNTED).rank >= failing[0].rank:
         exit_code = EXIT_FINDINGS
     else:
         exit_code = EXIT_OK

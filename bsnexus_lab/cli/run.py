@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
         raise RunbookError("name a runbook", hint="see `bsnexus-lab run --list`")
     result = runner.run(
         args.runbook, target=args.target, params=parse_params(args.param), fail_on=Severity(args.fail_on),
-        output_root=args.output_dir,
+        output_root=args.output_dir, fail_on_config=args.fail_on_config,
     )  # fmt: skip
     print_result(result)
     return result.exit_code
@@ -56,5 +56,8 @@ def register(sub: Any) -> None:
     run_cmd.add_argument("--target", help="profile name (default: resolved from the environment)")
     run_cmd.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
     run_cmd.add_argument("--fail-on", default="warning", choices=[s.value for s in Severity])
+    run_cmd.add_argument(
+        "--fail-on-config", action="store_true", help="count configuration risks (e.g. eviction policy) in --fail-on"
+    )
     run_cmd.add_argument("--output-dir", type=Path, default=None, help="default: ./runs")
     run_cmd.add_argument("--list", action="store_true", help="list runbooks and their parameters")

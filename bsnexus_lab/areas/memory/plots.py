@@ -9,6 +9,7 @@ from bsnexus_lab.areas.memory.probes import REDIS
 from bsnexus_lab.plotting import figure
 
 MIB = 1024 * 1024
+HORIZON_H = 7 * 24  # a limit further away than a week is not drawn: the window says little about it
 
 
 def memory_over_time(samples: pd.DataFrame, projection: pd.DataFrame) -> Figure:
@@ -24,13 +25,14 @@ def memory_over_time(samples: pd.DataFrame, projection: pd.DataFrame) -> Figure:
     if limit:
         ax.axhline(limit / MIB, color="red", linestyle="--", label="maxmemory")
     row = projection[projection["series"] == "redis used_memory"]
-    if len(row) and pd.notna(row["hours_to_limit"].iloc[0]):
-        end = server.index[-1] + pd.Timedelta(hours=float(row["hours_to_limit"].iloc[0]))
+    hours = row["hours_to_limit"].iloc[0] if len(row) else None
+    if hours is not None and pd.notna(hours) and hours <= HORIZON_H:
+        end = server.index[-1] + pd.Timedelta(hours=float(hours))
         ax.plot(
             [server.index[-1], end],
             [server["used_memory"].iloc[-1] / MIB, limit / MIB],
             linestyle=":",
-            label=f"projection: limit in {row['hours_to_limit'].iloc[0]:.1f} h",
+            label=f"projection: limit in {hours:.1f} h",
         )
     ax.set_ylabel("MiB")
     ax.set_title("Redis memory over the sampled window")
