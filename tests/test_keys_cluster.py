@@ -51,12 +51,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, obje
     pids = [_start(system[0].path, root / str(port), port) for port in ports]
     try:
         nodes = [f"127.0.0.1:{port}" for port in ports]
-        subprocess.run(
-            [cli, "-a", PASSWORD, "--no-auth-warning", "--cluster", "create", *nodes, "--cluster-replicas", "0"]
-            + ["--cluster-yes"],
-            check=True,
-            capture_output=True,
-        )
+        create = ["--cluster", "create", *nodes, "--cluster-replicas", "0", "--cluster-yes"]
+        subprocess.run([cli, "-a", PASSWORD, "--no-auth-warning", *create], check=True, capture_output=True)
         deadline = time.monotonic() + 60
         while redis.Redis(port=ports[0], password=PASSWORD).cluster("info")["cluster_state"] != "ok":
             assert time.monotonic() < deadline, "the cluster did not come up"
