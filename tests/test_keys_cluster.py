@@ -26,8 +26,9 @@ def _start(binary: Path, directory: Path, port: int) -> int:
     args += ["--pidfile", str(directory / "redis.pid"), "--logfile", str(directory / "redis.log"), "--save", ""]
     args += ["--cluster-enabled", "yes", "--cluster-config-file", str(directory / "nodes.conf")]
     args += ["--cluster-node-timeout", "2000", "--requirepass", PASSWORD, "--masterauth", PASSWORD]
+    args += ["--cluster-port", str(servers.free_port())]  # port + 10000 may not exist for a high free port
     subprocess.run(args, check=True, capture_output=True)
-    client = redis.Redis(port=port, password=PASSWORD)
+    client = redis.Redis(host="127.0.0.1", port=port, password=PASSWORD)
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -54,7 +55,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, obje
         create = ["--cluster", "create", *nodes, "--cluster-replicas", "0", "--cluster-yes"]
         subprocess.run([cli, "-a", PASSWORD, "--no-auth-warning", *create], check=True, capture_output=True)
         deadline = time.monotonic() + 60
-        while redis.Redis(port=ports[0], password=PASSWORD).cluster("info")["cluster_state"] != "ok":
+        while redis.Redis(host="127.0.0.1", port=ports[0], password=PASSWORD).cluster("info")["cluster_state"] != "ok":
             assert time.monotonic() < deadline, "the cluster did not come up"
             time.sleep(0.2)
         writer = RedisCluster(host="127.0.0.1", port=ports[0], password=PASSWORD)

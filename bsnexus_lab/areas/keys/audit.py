@@ -229,7 +229,8 @@ async def audit(
         pace = _Pace(keys_per_s)
         goal = sum(min(n.dbsize, n.limit if n.limit is not None else n.dbsize) for n in live)
         with tqdm(total=goal, unit="keys", desc="keys audit", disable=not progress, leave=False) as bar:
-            await asyncio.gather(*(_walk(ctx, n, tally, match or "*", batch, pace, bar, notes) for n in live))
+            walk = _Walk(ctx, tally, match or "*", batch, pace, bar, notes)
+            await asyncio.gather(*(walk.node(n) for n in live))
         biggest = await _biggest(ctx, tally, {n.name: n for n in nodes}, depth)
     finally:
         await _close(ctx, nodes)
@@ -366,119 +367,111 @@ async def _close(ctx: Any, nodes: Sequence[_Node]) -> None:
 
 
 # -- the walk ------------------------------------------------------------------------------------------
-async def _walk(
-    ctx: Any, node: _Node, tally: Tally, match: str, batch: int, pace: _Pace, bar: Any, notes: list[str]
-) -> None:
-    cursor: bytes | int = 0
-    try:
-        while node.limit is None or node.scanned < node.limit:
-            counts = [0, 0, 0, 0]
-            if node.mode == "script":
-                cursor = await _script_batch(ctx, node, tally, cursor, match, batch, counts, notes)
-            if node.mode == "pipeline":
-                cursor = await _pipeline_batch(ctx, node, tally, cursor, match, batch, counts, notes)
-            node.counts = [n + c for n, c in zip(node.counts, counts, strict=True)]
-            seen = counts[0] + counts[3]
-            node.scanned += seen
-            tally.scanned += seen
-            bar.update(seen)
-            await pace.step(seen)
-            if int(cursor) == 0:
-                break
-    except LabError as exc:
-        node.status = f"failed after {node.scanned} keys: {ctx.target.scrub(str(exc))}"
-        notes.append(f"node {node.name} failed mid-scan after {node.scanned} keys: the totals are incomplete")
+@dataclass
+class _Walk:
+    """What every node's walk shares: the tally, the SCAN settings, the pace, the progress bar, the notes."""
 
+    ctx: Any
+    tally: Tally
+    match: str
+    batch: int
+    pace: _Pace
+    bar: Any
+    notes: list[str]
 
-async def _script_batch(
-    ctx: Any,
-    node: _Node,
-    tally: Tally,
-    cursor: bytes | int,
-    match: str,
-    batch: int,
-    counts: list[int],
-    notes: list[str],
-) -> bytes | int:
-    """One SCAN batch walked, looked up and grouped inside Redis: one round trip."""
-    floors = ",".join(f"{kind}={tally.floor(kind)}" for kind in tally.heaps)
-    known = [part for pair in BSNEXUS_PATTERNS for part in pair]
-    command = "EVAL_RO" if node.major >= 7 else "EVAL"
-    args = [cursor, match, batch, int(node.measure), tally.depth, floors, ",".join(SECRET_SEGMENTS), *known]
-    try:
-        with ctx.redis_errors():
-            reply = await node.client.execute_command(command, SCAN_SCRIPT, 0, *args)
-    except LabError as exc:
-        if not isinstance(exc.__cause__, ResponseError):
-            raise
-        node.mode = "pipeline"
-        notes.append(
-            f"scripting refused on {node.name} ({exc.hint}): walked with SCAN plus a pipeline per batch"
-            " (two round trips per batch)"
-        )
+    async def node(self, node: _Node) -> None:
+        cursor: bytes | int = 0
+        try:
+            while node.limit is None or node.scanned < node.limit:
+                counts = [0, 0, 0, 0]  # keys, memory, without TTL, vanished
+                if node.mode == "script":
+                    cursor = await self.script_batch(node, cursor, counts)
+                if node.mode == "pipeline":
+                    cursor = await self.pipeline_batch(node, cursor, counts)
+                node.counts = [n + c for n, c in zip(node.counts, counts, strict=True)]
+                seen = counts[0] + counts[3]
+                node.scanned += seen
+                self.tally.scanned += seen
+                self.bar.update(seen)
+                await self.pace.step(seen)
+                if int(cursor) == 0:
+                    break
+        except LabError as exc:
+            node.status = f"failed after {node.scanned} keys: {self.ctx.target.scrub(str(exc))}"
+            self.notes.append(f"node {node.name} failed mid-scan after {node.scanned} keys: the totals are incomplete")
+
+    async def script_batch(self, node: _Node, cursor: bytes | int, counts: list[int]) -> bytes | int:
+        """One SCAN batch walked, looked up and grouped inside Redis: one round trip."""
+        tally = self.tally
+        floors = ",".join(f"{kind}={tally.floor(kind)}" for kind in tally.heaps)
+        known = [part for pair in BSNEXUS_PATTERNS for part in pair]
+        command = "EVAL_RO" if node.major >= 7 else "EVAL"
+        args = [cursor, self.match, self.batch, int(node.measure), tally.depth, floors, ",".join(SECRET_SEGMENTS)]
+        try:
+            with self.ctx.redis_errors():
+                reply = await node.client.execute_command(command, SCAN_SCRIPT, 0, *args, *known)
+        except LabError as exc:
+            if not isinstance(exc.__cause__, ResponseError):
+                raise
+            node.mode = "pipeline"
+            self.notes.append(
+                f"scripting refused on {node.name} ({exc.hint}): walked with SCAN plus a pipeline per batch"
+                " (two round trips per batch)"
+            )
+            return cursor
+        cursor, vanished, refused, groups, candidates = reply
+        if refused:
+            self.memory_refused(node, "NOPERM")
+        for group, kind, keys, memory, *rest in groups:
+            *buckets, largest, unexpiring, examples = rest
+            tally.add_group(decode(group), decode(kind), keys, memory, buckets, largest, unexpiring, examples)
+            counts[0] += keys
+            counts[1] += memory
+            counts[2] += buckets[0]
+        counts[3] = vanished
+        for n in range(0, len(candidates), 4):
+            name, kind, pttl, size = candidates[n : n + 4]
+            tally.offer(node.name, name, decode(kind), pttl, size)
+        tally.vanished += vanished
         return cursor
-    cursor, vanished, refused, groups, candidates = reply
-    if refused:
-        _memory_refused(node, "NOPERM", notes)
-    for group, kind, keys, memory, *rest in groups:
-        *buckets, largest, unexpiring, examples = rest
-        tally.add_group(decode(group), decode(kind), keys, memory, buckets, largest, unexpiring, examples)
-        counts[0] += keys
-        counts[1] += memory
-        counts[2] += buckets[0]
-    counts[3] = vanished
-    for n in range(0, len(candidates), 4):
-        name, kind, pttl, size = candidates[n : n + 4]
-        tally.offer(node.name, name, decode(kind), pttl, size)
-    tally.vanished += vanished
-    return cursor
 
+    async def pipeline_batch(self, node: _Node, cursor: bytes | int, counts: list[int]) -> bytes | int:
+        """One SCAN batch, then TYPE, PTTL and MEMORY USAGE pipelined: two round trips, grouped here."""
+        with self.ctx.redis_errors():
+            cursor, names = await node.client.scan(cursor, match=self.match, count=self.batch)
+            pipe = node.client.pipeline(transaction=False)
+            for name in names:
+                pipe.type(name)
+                pipe.pttl(name)
+                if node.measure:
+                    pipe.memory_usage(name)
+            replies = await pipe.execute(raise_on_error=False)
+        width = 3 if node.measure else 2
+        for n, name in enumerate(names):
+            kind, pttl, *rest = replies[n * width : (n + 1) * width]
+            memory = rest[0] if rest else None
+            if isinstance(memory, Exception):
+                self.memory_refused(node, str(memory))
+                memory = None
+            failed = next((r for r in (kind, pttl) if isinstance(r, Exception)), None)
+            if failed is not None:
+                raise LabError("Redis refused a key look-up", target=self.ctx.target.redis, hint=str(failed))
+            if decode(kind) == "none":
+                self.tally.vanished += 1
+                counts[3] += 1
+                continue
+            self.tally.add_key(node.name, name, decode(kind), int(pttl), memory)
+            counts[0] += 1
+            counts[1] += memory or 0
+            counts[2] += int(pttl) < 0
+        return cursor
 
-async def _pipeline_batch(
-    ctx: Any,
-    node: _Node,
-    tally: Tally,
-    cursor: bytes | int,
-    match: str,
-    batch: int,
-    counts: list[int],
-    notes: list[str],
-) -> bytes | int:
-    """One SCAN batch, then TYPE, PTTL and MEMORY USAGE pipelined: two round trips, grouped here."""
-    with ctx.redis_errors():
-        cursor, names = await node.client.scan(cursor, match=match, count=batch)
-        pipe = node.client.pipeline(transaction=False)
-        for name in names:
-            pipe.type(name)
-            pipe.pttl(name)
-            if node.measure:
-                pipe.memory_usage(name)
-        replies = await pipe.execute(raise_on_error=False)
-    width = 3 if node.measure else 2
-    for n, name in enumerate(names):
-        kind, pttl, *rest = replies[n * width : (n + 1) * width]
-        memory = rest[0] if rest else None
-        if isinstance(memory, Exception):
-            _memory_refused(node, str(memory), notes)
-            memory = None
-        failed = next((r for r in (kind, pttl) if isinstance(r, Exception)), None)
-        if failed is not None:
-            raise LabError("Redis refused a key look-up", target=ctx.target.redis, hint=str(failed))
-        if decode(kind) == "none":
-            tally.vanished += 1
-            counts[3] += 1
-            continue
-        tally.add_key(node.name, name, decode(kind), int(pttl), memory)
-        counts[0] += 1
-        counts[1] += memory or 0
-        counts[2] += int(pttl) < 0
-    return cursor
-
-
-def _memory_refused(node: _Node, reason: str, notes: list[str]) -> None:
-    if node.measure:
-        node.measure = False
-        notes.append(f"MEMORY USAGE refused on {node.name} ({reason.split()[0]}): memory columns count 0 there")
+    def memory_refused(self, node: _Node, reason: str) -> None:
+        if node.measure:
+            node.measure = False
+            self.notes.append(
+                f"MEMORY USAGE refused on {node.name} ({reason.split()[0]}): memory columns count 0 there"
+            )
 
 
 # -- the biggest keys, with their element counts --------------------------------------------------------
