@@ -6,10 +6,11 @@ DEBUG POPULATE and a loader script so that loading takes seconds. Then, in one r
 
 1. a concurrent PING loop (its own process) with nothing else running: p50/p99 baseline;
 2. ``lab.keys.audit()`` (full scan) with the PING loop running: keys/s, peak RSS of this process, PING p99;
+   then a sampled audit capped with ``keys_per_s``, PING p99 again;
 3. ``redis-cli --memkeys`` with the PING loop running: keys/s, PING p99;
 4. per-type key counts and bytes of both, which must agree.
 
-    .venv/bin/python bench/keys.py [--keys 1000000] [--batch 500]
+    .venv/bin/python bench/keys.py [--keys 1000000] [--batch 250] [--cap 20000]
 """
 
 from __future__ import annotations
@@ -114,6 +115,7 @@ def memkeys(cli: str, port: int, password: str) -> tuple[float, dict[str, tuple[
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keys", type=int, default=1_000_000)
+    parser.add_argument("--cap", type=int, default=20_000, help="keys/s of the capped run (5 s of it)")
     parser.add_argument("--batch", type=int, default=None, help="SCAN COUNT per batch (default: the threshold)")
     args = parser.parse_args()
     system = [b for b in servers.redis_binaries() if b.source == "system"]
@@ -145,6 +147,9 @@ def main() -> None:
                 lab_ping = ping_result(pinger)
                 rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
                 round_trips = lab.counters.round_trips
+                pinger = ping_loop(port, password, 6.0)
+                capped = lab.keys.audit(sample=args.cap * 5, keys_per_s=args.cap, progress=False)
+                capped_ping = ping_result(pinger)
             totals = audit.totals.iloc[0]
             script = client.info("commandstats").get("cmdstat_eval_ro", {})
             pinger = ping_loop(port, password, 8.0)
@@ -168,6 +173,10 @@ def main() -> None:
         f"PING p50/p99/max: idle {baseline['p50_ms']:.2f}/{baseline['p99_ms']:.2f}/{baseline['max_ms']:.1f} ms, "
         f"during lab audit {lab_ping['p50_ms']:.2f}/{lab_ping['p99_ms']:.2f}/{lab_ping['max_ms']:.1f} ms, "
         f"during redis-cli {cli_ping['p50_ms']:.2f}/{cli_ping['p99_ms']:.2f}/{cli_ping['max_ms']:.1f} ms"
+    )
+    print(
+        f"PING during the lab capped at {args.cap:,} keys/s ({capped.totals['keys_per_s'].iloc[0]:,.0f} reached): "
+        f"{capped_ping['p50_ms']:.2f}/{capped_ping['p99_ms']:.2f}/{capped_ping['max_ms']:.1f} ms"
     )
     print("\nper type      lab keys   cli keys      lab bytes      cli bytes  agree")
     lab_types = audit.by_type.set_index("type")
