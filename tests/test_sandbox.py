@@ -13,7 +13,7 @@ import pytest
 
 from bsnexus_lab import ConfigError
 from bsnexus_lab.config import resolve
-from bsnexus_lab.sandbox import Sandbox, servers
+from bsnexus_lab.sandbox import Sandbox, scenarios, servers
 from bsnexus_lab.sandbox.servers import pid_alive
 
 from .conftest import state_directory
@@ -53,7 +53,8 @@ def test_up_is_idempotent_status_sees_a_death_and_down_leaves_nothing(monkeypatc
 
 
 def test_unknown_scenario_lists_the_known_ones(sandbox: Sandbox) -> None:
-    known = "backlog-growing, consumers-stopped, healthy, poison-message, stuck-consumer, trimmed-backlog"
+    known = ", ".join(sorted(scenarios.discover()))
+    assert "stuck-consumer" in known and "missing-ttl" in known
     with pytest.raises(Exception, match=rf"no scenario named 'nope'.*{known}"):
         sandbox.load("nope")
 
