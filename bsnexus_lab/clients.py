@@ -34,7 +34,7 @@ CONNECTION_COMMANDS = frozenset(
     ]
 )
 # The stream probes parse these replies themselves, identically for RESP2 and RESP3 and Redis 6.2 and 7.x.
-RAW_REPLIES = ("XINFO STREAM", "XINFO GROUPS", "XINFO CONSUMERS", "XPENDING", "XRANGE", "XREVRANGE", "EVAL")
+RAW_REPLIES = ("XINFO STREAM", "XINFO GROUPS", "XINFO CONSUMERS", "XPENDING", "XRANGE", "XREVRANGE", "EVAL", "EVAL_RO")
 _SUBCOMMANDED = {"CLUSTER", "CLIENT", "CONFIG", "MEMORY", "OBJECT", "SLOWLOG", "LATENCY", "XINFO"}
 
 
@@ -72,7 +72,7 @@ class _Guard:
 
     def _read_only_script(self, args: tuple[Any, ...]) -> bool:
         words = sent_words(args)
-        return words[0].upper() in ("EVAL", "EVAL_RO") and len(words) > 1 and words[1] in self.scripts
+        return words[0].upper() in {"EVAL", "EVAL_RO"} and len(words) > 1 and words[1] in self.scripts
 
     def pack_command(self, *args: Any) -> list[bytes]:
         if not self.allow_writes and command_name(args) not in self.commands and not self._read_only_script(args):
@@ -171,6 +171,7 @@ class Clients:
         self.counters = Counters()
         self._redis: aioredis.Redis | None = None
         self._engine: Any = None
+        self._redis_version: tuple[int, ...] | None = None
 
     def redis(self) -> aioredis.Redis:
         if self._redis is None:
@@ -178,6 +179,15 @@ class Clients:
                 self.target, self.counters, allow_writes=self.allow_writes, commands=self.commands, scripts=self.scripts
             )
         return self._redis
+
+    async def redis_version(self) -> tuple[int, ...]:
+        """The server's (major, minor), asked once per Lab: it decides EVAL_RO (7.0+) over EVAL."""
+        if self._redis_version is None:
+            with self.redis_errors():
+                info = await self.redis().info("server")
+            numbers = str(info.get("redis_version", "0.0")).split(".")[:2]
+            self._redis_version = tuple(int(n) for n in numbers if n.isdigit())
+        return self._redis_version
 
     def engine(self) -> Any:
         if self.target.database_url is None:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
+from matplotlib.colors import to_hex
 
-from bsnexus_lab import Finding, Severity, checks
+from bsnexus_lab import Finding, Kind, Severity, checks
 from bsnexus_lab.areas import default_thresholds
-from bsnexus_lab.areas.streams.checks import dead_consumer
-from bsnexus_lab.findings import from_notebook, to_json
+from bsnexus_lab.areas.streams import plots
+from bsnexus_lab.areas.streams.checks import dead_consumer, trim_risk
+from bsnexus_lab.findings import MIME_TYPE, from_notebook, link, ranked, to_json, to_text, worst
+from bsnexus_lab.findings.render import COLOURS
 
 DEFAULTS = default_thresholds()
 STREAMS = DEFAULTS.streams
@@ -81,3 +86,54 @@ def test_findings_survive_a_notebook_round_trip() -> None:
 def test_unknown_threshold_is_refused() -> None:
     with pytest.raises(Exception, match="unknown threshold"):
         DEFAULTS.replace({"streams.dead_consumer_idle": 1})
+
+
+def test_symptoms_nest_under_the_cause_that_explains_them_and_keep_their_severity() -> None:
+    scope = frozenset({"stream:tasks:queue/workers"})
+    cause = Finding("streams.lag_status", Severity.INFO, "saturated", kind=Kind.CAUSE, scope=scope)
+    lost = Finding("streams.lost_messages", Severity.CRITICAL, "300 lost", kind=Kind.SYMPTOM, scope=scope)
+    elsewhere = Finding("streams.trim_risk", Severity.WARNING, "qa", scope=frozenset({"stream:tasks:qa/reviewers"}))
+    ok = Finding("deps.unreachable", Severity.OK, "none found", kind=Kind.CAUSE)
+    top = link([ok, elsewhere, lost, cause])
+    assert [f.title for f in top] == ["saturated", "qa", "none found"]
+    assert top[0].explains == (lost,) and top[0].effective is Severity.CRITICAL
+    assert worst(top) is Severity.CRITICAL
+    [data, *_] = json.loads(to_json(top))
+    assert data["explains"][0]["title"] == "300 lost" and data["explains"][0]["severity"] == "critical"
+    assert from_notebook({"cells": [{"outputs": [{"data": {MIME_TYPE: {"findings": [data]}}}]}]})[0] == top[0]
+    assert "explains:" in to_text(top)
+
+
+def test_within_a_severity_causes_come_first() -> None:
+    symptom = Finding("a.symptom", Severity.WARNING, "s", kind=Kind.SYMPTOM)
+    config = Finding("a.config", Severity.WARNING, "c", kind=Kind.CONFIG)
+    cause = Finding("a.cause", Severity.WARNING, "c", kind=Kind.CAUSE)
+    assert [f.kind for f in ranked([symptom, config, cause])] == [Kind.CAUSE, Kind.CONFIG, Kind.SYMPTOM]
+
+
+def test_trim_risk_only_where_trimming_shows() -> None:
+    row = {"stream": "tasks:queue", "group": "workers", "lag": 900, "length": 900, "max_deleted_id": "0-0"}
+    never = pd.DataFrame([row | {"entries_added": 900}])
+    trimmed = pd.DataFrame([row | {"entries_added": 1200}])
+    assert trim_risk(summary=never, thresholds=STREAMS) == []
+    assert len(trim_risk(summary=trimmed, thresholds=STREAMS)) == 1
+    assert len(trim_risk(summary=never, thresholds=DEFAULTS.replace({"streams.assume_trimming": True}).streams)) == 1
+
+
+def test_the_over_time_plot_does_not_show_ok_for_a_group_with_a_critical_finding() -> None:
+    samples = pd.DataFrame(
+        {
+            "time": pd.date_range("2026-11-28T12:00:00Z", periods=3, freq="s"),
+            "stream": "tasks:queue",
+            "group": "workers",
+            "length": 5,
+            "lag": 0,
+            "pending": 3,
+            "error": None,
+        }
+    ).set_index("time")
+    statuses = pd.DataFrame([{"stream": "tasks:queue", "group": "workers", "status": "OK"}])
+    dead = Finding("streams.dead_consumer", Severity.CRITICAL, "dead", subject=("tasks:queue", "workers", DEAD))
+    [axes, *_] = plots.backlog_over_time(samples, statuses, [dead]).axes
+    assert axes.get_title() == "tasks:queue / workers: lag OK, CRITICAL finding"
+    assert to_hex(axes.get_facecolor()) == COLOURS["critical"]

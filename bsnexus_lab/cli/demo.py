@@ -13,7 +13,7 @@ from bsnexus_lab.cli.sandbox import make_sandbox, print_status
 
 DEMO_SCENARIO = "stuck-consumer"
 DEMO_RUNBOOK = "stream_backlog"
-DEMO_PARAMS = {"duration_s": 5, "every_s": 0.5}  # a newcomer should not wait the runbook's default 30 s
+DEMO_PARAMS = {"duration_s": 10, "every_s": 1}  # long enough for a lag verdict, short for a newcomer
 
 
 def demo(args: argparse.Namespace) -> int:

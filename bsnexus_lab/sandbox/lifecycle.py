@@ -278,7 +278,9 @@ class Sandbox:
         try:
             async with db.transaction():
                 world = World(redis=redis, db=db)
-                return await plant(world), world.traffic
+                facts = await plant(world)
+                await world.settle()
+                return facts, world.traffic
         finally:
             await db.close()
             await redis.aclose()

@@ -9,6 +9,7 @@ scenario. Actors outlive a server restart: a failed step is retried on the next 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import signal
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import redis
 
 from bsnexus_lab.sandbox.world import DB_HEARTBEAT_TTL_S, WORKER_KEY_TTL_S, synthetic_message
@@ -59,25 +61,107 @@ def actor(name: str) -> Callable[[Actor], Actor]:
     return decorate
 
 
+class Database:
+    """One asyncpg connection driven from an actor's thread (each actor has its own), reconnecting after a
+    restart."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._loop = asyncio.new_event_loop()
+        self._conn: Any = None
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        if self._conn is None or self._conn.is_closed():
+            self._conn = self._loop.run_until_complete(asyncpg.connect(self._url))
+        try:
+            return self._loop.run_until_complete(self._conn.execute(sql, *args))
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            self._conn = None
+            raise
+
+    def fetchrow(self, sql: str, *args: Any) -> Any:
+        self.execute("SELECT 1")  # connects, or reconnects
+        return self._loop.run_until_complete(self._conn.fetchrow(sql, *args))
+
+
 def every(stop: threading.Event, seconds: float, step: Callable[[], None]) -> None:
-    """Run ``step`` every ``seconds`` until ``stop``; a Redis error skips one beat instead of ending the actor."""
+    """Run ``step`` every ``seconds`` until ``stop``; a server error (a restart) skips one beat instead of ending
+    the actor."""
     while not stop.is_set():
-        with contextlib.suppress(redis.RedisError):
+        with contextlib.suppress(redis.RedisError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             step()
         stop.wait(seconds)
 
 
 @actor("heartbeat")
 def heartbeat(workers: list[str], servers: Servers, stop: threading.Event) -> None:
-    """Live workers renew their 90 s registry keys (BSNexus workers heartbeat every 30 s)."""
+    """Live workers heartbeat as BSNexus's do: the registry key renewed (a key that was evicted stays gone), and
+    the workers row's last_heartbeat written at most once a minute (``worker:db_heartbeat`` throttles it)."""
     client = servers.redis()
+    db = Database(servers.database_url)
 
     def beat() -> None:
         for worker in workers:
             client.expire(f"worker:{worker}", WORKER_KEY_TTL_S)
-            client.set(f"worker:db_heartbeat:{worker}", "1", ex=DB_HEARTBEAT_TTL_S)
+            if client.set(f"worker:db_heartbeat:{worker}", "1", ex=DB_HEARTBEAT_TTL_S, nx=True):
+                db.execute("UPDATE workers SET last_heartbeat = now() WHERE id = $1", uuid.UUID(worker))
 
     every(stop, HEARTBEAT_EVERY_S, beat)
+
+
+@actor("work")
+def work(config: dict[str, Any], servers: Servers, stop: threading.Event) -> None:
+    """Work makes progress, so a healthy world stays healthy however long it runs (see World.keep_working)."""
+    client = servers.redis()
+    db = Database(servers.database_url)
+    if not stop.wait(config["every_s"]):  # the planted world first stays as planted for a while
+        every(stop, config["every_s"], lambda: finish_longest_held(client, db, config["workers"]))
+
+
+def finish_longest_held(client: redis.Redis, db: Database, workers: list[str]) -> None:
+    held = [
+        (int(p["time_since_delivered"]), stream, group, worker, p["message_id"].decode())
+        for stream, group in (("tasks:queue", "workers"), ("tasks:qa", "reviewers"))
+        for worker in workers
+        for p in client.xpending_range(stream, group, "-", "+", 10, consumername=worker)
+    ]
+    if not held:
+        return
+    _, stream, group, worker, entry = max(held)
+    body = {k.decode(): v.decode() for _, fields in client.xrange(stream, entry, entry) for k, v in fields.items()}
+    task = body.get("task_id", "")
+    client.xack(stream, group, entry)
+    if stream == "tasks:queue":  # executed: the orchestrator takes the result, the task goes to review
+        client.xadd("tasks:results", {"task_id": task, "project_id": body.get("project_id", ""), "status": "success"})
+        for _, entries in client.xreadgroup("pm", "pm-0", {"tasks:results": ">"}, count=1):
+            client.xack("tasks:results", "pm", *[e for e, _ in entries])
+        db.execute(
+            "UPDATE tasks SET status = 'review', worker_id = $2, reviewer_id = $2, started_at = now(),"
+            " updated_at = now() WHERE id::text = $1",
+            task,
+            uuid.UUID(worker),
+        )
+        client.xadd("tasks:qa", body | {"reviewer_id": worker, "qa_prompt": "Review the diff"})
+        client.xreadgroup("reviewers", worker, {"tasks:qa": ">"}, count=1)
+        return
+    # reviewed: done; its project queues its next task, and the worker takes the oldest one waiting
+    db.execute("UPDATE tasks SET status = 'done', completed_at = now(), updated_at = now() WHERE id::text = $1", task)
+    queued = db.fetchrow(
+        "UPDATE tasks SET status = 'queued', updated_at = now() WHERE id = (SELECT id FROM tasks"
+        " WHERE project_id::text = $1 AND status IN ('ready', 'waiting') ORDER BY title LIMIT 1)"
+        " RETURNING id::text AS id, project_id::text AS project_id, title, priority::text AS priority",
+        body.get("project_id", ""),
+    )
+    if queued is not None:
+        client.xadd(
+            "tasks:queue",
+            {
+                **dict(queued),
+                "worker_prompt": json.dumps({"prompt": f"Implement {queued['title']}"}),
+                "retry_count": "0",
+            },
+        )
+    client.xreadgroup("workers", worker, {"tasks:queue": ">"}, count=1)
 
 
 def paced(stop: threading.Event, per_s: float, step: Callable[[int], None]) -> None:

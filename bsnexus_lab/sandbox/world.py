@@ -29,7 +29,8 @@ ALEMBIC_REVISION = "a1f3c9e2b7d4"
 WORKER_KEY_TTL_S = 90
 TOKEN_TTL_S = 24 * 3600
 DB_HEARTBEAT_TTL_S = 60
-ORCHESTRATOR = "orchestrator"
+ORCHESTRATOR = "orchestrator"  # the actor named in task_history
+PM_CONSUMER, ARCHITECT_CONSUMER = "pm-0", "architect-0"  # how the orchestrator reads results and escalations
 
 SCHEMA = """
 CREATE TYPE projectstatus AS ENUM ('design', 'active', 'paused', 'completed');
@@ -122,6 +123,7 @@ class World:
     live_workers: list[str] = field(default_factory=list)
     entries: dict[str, Task] = field(default_factory=dict)
     traffic: dict[str, Any] = field(default_factory=dict)  # what the sandbox's traffic process keeps doing
+    waiting: list[Task] = field(default_factory=list)  # queued by settle(), after the scenario's own deliveries
 
     def uid(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
@@ -219,8 +221,6 @@ class World:
         await self.redis.xadd(
             BOARD_STREAM,
             {"event": "task_status", "data": json.dumps({"task_id": task.id, "from": task.status, "to": status})},
-            maxlen=5000,
-            approximate=True,
         )
         task.status = status
 
@@ -230,14 +230,14 @@ class World:
         for stream, group, consumer in (
             ("tasks:queue", "workers", worker),
             ("tasks:qa", "reviewers", reviewer),
-            ("tasks:results", "pm", ORCHESTRATOR),
+            ("tasks:results", "pm", PM_CONSUMER),
         ):
-            entry = await self.redis.xadd(stream, self.message(task, stream))
+            entry = await self.redis.xadd(stream, self.message(task, stream, reviewer=reviewer))
             await self.redis.xreadgroup(group, consumer, {stream: ">"}, count=1)
             await self.redis.xack(stream, group, entry)
         task.status = "done"
 
-    def message(self, task: Task, stream: str) -> dict[str, str]:
+    def message(self, task: Task, stream: str, reviewer: str = "") -> dict[str, str]:
         """A stream entry shaped as BSNexus writes it: flat strings, nested values JSON-encoded."""
         base = {"task_id": task.id, "project_id": task.project_id, "title": task.title}
         if stream == "tasks:queue":
@@ -249,7 +249,7 @@ class World:
             }
         if stream == "tasks:qa":
             return base | {
-                "reviewer_id": "",
+                "reviewer_id": reviewer,
                 "branch_name": f"task/{task.id[:8]}",
                 "qa_prompt": "Review the diff",
             }
@@ -295,7 +295,7 @@ class World:
         """ready -> queued: the message goes to tasks:queue (as BSNexus's "queue next" does)."""
         await self.set_status(task, "queued")
         message = self.message(task, "tasks:queue") | body
-        entry = await self.redis.xadd("tasks:queue", message, maxlen=1000, approximate=True)
+        entry = await self.redis.xadd("tasks:queue", message)  # the public backend never trims
         self.entries[entry.decode()] = task
         return entry.decode()
 
@@ -316,6 +316,26 @@ class World:
             )
         return held
 
+    async def review(
+        self, task: Task, reviewer: str, *, holder: str | None = None, idle_ms: int = 0, deliveries: int = 1
+    ) -> str:
+        """The task's result came back: in_progress, then review; its QA message names ``reviewer`` and is read
+        by ``holder`` (the reviewer itself, or another worker: a misrouted QA message)."""
+        await self.set_status(task, "in_progress", worker_id=uuid.UUID(reviewer), started_at=self.now)
+        await self.set_status(task, "review", reviewer_id=uuid.UUID(reviewer))
+        entry = (await self.redis.xadd("tasks:qa", self.message(task, "tasks:qa", reviewer=reviewer))).decode()
+        self.entries[entry] = task
+        await self.deliver("tasks:qa", "reviewers", holder or reviewer, 1, idle_ms=idle_ms, deliveries=deliveries)
+        return entry
+
+    async def result(self, task: Task, *, idle_ms: int) -> str:
+        """A worker's result for ``task`` that the orchestrator (pm-0) read and never acknowledged."""
+        entry = (await self.redis.xadd("tasks:results", self.message(task, "tasks:results"))).decode()
+        self.entries[entry] = task
+        await self.redis.xreadgroup("pm", PM_CONSUMER, {"tasks:results": ">"}, count=1)
+        await self.redis.xclaim("tasks:results", "pm", PM_CONSUMER, 0, [entry], idle=idle_ms, justid=True)
+        return entry
+
     async def backlog(self, stream: str, count: int) -> list[str]:
         """``count`` task-shaped entries no task row backs: producers that ran ahead of the workers."""
         pipe = self.redis.pipeline(transaction=False)
@@ -334,13 +354,30 @@ class World:
 
     # -- live traffic (run by the sandbox's traffic process, see traffic.py) -------------------------------
     def keep_alive(self, workers: list[str]) -> None:
+        """Workers keep heartbeating: registry keys renewed, their rows' last_heartbeat written once a minute."""
         self.traffic["heartbeat"] = list(workers)
+
+    def keep_working(self, workers: list[str], every_s: float) -> None:
+        """Every ``every_s``, the worker that has held its task longest finishes it: executed tasks go to review,
+        reviewed ones to done (the project queues its next task), and the worker takes the oldest waiting one."""
+        self.traffic["work"] = {"workers": list(workers), "every_s": every_s}
 
     def produce(self, stream: str, per_s: float) -> None:
         self.traffic["produce"] = {"stream": stream, "per_s": per_s, "projects": list(self.projects)}
 
     def consume_live(self, stream: str, group: str, worker: str, per_s: float) -> None:
         self.traffic["consume"] = {"stream": stream, "group": group, "consumer": worker, "per_s": per_s}
+
+    async def settle(self) -> None:
+        """Queue the tasks that wait for a free worker. Done last, so that the deliveries a scenario plants
+        (which read the oldest undelivered entries) take the scenario's own entries, not these."""
+        for task in self.waiting:
+            await self.queue(task)
+        self.waiting.clear()
+
+    async def fresh_task(self, project_name: str) -> Task:
+        """The first ready task of a new active project: for faults that need a task of their own."""
+        return self.ready_tasks(await self.add_project(project_name, "active"))[0]
 
     def ready_tasks(self, project: str) -> list[Task]:
         return [t for t in self.tasks if t.project_id == project and t.status == "ready"]
@@ -358,15 +395,33 @@ def synthetic_message(task_id: str, project_id: str, n: int) -> dict[str, str]:
 
 
 async def build_healthy(world: World) -> dict[str, Any]:
-    """Four active projects with work in flight for live workers, one finished project, live registry."""
+    """A busy, healthy BSNexus: every live worker holds a task for minutes and one task waits for a free worker.
+
+    Two workers execute tasks (for 4 and 7 minutes so far), the third reviews one; the fourth project's task
+    waits on tasks:queue. That is saturation, BSNexus's normal state on a busy day, not a stall.
+    """
     await world.reset()
     workers = [await world.add_worker(f"worker-{n}", alive=True) for n in range(1, 4)]
     for name in ["Payments API", "Search Revamp", "Mobile Sync", "Billing Export"]:
         await world.add_project(name, "active")
     await world.add_project("Legacy Import", "completed", tasks_per_phase=4)
-    # One task in flight for the first project, held by a live worker for a few seconds.
-    task = world.ready_tasks(world.projects[0])[0]
-    await world.queue(task)
-    await world.deliver("tasks:queue", "workers", workers[0], 1, idle_ms=4_000)
+    executing = []
+    for project, worker, minutes in zip(world.projects[:2], workers[:2], (4, 7), strict=True):
+        task = world.ready_tasks(project)[0]
+        await world.queue(task)
+        await world.deliver("tasks:queue", "workers", worker, 1, idle_ms=minutes * 60_000)
+        executing.append(task.id)
+    reviewed = world.ready_tasks(world.projects[2])[0]
+    await world.queue(reviewed)
+    await world.consume("tasks:queue", "workers", workers[2], 1)  # executed and acknowledged earlier
+    await world.review(reviewed, workers[2], idle_ms=2 * 60_000)
+    waiting = world.ready_tasks(world.projects[3])[0]
+    world.waiting.append(waiting)  # queued by settle(), after what the scenario plants
     world.keep_alive(workers)
-    return {"projects": len(world.projects), "live_workers": workers}
+    return {
+        "projects": len(world.projects),
+        "live_workers": workers,
+        "executing": executing,
+        "reviewing": reviewed.id,
+        "waiting": [waiting.id],
+    }

@@ -17,13 +17,12 @@ def collect(streams: Streams) -> dict[str, Any]:
     limit = streams.thresholds.pending_scan_limit
     consumers = streams.consumers()
     pending = streams.pending(limit=limit)
-    poison = pending[pending["deliveries"] >= streams.thresholds.poison_deliveries]
     return {
         "streams.summary": streams.summary(),
         "streams.consumers": consumers,
         "streams.pending": pending,
         "streams.held": streams.held_tasks(consumers),
-        "streams.bodies": streams.bodies(poison),
+        "streams.bodies": streams.suspect_bodies(pending),
     }
 
 

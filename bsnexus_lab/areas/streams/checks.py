@@ -1,4 +1,10 @@
-"""Stream consumer groups that stopped making progress, lose messages, or keep failing one message."""
+"""Stream consumer groups that stopped making progress, lose messages, or hold messages nobody will process.
+
+Causes (a consumer that died, a message that kills its reader, a QA message held by the wrong reviewer, a
+result the orchestrator failed to process, a group nobody reads) carry scope tokens
+(``stream:S/G``, ``consumer:S/G/C``, ``entry:S/G/ID``, ``task:ID``) that the symptoms they explain share
+(messages lost to trimming, a backlog near the trim limit), so a report shows each story once, cause first.
+"""
 
 from __future__ import annotations
 
@@ -6,88 +12,231 @@ from typing import Any
 
 import pandas as pd
 
+from bsnexus_lab.areas.streams.names import QA_STREAM, REVIEWER_FIELD, is_worker, is_worker_group
 from bsnexus_lab.areas.streams.thresholds import StreamThresholds
 from bsnexus_lab.checks import check
 from bsnexus_lab.findings import Finding, Kind, Severity
 from bsnexus_lab.resp import entry_id
+from bsnexus_lab.text import duration, plural
 
 POISON_SHOWN = 10  # findings for at most this many poison entries; the rest are counted in the last one
+BLOCKING = ("queued", "in_progress", "review")  # a task in these states blocks its project's queueing
+
+
+def group_scope(stream: str, group: str) -> str:
+    return f"stream:{stream}/{group}"
+
+
+def _task_scope(task_ids: Any) -> set[str]:
+    return {f"task:{t}" for t in task_ids if isinstance(t, str) and t}
 
 
 @check("streams.dead_consumer", "Dead consumers holding pending entries", kind=Kind.CAUSE)
 def dead_consumer(
     consumers: pd.DataFrame, thresholds: StreamThresholds, held: pd.DataFrame | None = None
 ) -> list[Finding]:
-    """A consumer whose pending entries idle past the threshold and whose worker registry key is gone.
+    """A worker whose pending entries idle past the threshold and whose registry key is gone.
 
     BSNexus re-reads a consumer's pending entries only when that same worker polls again, and nothing claims
-    them otherwise, so these entries (and their tasks, stuck in ``queued``) wait forever. ``held`` (from
-    ``lab.held_tasks``) adds the PostgreSQL side: the worker row's heartbeat, the tasks and stalled projects.
+    them otherwise, so these entries (and their tasks, stuck in ``queued``) wait forever. A missing key alone
+    is not death: under ``allkeys-lru`` a live worker's key can be evicted. So when PostgreSQL answers, a
+    critical finding also needs the worker row's heartbeat older than the registry TTL; a recent heartbeat
+    makes it a warning that the key is missing. Consumers without a registry key by design (the orchestrator's
+    ``pm-0``, ``architect-0``) are judged by :func:`stuck_on_live_consumer` instead.
     """
     idle_ms = thresholds.dead_consumer_idle_s * 1000
-    dead = consumers[
+    candidates = consumers[
         (consumers["pending"] > 0)
         & (consumers["oldest_pending_idle_ms"] >= idle_ms)
         & consumers["registered"].eq(False).fillna(False)
     ]
     findings = []
-    for row in dead.sort_values(["pending", "oldest_pending_idle_ms"], ascending=False).itertuples():
+    for row in candidates.sort_values(["pending", "oldest_pending_idle_ms"], ascending=False).itertuples():
+        mine = held[held["consumer"] == row.consumer] if held is not None else None
+        heartbeat_age = _heartbeat_age(mine)
+        evicted = heartbeat_age is not None and heartbeat_age < thresholds.registry_ttl_s
+        name = _worker_name(mine)
+        who = f"{row.consumer} ({name})" if name else row.consumer
         evidence: dict[str, Any] = {
             "stream": row.stream,
             "group": row.group,
             "consumer": row.consumer,
+            "worker_name": name,
             "pending": int(row.pending),
             "oldest_pending_id": row.oldest_pending_id,
             "oldest_pending_idle_s": round(row.oldest_pending_idle_ms / 1000, 1),
-            "worker_key": "expired",
+            "worker_key": "missing (evicted?)" if evicted else "expired",
         }
-        if held is not None:
-            evidence |= _postgres_evidence(held[held["consumer"] == row.consumer], thresholds)
+        if not name:
+            del evidence["worker_name"]
+        if mine is not None:
+            evidence |= _postgres_evidence(mine, thresholds, heartbeat_age)
+        claim = (
+            f"lab.streams.claim_dead({row.stream!r}, {row.group!r}, {row.consumer!r}, <live-worker-id>, "
+            f"min_idle_ms={int(idle_ms)})"
+        )
+        if evicted:
+            title = (
+                f"Worker {who} holds {plural(int(row.pending), 'pending entry', 'pending entries')} on "
+                f"{row.stream}/{row.group} and its registry key is missing (evicted?), but it heartbeated "
+                f"{duration(heartbeat_age)} ago"
+            )
+            remedy = (
+                "The worker looks alive: a missing key under allkeys-lru is an eviction, and the backend will "
+                "list it as offline. Check Redis's maxmemory-policy (noeviction, or volatile-* with the queues "
+                f"safe); claim its entries only if it stops heartbeating ({claim} shows the plan)."
+            )
+        else:
+            title = (
+                f"Dead consumer {who} holds {plural(int(row.pending), 'pending entry', 'pending entries')} on "
+                f"{row.stream}/{row.group}"
+            )
+            remedy = (
+                f"Move its entries to a live worker: {claim} shows the plan, then run it with dry_run=False on a Lab "
+                "opened with allow_writes=True (XCLAIM of exactly this consumer's ids). BSNexus workers only "
+                "re-read their own pending entries, so they stay stuck until claimed or until this worker "
+                "re-registers with the same id."
+            )
         findings.append(
             Finding(
                 check="streams.dead_consumer",
-                severity=Severity.CRITICAL,
-                title=f"Dead consumer {row.consumer} holds {row.pending} pending entries on {row.stream}/{row.group}",
+                severity=Severity.WARNING if evicted else Severity.CRITICAL,
+                title=title,
                 evidence=evidence,
-                remedy=(
-                    f"Move its entries to a live worker: lab.streams.claim_dead({row.stream!r}, {row.group!r}, "
-                    f"{row.consumer!r}, <live-worker-id>) shows the plan, then run it with dry_run=False on a Lab "
-                    "opened with allow_writes=True (XCLAIM of exactly this consumer's ids). BSNexus workers only "
-                    "re-read their own pending entries, so they stay stuck until claimed or until this worker "
-                    "re-registers with the same id."
+                remedy=remedy,
+                subject=(row.stream, row.group, row.consumer),
+                scope=frozenset(
+                    {f"consumer:{row.stream}/{row.group}/{row.consumer}"}
+                    | (_task_scope(mine["task_id"]) if mine is not None else set())
                 ),
             )
         )
     return findings
 
 
-def _postgres_evidence(held: pd.DataFrame, thresholds: StreamThresholds) -> dict[str, Any]:
+def _heartbeat_age(held: pd.DataFrame | None) -> float | None:
+    if held is None or "worker_last_heartbeat" not in held:
+        return None
+    beats = held["worker_last_heartbeat"].dropna()
+    if beats.empty:
+        return None
+    return (pd.Timestamp.now(tz="UTC") - pd.Timestamp(beats.iloc[0])).total_seconds()
+
+
+def _worker_name(held: pd.DataFrame | None) -> str | None:
+    if held is None or "worker_name" not in held:
+        return None
+    names = held["worker_name"].dropna()
+    return str(names.iloc[0]) if not names.empty else None
+
+
+def _postgres_evidence(held: pd.DataFrame, thresholds: StreamThresholds, age: float | None) -> dict[str, Any]:
     if held.empty or held["task_status"].isna().all():
         return {}
     evidence: dict[str, Any] = {}
-    heartbeat = held["worker_last_heartbeat"].dropna()
-    if not heartbeat.empty:
-        age = (pd.Timestamp.now(tz="UTC") - pd.Timestamp(heartbeat.iloc[0])).total_seconds()
+    if age is not None:
         stale = "stale" if age > thresholds.stale_heartbeat_s else "recent"
         evidence["worker_row"] = f"{held['worker_status'].iloc[0]}, last heartbeat {age:.0f} s ago ({stale})"
     evidence["tasks"] = ", ".join(
         f"{t.task_title} ({t.task_status})" for t in held.dropna(subset=["task_status"]).itertuples()
     )
-    stuck = held[held["task_status"].isin(["queued", "in_progress"])]
+    stuck = held[held["task_status"].isin(BLOCKING)]
     if not stuck.empty:
         projects = stuck.drop_duplicates("project_id")
         evidence["stalled_projects"] = ", ".join(
-            f"{p.project_name} ({int(p.project_waiting_tasks)} tasks waiting)" for p in projects.itertuples()
+            f"{p.project_name} ({plural(int(p.project_waiting_tasks), 'task')} waiting)" for p in projects.itertuples()
         )
     return evidence
+
+
+@check("streams.held_evidence", "PostgreSQL evidence for held entries")
+def held_evidence(held: pd.DataFrame, thresholds: StreamThresholds) -> list[Finding]:
+    """Evidence that could not be gathered is said, never dropped: why the held entries have no task rows."""
+    why = held.attrs.get("unavailable")
+    if not why or held.empty:
+        return []
+    configured = "no database configured" not in why
+    return [
+        Finding(
+            check="streams.held_evidence",
+            severity=Severity.WARNING if configured else Severity.INFO,
+            title=f"Evidence unavailable for {plural(len(held), 'held entry', 'held entries')}: {why}",
+            evidence={"entries": len(held), "consumers": ", ".join(sorted(set(held["consumer"])))},
+            remedy=(
+                "The stream findings stand on Redis alone; restore PostgreSQL access to see the tasks and projects "
+                "they block."
+                if configured
+                else "Set the target's database_url to trace held entries to tasks, projects and worker rows."
+            ),
+            scope=frozenset({"dep:postgresql"}),
+        )
+    ]
+
+
+def _misrouted(pending: pd.DataFrame, bodies: pd.DataFrame | None) -> pd.DataFrame:
+    """Pending QA entries held by a consumer other than the reviewer their body names."""
+    if bodies is None or REVIEWER_FIELD not in bodies or pending.empty:
+        return pending.iloc[0:0].assign(reviewer=None, task_id=None)
+    body = bodies[bodies["stream"] == QA_STREAM][["id", REVIEWER_FIELD, *(["task_id"] if "task_id" in bodies else [])]]
+    qa = pending[pending["stream"] == QA_STREAM].merge(body, on="id", how="inner")
+    qa = qa.rename(columns={REVIEWER_FIELD: "reviewer"})
+    if "task_id" not in qa:
+        qa["task_id"] = None
+    named = qa["reviewer"].map(lambda r: isinstance(r, str) and bool(r))
+    return qa[named & (qa["reviewer"] != qa["consumer"])]
+
+
+@check("streams.misrouted_qa", "QA messages held by the wrong reviewer", kind=Kind.CAUSE)
+def misrouted_qa(
+    pending: pd.DataFrame, thresholds: StreamThresholds, bodies: pd.DataFrame | None = None
+) -> list[Finding]:
+    """A ``tasks:qa`` entry pending on a consumer other than its body's ``reviewer_id``.
+
+    All reviewers share one group; a worker that reads a QA message meant for another keeps it pending and
+    skips it on every poll (its delivery count climbs), so the intended reviewer never gets it and the task
+    stays in ``review``. It looks like a poison message but is not: claiming it to the right reviewer fixes it.
+    """
+    findings = []
+    for row in _misrouted(pending, bodies).itertuples():
+        task = f" (task {row.task_id}, in review)" if row.task_id else ""
+        findings.append(
+            Finding(
+                check="streams.misrouted_qa",
+                severity=Severity.CRITICAL,
+                title=f"QA message {row.id}{task} is held by {row.consumer}, not its reviewer {row.reviewer}",
+                evidence={
+                    "stream": row.stream,
+                    "group": row.group,
+                    "id": row.id,
+                    "task_id": row.task_id,
+                    "intended_reviewer": row.reviewer,
+                    "holder": row.consumer,
+                    "deliveries": int(row.deliveries),
+                    "idle_s": round(row.idle_ms / 1000, 1),
+                },
+                remedy=(
+                    "Give it to the reviewer it names: lab.streams.claim_dead("
+                    f"{row.stream!r}, {row.group!r}, {row.consumer!r}, {row.reviewer!r}, ids=[{row.id!r}], "
+                    "min_idle_ms=0) shows the plan; run it with dry_run=False on a Lab opened with allow_writes=True."
+                ),
+                subject=(row.stream, row.group, row.id),
+                scope=frozenset({f"entry:{row.stream}/{row.group}/{row.id}"} | _task_scope([row.task_id])),
+            )
+        )
+    return findings
 
 
 @check("streams.poison_message", "Entries redelivered too often", kind=Kind.CAUSE)
 def poison_message(
     pending: pd.DataFrame, thresholds: StreamThresholds, bodies: pd.DataFrame | None = None
 ) -> list[Finding]:
-    """An entry delivered ``poison_deliveries`` times or more: whoever reads it fails, and it comes back."""
-    poison = pending[pending["deliveries"] >= thresholds.poison_deliveries].sort_values("deliveries", ascending=False)
+    """An entry delivered ``poison_deliveries`` times or more: whoever reads it fails, and it comes back.
+
+    A misrouted QA message also climbs in deliveries; it has its own finding and is left out here.
+    """
+    misrouted = set(_misrouted(pending, bodies)["id"])
+    poison = pending[(pending["deliveries"] >= thresholds.poison_deliveries) & ~pending["id"].isin(misrouted)]
+    poison = poison.sort_values("deliveries", ascending=False)
     findings = []
     for row in poison.head(POISON_SHOWN).itertuples():
         evidence: dict[str, Any] = {
@@ -98,9 +247,11 @@ def poison_message(
             "deliveries": int(row.deliveries),
             "idle_s": round(row.idle_ms / 1000, 1),
         }
+        task_id = None
         if bodies is not None and not (body := bodies[bodies["id"] == row.id]).empty:
             fields = {k: v for k, v in body.iloc[0].items() if k not in {"stream", "id", "exists"} and _present(v)}
             evidence["body"] = _shorten(fields) if body.iloc[0]["exists"] else "gone (trimmed or deleted)"
+            task_id = fields.get("task_id")
         findings.append(
             Finding(
                 check="streams.poison_message",
@@ -111,6 +262,8 @@ def poison_message(
                     "Read the body for what breaks its reader; fix or re-queue the task, then acknowledge the "
                     f"entry: lab.streams.ack({row.stream!r}, {row.group!r}, [{row.id!r}]) shows the plan."
                 ),
+                subject=(row.stream, row.group, row.id),
+                scope=frozenset({f"entry:{row.stream}/{row.group}/{row.id}"} | _task_scope([task_id])),
             )
         )
     if len(poison) > POISON_SHOWN:
@@ -121,9 +274,64 @@ def poison_message(
                 title=f"{len(poison) - POISON_SHOWN} more entries were delivered {thresholds.poison_deliveries}+ times",
                 evidence={"total": len(poison)},
                 remedy="See lab.streams.pending() sorted by deliveries.",
+                subject=("more",),
             )
         )
     return findings
+
+
+@check("streams.stuck_on_live_consumer", "Results the orchestrator failed to process", kind=Kind.CAUSE)
+def stuck_on_live_consumer(
+    pending: pd.DataFrame, thresholds: StreamThresholds, bodies: pd.DataFrame | None = None
+) -> list[Finding]:
+    """An entry pending on a consumer that never re-reads its own pending entries (the orchestrator's ``pm-0``,
+    ``architect-0``), delivered once and idle past the threshold.
+
+    The orchestrator acks a result only after its database commit; when processing raises (a duplicate result:
+    ``Invalid transition: done -> review``) the entry stays pending forever and the exception is in
+    ``orchestrator.log``.
+    """
+    idle_ms = thresholds.stuck_result_idle_s * 1000
+    orchestrator = pending["consumer"].map(lambda c: not is_worker(c)).astype(bool)
+    stuck = pending[orchestrator & (pending["deliveries"] == 1) & (pending["idle_ms"] >= idle_ms)]
+    findings = []
+    for row in stuck.sort_values("idle_ms", ascending=False).itertuples():
+        task_id = _body_field(bodies, row.id, "task_id")
+        task = f" for task {task_id}" if task_id else ""
+        findings.append(
+            Finding(
+                check="streams.stuck_on_live_consumer",
+                severity=Severity.CRITICAL,
+                title=(
+                    f"Entry {row.id}{task} has been pending on {row.consumer} ({row.stream}/{row.group}) for "
+                    f"{duration(row.idle_ms / 1000)}: the orchestrator failed to process it"
+                ),
+                evidence={
+                    "stream": row.stream,
+                    "group": row.group,
+                    "id": row.id,
+                    "consumer": row.consumer,
+                    "task_id": task_id,
+                    "deliveries": int(row.deliveries),
+                    "idle_s": round(row.idle_ms / 1000, 1),
+                },
+                remedy=(
+                    f"{row.consumer} reads only new entries and never retries this one. Find the exception for this "
+                    "message in orchestrator.log, fix the task's state in PostgreSQL, then acknowledge the entry: "
+                    f"lab.streams.ack({row.stream!r}, {row.group!r}, [{row.id!r}]) shows the plan."
+                ),
+                subject=(row.stream, row.group, row.id),
+                scope=frozenset({f"entry:{row.stream}/{row.group}/{row.id}"} | _task_scope([task_id])),
+            )
+        )
+    return findings
+
+
+def _body_field(bodies: pd.DataFrame | None, entry: str, name: str) -> Any:
+    if bodies is None or name not in bodies:
+        return None
+    match = bodies.loc[bodies["id"] == entry, name]
+    return match.iloc[0] if not match.empty and _present(match.iloc[0]) else None
 
 
 def _present(value: Any) -> bool:
@@ -143,13 +351,15 @@ def lost_messages(
 
     Redis 7 reports lag as entries-added - entries-read, so entries trimmed before the group read them stay in
     its figure (``lag_reported``) while the backlog still in the stream (``lag``) no longer has them: the
-    difference is what was lost. Redis 6.2 keeps no such counters: a group whose last-delivered id is older than
-    the stream's first entry (and that has delivered something) may have missed what was trimmed in between,
-    which is a warning, not a count.
+    difference is what was lost. Both come from one consistent script reply, so a worker reading between two
+    round trips cannot fake a loss. Redis 6.2 keeps no such counters: a group whose last-delivered id is older
+    than the stream's first entry (and that has delivered something) may have missed what was trimmed in
+    between, which is a warning, not a count.
     """
     findings = []
     for row in summary.dropna(subset=["group"]).itertuples():
         lost, how = _lost(row)
+        scope = frozenset({group_scope(row.stream, row.group)})
         if lost:
             findings.append(
                 Finding(
@@ -158,8 +368,8 @@ def lost_messages(
                     title=(
                         f"Entries of {row.stream} may have been trimmed before {row.group} read them"
                         if how == "suspected"
-                        else f"{'At least ' if how == 'at least' else ''}{lost} entries of {row.stream} were "
-                        f"trimmed before {row.group} read them"
+                        else f"{'At least ' if how == 'at least' else ''}{plural(lost, 'entry', 'entries')} of "
+                        f"{row.stream} were trimmed before {row.group} read them"
                     ),
                     evidence={
                         "stream": row.stream,
@@ -173,6 +383,8 @@ def lost_messages(
                         "Those tasks never reached a worker: find rows still 'queued' with no stream entry and "
                         "re-queue them. Keep the backlog under the trim limit (more workers, or a larger MAXLEN)."
                     ),
+                    subject=(row.stream, row.group, "trimmed"),
+                    scope=scope,
                 )
             )
         if pending is not None and isinstance(row.first_id, str):
@@ -184,7 +396,10 @@ def lost_messages(
                     Finding(
                         check="streams.lost_messages",
                         severity=Severity.CRITICAL,
-                        title=f"{len(gone)} pending entries of {row.stream}/{row.group} have no body any more",
+                        title=(
+                            f"{plural(len(gone), 'pending entry', 'pending entries')} of {row.stream}/{row.group} "
+                            f"{'has' if len(gone) == 1 else 'have'} no body any more"
+                        ),
                         evidence={
                             "stream": row.stream,
                             "group": row.group,
@@ -196,6 +411,8 @@ def lost_messages(
                             "Their bodies were trimmed while the entries were pending: the tasks cannot be "
                             "re-read. Re-queue the tasks from PostgreSQL, then acknowledge these ids."
                         ),
+                        subject=(row.stream, row.group, "bodyless"),
+                        scope=scope,
                     )
                 )
     return findings
@@ -215,13 +432,27 @@ def _lost(row: Any) -> tuple[int, str]:
     return 0, "exact"
 
 
+def trimmed(row: Any, thresholds: StreamThresholds) -> bool:
+    """Whether the stream shows it is trimmed (Redis 7: fewer entries than were ever added, or a deletion
+    recorded), or the deployment is known to trim."""
+    if thresholds.assume_trimming:
+        return True
+    added = row.entries_added
+    deleted = row.max_deleted_id
+    return bool(
+        (pd.notna(added) and pd.notna(row.length) and int(added) > int(row.length))
+        or (isinstance(deleted, str) and deleted != "0-0")
+    )
+
+
 @check("streams.trim_risk", "Backlogs about to be trimmed")
 def trim_risk(summary: pd.DataFrame, thresholds: StreamThresholds) -> list[Finding]:
-    """BSNexus trims with MAXLEN ~ limit: an undelivered backlog near the limit loses tasks when it passes it."""
+    """Where a stream is trimmed (observed, not assumed: the public backend never trims), an undelivered
+    backlog near the MAXLEN loses tasks when it passes it."""
     findings = []
     for row in summary.dropna(subset=["group"]).itertuples():
         limit = thresholds.trim_limit_for(row.stream)
-        if pd.notna(row.lag) and row.lag >= thresholds.trim_warning_ratio * limit:
+        if pd.notna(row.lag) and row.lag >= thresholds.trim_warning_ratio * limit and trimmed(row, thresholds):
             findings.append(
                 Finding(
                     check="streams.trim_risk",
@@ -233,14 +464,17 @@ def trim_risk(summary: pd.DataFrame, thresholds: StreamThresholds) -> list[Findi
                         "lag": int(row.lag),
                         "trim_limit": limit,
                         "length": int(row.length),
+                        "trimmed": "assumed" if thresholds.assume_trimming else "observed",
                     },
                     remedy="Add workers or pause producers before the backlog passes the trim limit and drops tasks.",
+                    subject=(row.stream, row.group),
+                    scope=frozenset({group_scope(row.stream, row.group)}),
                 )
             )
     return findings
 
 
-@check("streams.no_readers", "Streams and groups nobody reads")
+@check("streams.no_readers", "Streams and groups nobody reads", kind=Kind.CAUSE)
 def no_readers(summary: pd.DataFrame, thresholds: StreamThresholds) -> list[Finding]:
     """A stream with entries and no consumer group (unless it is read directly), or a group with no consumers
     while entries wait for it."""
@@ -257,6 +491,8 @@ def no_readers(summary: pd.DataFrame, thresholds: StreamThresholds) -> list[Find
                         evidence={"stream": stream, "length": int(first["length"])},
                         remedy="BSNexus creates its groups at startup: restart the backend, or create the group "
                         "from id 0 with XGROUP CREATE (add the stream to direct_streams if it is read without one).",
+                        subject=(stream,),
+                        scope=frozenset({f"stream:{stream}"}),
                     )
                 )
             continue
@@ -268,7 +504,15 @@ def no_readers(summary: pd.DataFrame, thresholds: StreamThresholds) -> list[Find
                         severity=Severity.WARNING,
                         title=f"{int(row.lag)} entries wait on {stream}/{row.group}, which has no consumers",
                         evidence={"stream": stream, "group": row.group, "lag": int(row.lag)},
-                        remedy="No worker has ever read this group: check that workers are registered and polling.",
+                        remedy=(
+                            "No worker has ever read this group: check that workers are registered and polling."
+                            if is_worker_group(row.group)
+                            else f"The {row.group!r} group is read by the backend's orchestrator loop, which starts "
+                            "with a project (POST /api/v1/pm/{project_id}/start) and is not restarted when the "
+                            "backend restarts: start the project's orchestration again."
+                        ),
+                        subject=(stream, row.group),
+                        scope=frozenset({group_scope(stream, row.group)}),
                     )
                 )
     return findings

@@ -42,6 +42,11 @@ class Streams(Facade):
         """The bodies of the entries listed in a frame with ``stream`` and ``id`` columns."""
         return self._run(probes.bodies(self._ctx, entries))
 
+    def suspect_bodies(self, pending: pd.DataFrame) -> pd.DataFrame:
+        """The bodies the checks look into: redelivered entries, QA messages (their reviewer), entries stuck on
+        the orchestrator (their task), at most ``bodies_limit``."""
+        return self._run(probes.bodies(self._ctx, probes.worth_reading(pending, self.thresholds)))
+
     def sample(
         self, every: float = 1.0, duration: float | None = 60.0, streams: str | Iterable[str] | None = None
     ) -> Sampler:
@@ -63,10 +68,20 @@ class Streams(Facade):
         return self._run(held.held_tasks(self._ctx, consumers))
 
     def claim_dead(
-        self, stream: str, group: str, dead: str, to: str, *, min_idle_ms: int | None = None, dry_run: bool = True
+        self,
+        stream: str,
+        group: str,
+        dead: str,
+        to: str,
+        *,
+        ids: Iterable[str] | None = None,
+        min_idle_ms: int | None = None,
+        dry_run: bool = True,
     ) -> pd.DataFrame:
-        """Move a dead consumer's pending entries to a live one (XCLAIM by id); a dry run unless told otherwise."""
-        return self._run(remediation.claim_dead(self._ctx, stream, group, dead, to, min_idle_ms, dry_run))
+        """Move a consumer's pending entries (or only ``ids``) to a live one (XCLAIM by id); a dry run unless told
+        otherwise. Every held entry is listed with what would happen to it and why."""
+        chosen = None if ids is None else list(ids)
+        return self._run(remediation.claim_dead(self._ctx, stream, group, dead, to, min_idle_ms, dry_run, chosen))
 
     def ack(self, stream: str, group: str, ids: Iterable[str], *, dry_run: bool = True) -> pd.DataFrame:
         """Acknowledge pending entries (XACK); a dry run unless told otherwise."""

@@ -32,6 +32,7 @@ HELD_COLUMNS = [
     "project_name",
     "project_status",
     "project_waiting_tasks",
+    "worker_name",
     "worker_status",
     "worker_last_heartbeat",
 ]
@@ -45,7 +46,8 @@ FROM tasks t JOIN projects p ON p.id = t.project_id
 WHERE t.id = ANY(CAST(:ids AS uuid[]))
 """
 WORKERS_SQL = """
-SELECT id::text AS consumer, status::text AS worker_status, last_heartbeat AS worker_last_heartbeat
+SELECT id::text AS consumer, name AS worker_name, status::text AS worker_status,
+       last_heartbeat AS worker_last_heartbeat
 FROM workers WHERE id = ANY(CAST(:ids AS uuid[]))
 """
 

@@ -8,9 +8,18 @@ import pandas as pd
 from matplotlib.dates import DateFormatter
 from matplotlib.figure import Figure
 
+from bsnexus_lab.findings import Finding, Severity, flatten
+from bsnexus_lab.findings.render import COLOURS
 from bsnexus_lab.plotting import figure as _figure
 
-STATUS_COLOURS = {"OK": "#d4edda", "WARN": "#fff3cd", "STALL": "#f8d7da", "STOP": "#f5c6cb"}
+STATUS_SEVERITY = {
+    "OK": Severity.OK,
+    "NODATA": Severity.INFO,
+    "SATURATED": Severity.INFO,
+    "WARN": Severity.WARNING,
+    "STALL": Severity.CRITICAL,
+    "STOP": Severity.CRITICAL,
+}
 
 
 def backlog(summary: pd.DataFrame) -> Figure:
@@ -31,8 +40,11 @@ def backlog(summary: pd.DataFrame) -> Figure:
     return figure
 
 
-def backlog_over_time(samples: pd.DataFrame, statuses: pd.DataFrame | None = None) -> Figure:
-    """Length, lag and pending of each group over the sampled window, shaded by its evaluated status.
+def backlog_over_time(
+    samples: pd.DataFrame, statuses: pd.DataFrame | None = None, findings: list[Finding] | None = None
+) -> Figure:
+    """Length, lag and pending of each group over the sampled window, shaded by the worst of its evaluated
+    lag status and any finding about the group (a group with a dead consumer is not shown as OK in green).
 
     Gaps (ticks whose Redis call failed) are marked with a red line.
     """
@@ -49,11 +61,16 @@ def backlog_over_time(samples: pd.DataFrame, statuses: pd.DataFrame | None = Non
         for column in ("length", "lag", "pending"):
             axes.plot(window["time"], window[column].astype(float), label=column, marker=".")
         status = status_of.get((stream, group))
-        if status:
-            axes.set_facecolor(STATUS_COLOURS.get(status, "white"))
+        worst = _worst_about(findings or [], stream, group)
+        severity = max([STATUS_SEVERITY.get(status or "OK", Severity.OK), *worst[:1]], key=lambda s: s.rank)
+        if status or worst:
+            axes.set_facecolor(COLOURS[severity.value])
+        label = f": lag {status}" if status else ""
+        if worst and worst[0].rank > STATUS_SEVERITY.get(status or "OK", Severity.OK).rank:
+            label += f", {worst[0].value.upper()} finding"
         for gap in gaps:
             axes.axvline(gap, color="#c0392b", linewidth=1)
-        axes.set_title(f"{stream} / {group}" + (f": {status}" if status else ""))
+        axes.set_title(f"{stream} / {group}{label}", fontsize=9)
         axes.xaxis.set_major_formatter(DateFormatter("%H:%M:%S"))
         axes.tick_params(axis="x", labelrotation=30, labelsize=7)
         axes.legend(fontsize=7)
@@ -92,3 +109,11 @@ def deliveries(pending: pd.DataFrame) -> Figure:
     axes.set_ylabel("entries")
     axes.set_title("Delivery counts of pending entries")
     return figure
+
+
+def _worst_about(findings: list[Finding], stream: str, group: str) -> list[Severity]:
+    """[the worst severity of the findings about this group], or [] when none is above OK."""
+    about = [
+        f.severity for f in flatten(findings) if f.severity.rank > Severity.OK.rank and f.subject[:2] == (stream, group)
+    ]
+    return [max(about, key=lambda s: s.rank)] if about else []

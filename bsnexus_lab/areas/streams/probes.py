@@ -10,15 +10,16 @@ through one parser.
 
 from __future__ import annotations
 
-import uuid
+import time
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-from redis.exceptions import ResponseError
+from redis.exceptions import NoPermissionError, ResponseError
 
 from bsnexus_lab.areas.streams.commands import COUNT_SCRIPT
+from bsnexus_lab.areas.streams.names import QA_STREAM, is_worker
 from bsnexus_lab.context import Context
 from bsnexus_lab.errors import NotFound, WrongType
 from bsnexus_lab.resp import as_dict, decode, entry_id, text
@@ -46,6 +47,8 @@ SUMMARY_COLUMNS = [
     "consumers",
     "oldest_pending_id",
     "max_pending_idle_ms",
+    "oldest_waiting_id",
+    "oldest_wait_ms",
 ]
 CONSUMER_COLUMNS = [
     "stream",
@@ -62,13 +65,23 @@ CONSUMER_COLUMNS = [
 ]
 
 
+@dataclass(frozen=True)
+class _Counted:
+    """What the counting script saw of one group, in one consistent reply."""
+
+    after: int  # entries after the last-delivered id still in the stream (at most LAG_SCAN_LIMIT + 1)
+    reported: int | None  # the lag Redis reports (7.x), None where it reports none
+    first_waiting: str | None  # the oldest entry the group has not been given yet
+
+
 @dataclass
 class _Stream:
     name: str
     exists: bool = True
     info: dict[str, Any] = field(default_factory=dict)
     groups: list[dict[str, Any]] = field(default_factory=list)
-    counted: dict[str, int] = field(default_factory=dict)  # group -> entries after last-delivered (bounded)
+    counted: dict[str, _Counted] = field(default_factory=dict)  # by group
+    script_refused: str | None = None  # why lag could only be estimated
 
     def needs_count(self, thorough: bool) -> bool:
         """Whether a group's lag must be counted: Redis did not report it, or (``thorough``) reported any.
@@ -93,6 +106,7 @@ async def _read_streams(
     """One round trip: XINFO GROUPS (and XINFO STREAM when ``info``) for every stream, and the counting script
     for the streams in ``count``."""
     redis = ctx.redis()
+    evaluate = "EVAL_RO" if await ctx.clients.redis_version() >= (7, 0) else "EVAL"
     with ctx.redis_errors():
         pipe = redis.pipeline(transaction=False)
         for name in names:
@@ -100,7 +114,7 @@ async def _read_streams(
                 pipe.execute_command("XINFO STREAM", name)
             pipe.execute_command("XINFO GROUPS", name)
             if name in count:
-                pipe.execute_command("EVAL", COUNT_SCRIPT, 1, name, LAG_SCAN_LIMIT + 1)
+                pipe.execute_command(evaluate, COUNT_SCRIPT, 1, name, LAG_SCAN_LIMIT + 1)
         replies = await pipe.execute(raise_on_error=False)
     found = []
     position = 0
@@ -109,6 +123,9 @@ async def _read_streams(
         chunk = replies[position : position + size]
         position += size
         stream = _Stream(name)
+        if name in count and isinstance(chunk[-1], ResponseError) and _refused(chunk[-1]):
+            stream.script_refused = _first_line(chunk[-1])
+            chunk = [*chunk[:-1], []]
         errors = [r for r in chunk if isinstance(r, ResponseError)]
         if errors:
             message = str(errors[0])
@@ -131,10 +148,30 @@ async def _read_streams(
         else:
             stream.info = as_dict(chunk[0]) if info else {}
             stream.groups = [as_dict(g) for g in chunk[1 if info else 0]]
-            if name in count:
-                stream.counted = {text(k): int(v) for k, v in as_dict(chunk[-1]).items()}
+            if name in count and stream.script_refused is None:
+                stream.counted = _counted(chunk[-1])
         found.append(stream)
     return found
+
+
+def _counted(reply: list[Any]) -> dict[str, _Counted]:
+    quads = [reply[i : i + 4] for i in range(0, len(reply), 4)]
+    return {
+        text(name): _Counted(int(after), None if int(lag) < 0 else int(lag), text(first) or None)
+        for name, after, lag, first in quads
+    }
+
+
+def _refused(error: ResponseError) -> bool:
+    """A server or ACL that does not let the lab run its script (the summary then estimates lag)."""
+    message = str(error).upper()
+    return isinstance(error, NoPermissionError) or any(
+        words in message for words in ("NO PERMISSIONS", "NOPERM", "UNKNOWN COMMAND", "NOSCRIPT", "SCRIPT")
+    )
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def _lag_by_count(info: dict[str, Any], last_delivered: str, counted: int | None) -> tuple[float, bool]:
@@ -170,7 +207,8 @@ async def summary(ctx: Context, streams: str | Iterable[str] | None = None) -> p
     explicit = streams is not None
     names = stream_names(ctx, streams)
     found = await _read_streams(ctx, names, explicit=explicit, info=True)
-    counted = await _count_lag(ctx, found)
+    counted, refused = await _count_lag(ctx, found)
+    now_ms = int(time.time() * 1000)
     held = await _consumer_rows(
         ctx, [(s.name, text(g["name"])) for s in found for g in s.groups if int(g.get("pending", 0))]
     )
@@ -186,17 +224,27 @@ async def summary(ctx: Context, streams: str | Iterable[str] | None = None) -> p
             ]
             row["oldest_pending_id"] = min((c["oldest_pending_id"] for c in firsts), key=entry_id, default=None)
             row["max_pending_idle_ms"] = max((c["oldest_pending_idle_ms"] for c in firsts), default=None)
+            if row["oldest_waiting_id"]:
+                row["oldest_wait_ms"] = max(0, now_ms - entry_id(row["oldest_waiting_id"])[0])
             rows.append(row)
-    return _frame(rows, SUMMARY_COLUMNS)
+    frame = _frame(rows, SUMMARY_COLUMNS)
+    if refused:
+        frame.attrs["notes"] = [
+            f"lag on {name} is estimated: the server refused the lab's read-only counting script ({why})"
+            for name, why in refused.items()
+        ]
+    return frame
 
 
-async def _count_lag(ctx: Context, found: list[_Stream]) -> dict[tuple[str, str], int]:
-    """A second round trip, only for streams whose lag Redis did not report (6.2; 7.x after deletions)."""
+async def _count_lag(ctx: Context, found: list[_Stream]) -> tuple[dict[tuple[str, str], _Counted], dict[str, str]]:
+    """A second round trip, only for streams with a backlog or whose lag Redis did not report (6.2; 7.x after
+    deletions); also which streams' scripts were refused, and why."""
     names = [stream.name for stream in found if stream.needs_count(thorough=True)]
     if not names:
-        return {}
+        return {}, {}
     counted = await _read_streams(ctx, names, explicit=False, info=False, count=names)
-    return {(stream.name, group): n for stream in counted for group, n in stream.counted.items()}
+    by_group = {(stream.name, group): n for stream in counted for group, n in stream.counted.items()}
+    return by_group, {s.name: s.script_refused for s in counted if s.script_refused}
 
 
 def _needs_count(info: dict[str, Any], last_delivered: str) -> bool:
@@ -221,14 +269,20 @@ def _stream_row(stream: _Stream, direct: Iterable[str] = ()) -> dict[str, Any]:
     }
 
 
-def _group_row(stream: _Stream, group: dict[str, Any], counted: int | None) -> dict[str, Any]:
+def _group_row(stream: _Stream, group: dict[str, Any], counted: _Counted | None) -> dict[str, Any]:
     """The group's row. ``lag`` is the backlog still in the stream; ``lag_reported`` is Redis's own figure
-    (7.x), which also counts entries trimmed before the group read them."""
+    (7.x), which also counts entries trimmed before the group read them. Where the script counted, both come
+    from its one consistent reply."""
     last_delivered = text(group["last-delivered-id"])
-    reported = group.get("lag")
-    lag, exact = _lag_by_count(stream.info, last_delivered, counted)
-    if not exact and reported is not None and reported <= int(stream.info.get("length", 0)):
+    reported = group.get("lag") if counted is None else counted.reported
+    length = int(stream.info.get("length", 0))
+    lag, exact = _lag_by_count(stream.info, last_delivered, None if counted is None else counted.after)
+    if not exact and reported is not None and reported <= length:
         lag, exact = reported, True
+    first = stream.info.get("first-entry")
+    waiting = counted.first_waiting if counted is not None else None
+    if waiting is None and lag and first and entry_id(last_delivered) < entry_id(first[0]):
+        waiting = text(first[0])  # the group is behind the whole stream: its oldest waiting entry is the first
     return {
         "group": text(group["name"]),
         "last_delivered_id": last_delivered,
@@ -238,6 +292,7 @@ def _group_row(stream: _Stream, group: dict[str, Any], counted: int | None) -> d
         "lag_reported": reported,
         "pending": int(group.get("pending", 0)),
         "consumers": int(group.get("consumers", 0)),
+        "oldest_waiting_id": waiting if lag else None,
     }
 
 
@@ -270,7 +325,7 @@ async def _consumer_rows(ctx: Context, groups: list[tuple[str, str]]) -> list[di
         for (stream_name, group_name), reply in zip(groups, per_group, strict=True)
         for c in reply
     ]
-    workers = sorted({text(c["name"]) for _, _, c in members if _is_worker_id(text(c["name"]))})
+    workers = sorted({text(c["name"]) for _, _, c in members if is_worker(text(c["name"]))})
     holding = [(s, g, c) for s, g, c in members if int(c.get("pending", 0))]
     if not members:
         return []
@@ -390,6 +445,17 @@ async def peek(
     return pd.DataFrame(rows, columns=list(dict.fromkeys(["stream", "id", "exists", *(k for r in rows for k in r)])))
 
 
+def worth_reading(pending: pd.DataFrame, thresholds: Any) -> pd.DataFrame:
+    """The pending entries whose bodies the checks need, most suspicious first, bounded."""
+    suspicious = (
+        (pending["deliveries"] >= thresholds.poison_deliveries)
+        | (pending["stream"] == QA_STREAM)
+        | pending["consumer"].map(lambda c: not is_worker(c)).astype(bool)
+    )
+    chosen = pending[suspicious].sort_values(["deliveries", "idle_ms"], ascending=False)
+    return chosen.head(thresholds.bodies_limit)
+
+
 async def bodies(ctx: Context, entries: pd.DataFrame) -> pd.DataFrame:
     """The bodies of the entries in a frame with ``stream`` and ``id`` columns (a pending frame, say)."""
     frames = [await peek(ctx, stream, list(group["id"])) for stream, group in entries.groupby("stream", sort=False)]
@@ -440,20 +506,11 @@ async def tick(ctx: Context, names: Sequence[str], count: Collection[str] = ()) 
     return rows
 
 
-def _is_worker_id(name: str) -> bool:
-    """BSNexus names consumers by worker id (a UUID); other consumers have no registry key to look for."""
-    try:
-        uuid.UUID(name)
-    except ValueError:
-        return False
-    return True
-
-
 # Counts that may be missing: nullable integers, so a missing value is <NA> rather than a float NaN.
 _COUNT_COLUMNS = (
     *("lag", "lag_reported", "pending", "consumers", "length", "entries_read", "entries_added", "idle_ms"),
     "deliveries",
-    *("oldest_pending_idle_ms", "max_pending_idle_ms", "oldest_pending_deliveries", "inactive_ms"),
+    *("oldest_pending_idle_ms", "max_pending_idle_ms", "oldest_pending_deliveries", "inactive_ms", "oldest_wait_ms"),
 )
 
 

@@ -30,26 +30,42 @@ def _require_writes(ctx: Context, what: str) -> None:
 
 
 async def claim_dead(
-    ctx: Context, stream: str, group: str, dead: str, to: str, min_idle_ms: int | None, dry_run: bool
+    ctx: Context,
+    stream: str,
+    group: str,
+    dead: str,
+    to: str,
+    min_idle_ms: int | None,
+    dry_run: bool,
+    ids: list[str] | None = None,
 ) -> pd.DataFrame:
+    """Every entry ``dead`` holds (or only ``ids``), each with what would happen to it and why."""
     min_idle = int(ctx.thresholds.dead_consumer_idle_s * 1000) if min_idle_ms is None else min_idle_ms
     await _check_recipient(ctx, stream, group, dead, to)
     held = await probes.pending(ctx, stream, group, consumer=dead)
-    plan = held[held["idle_ms"] >= min_idle].assign(to=to, action="would claim")
+    if ids is not None:
+        held = held[held["id"].isin([str(i) for i in ids])]
+    plan = held.assign(to=to, action="would claim")
+    young = plan["idle_ms"] < min_idle
+    plan.loc[young, "action"] = [
+        f"skipped: idle {idle / 1000:.0f} s < min_idle_ms={min_idle}" for idle in plan.loc[young, "idle_ms"]
+    ]
+    if plan.empty:
+        plan.attrs["note"] = f"{dead} holds no pending entries in {stream}/{group}" + (" with those ids" if ids else "")
     if not plan.empty:
         # XCLAIM of an id whose body was trimmed drops it from the pending list instead of moving it: leave
         # those alone (the lost-messages check reports them; re-queue the task, then ack them).
         bodies = await probes.peek(ctx, stream, list(plan["id"]))
         gone = set(bodies.loc[~bodies["exists"], "id"])
         plan.loc[plan["id"].isin(gone), "action"] = "skipped: body gone, re-queue the task and ack"
-    ids = list(plan.loc[plan["action"] == "would claim", "id"])
-    if dry_run or not ids:
+    chosen = list(plan.loc[plan["action"] == "would claim", "id"])
+    if dry_run or not chosen:
         return plan
     _require_writes(ctx, "XCLAIM")
     claimed: set[str] = set()
     with ctx.redis_errors():
-        for start in range(0, len(ids), CLAIM_BATCH):
-            batch = ids[start : start + CLAIM_BATCH]
+        for start in range(0, len(chosen), CLAIM_BATCH):
+            batch = chosen[start : start + CLAIM_BATCH]
             reply = await ctx.redis().xclaim(stream, group, to, min_idle, batch, justid=True)
             moved = sorted(text(i) for i in reply)
             claimed |= set(moved)
@@ -60,17 +76,24 @@ async def claim_dead(
 
 
 async def _check_recipient(ctx: Context, stream: str, group: str, dead: str, to: str) -> None:
-    """XCLAIM creates a missing consumer: refuse a typo, the dead consumer itself, or a worker that is gone."""
+    """XCLAIM creates a missing consumer: refuse a typo, the dead consumer itself, or a worker that is gone.
+
+    A live worker that has not read this group yet is a fine recipient (the intended reviewer of a misrouted
+    QA message often is one).
+    """
     if to == dead:
         raise LabError("claiming to the dead consumer itself changes nothing", hint="name a live worker's id")
     members = await probes.consumers(ctx, stream, group)
     match = members[members["consumer"] == to]
     if match.empty:
-        raise NotFound(
-            f"no consumer {to!r} in {stream}/{group}",
-            target=ctx.target.redis,
-            hint="claim to a live worker that already reads this group",
-        )
+        with ctx.redis_errors():
+            registered = await ctx.redis().pttl(ctx.target.worker_key.format(consumer=to)) != -2
+        if not registered:
+            raise NotFound(
+                f"no consumer {to!r} in {stream}/{group}",
+                target=ctx.target.redis,
+                hint="claim to a live worker that already reads this group, or whose registry key exists",
+            )
     if match["registered"].eq(False).any():
         raise NotFound(
             f"consumer {to!r} has no live worker key",

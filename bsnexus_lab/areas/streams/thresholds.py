@@ -25,13 +25,42 @@ class StreamThresholds:
         "A healthy task is delivered once, or a few times when a worker restarts mid-task; an entry redelivered "
         "this often keeps killing whoever reads it.",
     )
+    registry_ttl_s: float = threshold(
+        90.0,
+        "A worker's registry key lives 90 s after its last heartbeat: a worker whose key expired has not "
+        "heartbeated for that long, so its workers.last_heartbeat must be at least this old before it is dead.",
+    )
+    stuck_result_idle_s: float = threshold(
+        300.0,
+        "The orchestrator (pm-0, architect-0) processes a result in seconds and never re-reads its pending "
+        "entries: one still pending after 5 minutes failed and will stay pending.",
+    )
     trim_limit: int = threshold(
         1000, "BSNexus's trim_streams() uses XTRIM MAXLEN ~ 1000 on task streams: undelivered entries past it go."
     )
     board_trim_limit: int = threshold(5000, "trim_streams() keeps ~5000 entries of events:board.")
     trim_warning_ratio: float = threshold(0.8, "Warn while there is still room: at 80 % of the trim limit.")
+    assume_trimming: bool = threshold(
+        False,
+        "The public backend never calls trim_streams(). On Redis 7 the lab sees trimming (entries-added vs "
+        "length, max-deleted-entry-id); on 6.2 it cannot, so set this where a deployment schedules it.",
+    )
     allowed_lag: int = threshold(
         0, "Burrow's allowed lag. BSNexus reads one task per poll, so anything above zero means waiting work."
+    )
+    min_samples: int = threshold(
+        5, "Burrow judges a full window of offsets; fewer samples cannot tell a stall from a pause between polls."
+    )
+    min_window_s: float = threshold(
+        10.0, "A worker's poll blocks 5 s: a window shorter than two polls says nothing about progress."
+    )
+    saturation_wait_s: float = threshold(
+        1800.0,
+        "BSNexus tasks take minutes (an LLM agent runs each): a queue that waits while every worker is busy is "
+        "normal until its oldest entry has waited several task durations; 30 minutes by default.",
+    )
+    bodies_limit: int = threshold(
+        200, "At most this many message bodies are read for the checks that look inside (poison, QA routing)."
     )
     pending_scan_limit: int = threshold(
         100_000, "How many pending entries a runbook scans per group (XPENDING pages of 10,000): bounded cost."
