@@ -35,11 +35,6 @@ class Memory(Facade):
             label="redis memory" + (f" + pid {pid}" if pid else ""),
         ).start()
 
-    def snapshot(self) -> pd.DataFrame:
-        """One sample now (the server row and one row per stream), as the sampler records it."""
-        tick = probes.MemoryTick(self._ctx, list(self._ctx.target.streams), None, self.thresholds.usage_samples)
-        return pd.DataFrame(self._run(tick()), columns=probes.TICK_COLUMNS)
-
     def projection(self, samples: pd.DataFrame) -> pd.DataFrame:
         """Growth per hour of used memory and each stream; hours until maxmemory at that pace."""
         return probes.projection(samples)
