@@ -15,7 +15,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pandas as pd
@@ -27,6 +27,9 @@ from bsnexus_lab.areas.keys.names import BSNEXUS_PATTERNS, SECRET_SEGMENTS, deco
 from bsnexus_lab.areas.keys.tally import BIGGEST_COLUMNS, Tally
 from bsnexus_lab.clients import redis_client
 from bsnexus_lab.errors import LabError
+
+if TYPE_CHECKING:
+    from bsnexus_lab.context import Context
 
 SCAN_SCRIPT = """\
 -- ARGV: cursor, match, count, measure (1/0), depth, floors "type=bytes,...", secret segments "a,b", then
@@ -182,6 +185,7 @@ class _Node:
     measure: bool = True
     status: str = "ok"
     scanned: int = 0
+    finished: bool = False  # the cursor came back to 0
     counts: list[int] = field(default_factory=lambda: [0, 0, 0, 0])  # keys, memory, without ttl, vanished
 
 
@@ -202,7 +206,7 @@ class _Pace:
 
 
 async def audit(
-    ctx: Any,
+    ctx: Context,
     match: str | None = None,
     sample: int | None = None,
     *,
@@ -234,7 +238,7 @@ async def audit(
         biggest = await _biggest(ctx, tally, {n.name: n for n in nodes}, depth)
     finally:
         await _close(ctx, nodes)
-    complete = all(n.limit is None or n.scanned >= n.dbsize for n in live) or not tally.scanned
+    complete = all(n.finished for n in live if n.status == "ok") or not tally.scanned
     scale = 1.0 if complete or match else total / tally.scanned
     if scale != 1.0:
         notes.append(f"sampled {tally.scanned} of {total} keys: counts and memory are estimates (x{scale:.2f})")
@@ -285,7 +289,7 @@ def _node_row(node: _Node) -> dict[str, Any]:
 
 
 # -- topology ------------------------------------------------------------------------------------------
-async def _nodes(ctx: Any, notes: list[str]) -> list[_Node]:
+async def _nodes(ctx: Context, notes: list[str]) -> list[_Node]:
     """The primaries to walk: the target itself, or every primary of its cluster."""
     client = ctx.redis()
     with ctx.redis_errors():
@@ -342,7 +346,7 @@ def node_url(url: str, address: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{userinfo}@{address}" if userinfo else address, path=""))
 
 
-def _node_client(ctx: Any, address: str) -> Any:
+def _node_client(ctx: Context, address: str) -> Any:
     """A guarded client on one cluster node: the target's credentials, the Lab's allow-list and counters."""
     url = SecretStr(node_url(ctx.target.redis_url.get_secret_value(), address))
     clients = ctx.clients
@@ -360,7 +364,7 @@ async def _describe(node: _Node, info: dict[str, Any]) -> None:
     node.dbsize = await node.client.dbsize()
 
 
-async def _close(ctx: Any, nodes: Sequence[_Node]) -> None:
+async def _close(ctx: Context, nodes: Sequence[_Node]) -> None:
     for node in nodes:
         if node.client is not None and node.client is not ctx.redis():
             await node.client.aclose()
@@ -371,7 +375,7 @@ async def _close(ctx: Any, nodes: Sequence[_Node]) -> None:
 class _Walk:
     """What every node's walk shares: the tally, the SCAN settings, the pace, the progress bar, the notes."""
 
-    ctx: Any
+    ctx: Context
     tally: Tally
     match: str
     batch: int
@@ -395,6 +399,7 @@ class _Walk:
                 self.bar.update(seen)
                 await self.pace.step(seen)
                 if int(cursor) == 0:
+                    node.finished = True
                     break
         except LabError as exc:
             node.status = f"failed after {node.scanned} keys: {self.ctx.target.scrub(str(exc))}"
@@ -475,7 +480,7 @@ class _Walk:
 
 
 # -- the biggest keys, with their element counts --------------------------------------------------------
-async def _biggest(ctx: Any, tally: Tally, nodes: dict[str, _Node], depth: int) -> pd.DataFrame:
+async def _biggest(ctx: Context, tally: Tally, nodes: dict[str, _Node], depth: int) -> pd.DataFrame:
     """The top N of every type, with element counts read in one pipeline per node at the end."""
     items = tally.biggest_raw()
     lengths: dict[tuple[str, bytes], int | None] = {}

@@ -7,12 +7,15 @@ stream), so sampling every second costs the target next to nothing.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from bsnexus_lab.errors import LabError
+
+if TYPE_CHECKING:
+    from bsnexus_lab.context import Context
 
 COMMANDS = frozenset({"INFO", "XLEN", "MEMORY.USAGE"})
 TICK_COLUMNS = [
@@ -45,7 +48,7 @@ PROJECTION_COLUMNS = [
 class MemoryTick:
     """One sample: the server row and one row per stream (a missing stream has length 0)."""
 
-    def __init__(self, ctx: Any, streams: list[str], pid: int | None, samples: int) -> None:
+    def __init__(self, ctx: Context, streams: list[str], pid: int | None, samples: int) -> None:
         self._ctx = ctx
         self._streams = streams
         self._samples = samples

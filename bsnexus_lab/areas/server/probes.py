@@ -7,13 +7,16 @@ Each is one or two round trips whatever the deployment's size. Where a managed R
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from bsnexus_lab.areas.keys.names import mask
 from bsnexus_lab.clients import APPLICATION_NAME
 from bsnexus_lab.errors import LabError
+
+if TYPE_CHECKING:
+    from bsnexus_lab.context import Context
 
 COMMANDS = frozenset(
     {"INFO", "CONFIG.GET", "SLOWLOG.GET", "SLOWLOG.LEN", "LATENCY.LATEST", "LATENCY.HISTORY", "CLIENT.LIST"}
@@ -98,7 +101,7 @@ def info_row(info: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-async def info(ctx: Any) -> pd.DataFrame:
+async def info(ctx: Context) -> pd.DataFrame:
     """One typed row: memory vs maxmemory, fragmentation, evictions, hits, clients, persistence, replication."""
     client = ctx.redis()
     with ctx.redis_errors():
@@ -109,7 +112,7 @@ async def info(ctx: Any) -> pd.DataFrame:
     return pd.DataFrame([row], columns=[*INFO_COLUMNS, *DERIVED])
 
 
-async def _config(ctx: Any, *names: str) -> dict[str, str]:
+async def _config(ctx: Context, *names: str) -> dict[str, str]:
     """CONFIG GET of ``names``; {} where the server refuses CONFIG (managed Redis, ACL)."""
     client = ctx.redis()
     values: dict[str, str] = {}
@@ -124,7 +127,7 @@ async def _config(ctx: Any, *names: str) -> dict[str, str]:
     return values
 
 
-async def config_audit(ctx: Any) -> pd.DataFrame:
+async def config_audit(ctx: Context) -> pd.DataFrame:
     """The settings that decide BSNexus's fate under memory pressure, with what we recommend and why."""
     values = await _config(ctx, *SETTINGS)
     source = "config"
@@ -147,7 +150,7 @@ async def config_audit(ctx: Any) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=CONFIG_COLUMNS)
 
 
-async def slowlog(ctx: Any, count: int = 128) -> pd.DataFrame:
+async def slowlog(ctx: Context, count: int = 128) -> pd.DataFrame:
     """The last ``count`` SLOWLOG entries; key names masked, other arguments only counted."""
     client = ctx.redis()
     with ctx.redis_errors():
@@ -171,7 +174,7 @@ async def slowlog(ctx: Any, count: int = 128) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SLOWLOG_COLUMNS)
 
 
-async def latency(ctx: Any) -> pd.DataFrame:
+async def latency(ctx: Context) -> pd.DataFrame:
     """LATENCY LATEST: the worst recent spike per event; ``enabled`` False when the monitor is off."""
     threshold = (await _config(ctx, "latency-monitor-threshold")).get("latency-monitor-threshold")
     client = ctx.redis()
@@ -195,7 +198,7 @@ def parse_client_list(reply: bytes | str) -> list[dict[str, str]]:
     return [dict(field.split("=", 1) for field in line.split() if "=" in field) for line in text.splitlines()]
 
 
-async def clients(ctx: Any) -> pd.DataFrame:
+async def clients(ctx: Context) -> pd.DataFrame:
     """CLIENT LIST grouped by client name and host: BSNexus's connections apart from the lab's own."""
     client = ctx.redis()
     with ctx.redis_errors():
