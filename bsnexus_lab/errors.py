@@ -127,7 +127,11 @@ def postgres_error(exc: BaseException, url: str) -> LabError:
         return QueryTimedOut("PostgreSQL did not answer in time", target=url, hint="statement_timeout reached")
     if isinstance(cause, asyncpg.ReadOnlySQLTransactionError):
         return PermissionDenied("the lab's PostgreSQL session is read-only", target=url)
-    if isinstance(cause, OSError | asyncpg.CannotConnectNowError | ConnectionError):
+    # A pooled connection the server dropped (it stopped or restarted) says "connection is closed".
+    dropped = isinstance(cause, asyncpg.InterfaceError) and "connection is closed" in str(cause)
+    if dropped or isinstance(
+        cause, OSError | asyncpg.CannotConnectNowError | asyncpg.PostgresConnectionError | ConnectionError
+    ):
         return TargetUnreachable(
             "cannot reach PostgreSQL",
             target=url,

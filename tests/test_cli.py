@@ -15,7 +15,7 @@ def test_demo_names_the_dead_consumer(sandbox: Sandbox, tmp_path: Path, capsys: 
     assert main(["demo", "--output-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     facts = sandbox.facts()
-    assert f"CRITICAL Dead consumer {facts['dead_consumer']} holds 3 pending entries" in out
+    assert f"CRITICAL Dead consumer {facts['dead_consumer']} (worker-gone) holds 3 pending entries" in out
     report = next(tmp_path.rglob("report.html"))
     assert f"report:   {report}" in out
     assert facts["dead_consumer"] in report.read_text()

@@ -49,7 +49,7 @@ def test_threshold_parameter_changes_the_verdict(stuck: dict[str, Any], tmp_path
     params = {"idle_threshold_s": 3600, "target": "sandbox", **QUICK}  # the target as a parameter works like --target
     result = runner.run("stream_backlog", params=params, output_root=tmp_path)
     assert result.exit_code == runner.EXIT_OK
-    assert all(f.severity is Severity.OK for f in result.findings)
+    assert all(f.severity.rank <= Severity.INFO.rank for f in result.findings)  # saturation, short window: info
 
 
 def test_fail_on_critical_only(healthy: dict[str, Any], tmp_path: Path) -> None:

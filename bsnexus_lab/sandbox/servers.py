@@ -30,6 +30,7 @@ from bsnexus_lab.errors import SandboxError
 SOURCES = ("system", "embedded")
 REDIS, POSTGRES = "redis-server", "postgres"  # what each server's command line contains
 START_TIMEOUT_S = 30.0
+MAX_CONNECTIONS = 64
 _SYSTEM_DIRS = ["/usr/local/bin", "/usr/bin", "/usr/sbin", "/opt/homebrew/bin"]
 
 
@@ -320,7 +321,12 @@ def init_postgres(bindir: Binary, directory: Path, user: str, password: str, run
 def start_postgres(bindir: Binary, directory: Path, port: int, run_as: RunAs) -> int:
     """Start PostgreSQL on 127.0.0.1:port (sockets kept inside the state dir); return the postmaster pid."""
     log = directory / "postgres.log"
-    options = f"-p {port} -k {directory} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50"
+    # pg_stat_statements is preloaded as on managed PostgreSQL (both the Debian and the embedded builds ship it);
+    # 64 connections leave room for the benchmark's 50 open sessions, and stay small enough to fill.
+    options = (
+        f"-p {port} -k {directory} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections={MAX_CONNECTIONS}"
+        " -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=top"
+    )
     result = run_as.run(
         [
             str(bindir.path / "pg_ctl"),

@@ -25,7 +25,7 @@ STREAM_GROUPS = {
     "tasks:escalation": "architect",
 }
 BOARD_STREAM = "events:board"
-ALEMBIC_REVISION = "a1f3c9e2b7d4"
+ALEMBIC_REVISION = "e8a0c2e4f6b9"  # head of sandbox/migrations/versions
 WORKER_KEY_TTL_S = 90
 TOKEN_TTL_S = 24 * 3600
 DB_HEARTBEAT_TTL_S = 60
@@ -140,6 +140,9 @@ class World:
             await self.db.execute(f"TRUNCATE {', '.join(TABLES)} CASCADE")
         else:
             await self.db.execute(SCHEMA)
+        # Statement and table statistics start afresh with each world: no scenario inherits another's figures.
+        await self.db.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        await self.db.execute("SELECT pg_stat_statements_reset(), pg_stat_reset()")
         await self.db.execute("INSERT INTO alembic_version VALUES ($1)", ALEMBIC_REVISION)
         for stream, group in STREAM_GROUPS.items():
             await self.redis.xgroup_create(stream, group, id="0", mkstream=True)
