@@ -93,3 +93,33 @@ def test_failed_persistence(fields: dict[str, Any], severity: Severity) -> None:
     findings = checks.run({"server.info": info}, thresholds=default_thresholds(), area="server")
     persistence = next(f for f in findings if f.check == "server.persistence")
     assert persistence.severity == severity and persistence.kind == Kind.CAUSE
+
+
+def _info(**fields: Any) -> pd.DataFrame:
+    base = {"used_memory": 400 * 1024 * 1024, "maxmemory": 512 * 1024 * 1024, "maxmemory_policy": "allkeys-lru"}
+    return pd.DataFrame([info_row(base | fields)])
+
+
+def test_eviction_risk_names_the_headroom_and_the_projected_hours() -> None:
+    projection = pd.DataFrame([{"series": "redis used_memory", "hours_to_limit": 5.5}])
+    frames = {"server.info": _info(), "memory.projection": projection}
+    risk = next(
+        f
+        for f in checks.run(frames, thresholds=default_thresholds(), area="server")
+        if f.check == "server.eviction_risk"
+    )
+    assert risk.evidence["headroom_bytes"] == 112 * 1024 * 1024 and risk.evidence["hours_to_limit"] == 5.5
+    assert "112.0 MiB headroom" in risk.title and "about 5.5 h" in risk.title
+    assert risk.evidence["streams_or_registry_seen"] is None  # no keyspace evidence given: BSNexus's queues assumed
+    calm = checks.run({"server.info": _info(maxmemory_policy="volatile-lru")}, thresholds=default_thresholds())
+    assert not [f for f in calm if f.check == "server.eviction_risk" and f.severity != Severity.OK]
+
+
+def test_refused_and_crowded_clients() -> None:
+    info = _info(rejected_connections=7, connected_clients=9_000, maxclients=10_000, blocked_clients=3)
+    found = checks.run({"server.info": info}, thresholds=default_thresholds(), area="server")
+    titles = sorted(f.title for f in found if f.check == "server.clients")
+    assert titles == [
+        "9000 clients connected, 90% of maxclients 10000",
+        "Redis refused 7 connections (maxclients 10000)",
+    ]
