@@ -144,7 +144,28 @@ def coverage(totals: pd.DataFrame, thresholds: KeysThresholds, by_node: pd.DataF
                 subject=("memory",),
             )
         )
-    for note in [n for n in str(row["notes"]).split("; ") if n]:
-        if "scripting refused" in note or "sampled" in note or "no keys" in note:
-            findings.append(Finding("keys.coverage", Severity.INFO, note[0].upper() + note[1:], subject=(note[:20],)))
+    if "pipeline" in str(row["modes"]).split(","):
+        findings.append(
+            Finding(
+                "keys.coverage",
+                Severity.INFO,
+                "Scripting refused: the audit walked with SCAN plus a pipeline per batch (two round trips each)",
+                {"notes": row["notes"]},
+                "Allow the lab's user +eval_ro (Redis 7) or +eval for one round trip per batch.",
+                subject=("scripting",),
+            )
+        )
+    if row["estimated"]:
+        findings.append(
+            Finding(
+                "keys.coverage",
+                Severity.INFO,
+                f"Sampled {int(row['scanned'])} of {int(row['dbsize'])} keys: counts and memory are estimates",
+                {"scale": float(row["scale"])},
+                "Run lab.keys.audit() without sample= for exact numbers (the redis_health runbook does).",
+                subject=("sample",),
+            )
+        )
+    if not row["dbsize"]:
+        findings.append(Finding("keys.coverage", Severity.INFO, "The database holds no keys", subject=("empty",)))
     return findings
