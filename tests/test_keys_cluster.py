@@ -49,8 +49,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, obje
         pytest.skip("needs a system redis-server and redis-cli")
     root = tmp_path_factory.mktemp("cluster")
     ports = [servers.free_port() for _ in range(3)]
-    pids = [_start(system[0].path, root / str(port), port) for port in ports]
+    pids: list[int] = []
     try:
+        for port in ports:  # recorded one by one: a node that fails to start leaves none running behind
+            pids.append(_start(system[0].path, root / str(port), port))
         nodes = [f"127.0.0.1:{port}" for port in ports]
         create = ["--cluster", "create", *nodes, "--cluster-replicas", "0", "--cluster-yes"]
         subprocess.run([cli, "-a", PASSWORD, "--no-auth-warning", *create], check=True, capture_output=True)
