@@ -1,10 +1,10 @@
-# Two entry points for a fresh machine: `make demo` and `make test`. Both create .venv when missing.
+# Entry points for a fresh machine: `make demo`, `make lab` and `make test`. Each creates .venv when missing.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo lab test lint bench clean chromium
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "BSNexus Lab needs Python 3.11+ (set PYTHON=...)"; exit 1; }
@@ -16,7 +16,17 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/bsnexus-lab demo
 
-test: $(STAMP)
+lab: $(STAMP)
+	$(BIN)/bsnexus-lab lab
+
+# The browser test opens a run's report in headless Chromium; installed here when missing (root + apt only).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	{ if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is missing and cannot be installed here: the browser test will be skipped"; fi; }
+
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -34,3 +34,10 @@ __all__ = [
     "connect",
     "emit",
 ]
+
+
+def load_ipython_extension(ipython: object) -> None:
+    """``%load_ext bsnexus_lab``: the ``%lab`` magics and the lab's displays (see :mod:`bsnexus_lab.magics`)."""
+    from bsnexus_lab.magics import load_ipython_extension as load
+
+    load(ipython)

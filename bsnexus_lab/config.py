@@ -6,6 +6,8 @@ Resolution, per setting, first match wins:
 2. when a profile is named explicitly (``connect("prod")``, ``--target prod``): that profile, and nothing else;
 3. ``BSNEXUS_LAB_*`` environment variables (or the same names in ``./.env``);
 4. BSNexus's own ``REDIS_URL`` / ``DATABASE_URL`` (environment or ``./.env``);
+   (in a Jupyter kernel, ``.env`` and ``bsnexus-lab.toml`` where the user started Jupyter count too, after
+   the notebook's own directory: see :func:`bsnexus_lab.kernel.start_dir`)
 5. the profile named by ``BSNEXUS_LAB_TARGET``;
 6. the sandbox profile, written by ``bsnexus-lab sandbox up``.
 
@@ -27,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bsnexus_lab.errors import ConfigError
+from bsnexus_lab.kernel import search_dirs
 
 SANDBOX = "sandbox"
 
@@ -237,7 +240,7 @@ def state_dir() -> Path:
 def profile_files() -> list[Path]:
     config_home = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
     return [
-        Path.cwd() / "bsnexus-lab.toml",
+        *(directory / "bsnexus-lab.toml" for directory in search_dirs()),
         config_home / "bsnexus-lab" / "profiles.toml",
         state_dir() / "profiles.toml",
     ]
@@ -275,9 +278,10 @@ def resolve(target: str | None = None, **overrides: Any) -> Target:
     if target is not None:
         offer(*_profile(target, profiles))
     else:
-        lab_env = _LabEnv()
+        env_files = [directory / ".env" for directory in reversed(search_dirs())]  # pydantic: the last file wins
+        lab_env = _LabEnv(_env_file=env_files)
         offer(_env_source("BSNEXUS_LAB_"), lab_env.model_dump(exclude={"target"}))
-        offer(_env_source(""), _ServiceEnv().model_dump())
+        offer(_env_source(""), _ServiceEnv(_env_file=env_files).model_dump())
         if lab_env.target:
             offer(*_profile(lab_env.target, profiles))
         if "redis_url" not in values and SANDBOX in profiles:

@@ -206,7 +206,8 @@ def run(
             cwd=str(Path.cwd()),
             progress_bar=False,
             log_output=False,
-            extra_arguments=["--IPKernelApp.log_level=CRITICAL"],  # keep the kernel's start-up chatter off stderr
+            # the lab's displays in the report; the kernel's start-up chatter kept off stderr
+            extra_arguments=["--ext=bsnexus_lab.display", "--IPKernelApp.log_level=CRITICAL"],
         )
     except PapermillExecutionError as exc:
         error = f"cell {exc.exec_count} raised {exc.ename}: {exc.evalue}"

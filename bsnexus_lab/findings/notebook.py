@@ -15,17 +15,21 @@ from bsnexus_lab.findings.render import to_html, to_text
 MIME_TYPE = "application/vnd.bsnexus-lab.findings+json"
 
 
-def emit(findings: Iterable[Finding]) -> None:
-    """Show findings in a notebook and carry them in its outputs for the runner to collect."""
-    from IPython.display import display
-
+def bundle(findings: Iterable[Finding]) -> dict[str, Any]:
+    """The display bundle that shows findings and carries them: HTML, text, and :data:`MIME_TYPE` JSON."""
     findings = ranked(findings)
-    bundle = {
+    return {
         MIME_TYPE: {"version": 2, "findings": [f.to_dict() for f in findings]},
         "text/html": to_html(findings),
         "text/plain": to_text(findings),
     }
-    display(bundle, raw=True)
+
+
+def emit(findings: Iterable[Finding]) -> None:
+    """Show findings in a notebook and carry them in its outputs for the runner to collect."""
+    from IPython.display import display
+
+    display(bundle(findings), raw=True)
 
 
 def from_notebook(notebook: Mapping[str, Any]) -> list[Finding]:

@@ -19,15 +19,26 @@ def to_json(findings: Iterable[Finding]) -> str:
     return json.dumps([f.to_dict() for f in ranked(findings)], indent=2, default=str)
 
 
+# Scoped under the wrapper so JupyterLab's table rules (right-aligned cells, its own widths) do not win; fixed
+# column widths and wrapping anywhere keep the table inside a laptop-width page even with long ids and commands.
+_T = ".bsnexus-findings-wrap table.bsnexus-findings"
+STYLE = (
+    f"{_T}{{width:100%;table-layout:fixed;border-collapse:collapse;font-size:13px}}"
+    f"{_T} th,{_T} td{{vertical-align:top;padding:4px 8px;text-align:left;overflow-wrap:anywhere;"
+    "border-bottom:1px solid #ddd}"
+    f"{_T} th:nth-child(1){{width:7.5em}}{_T} th:nth-child(2){{width:34%}}{_T} th:nth-child(3){{width:30%}}"
+    f"{_T} tr.explained td:first-child{{padding-left:24px}}{_T} td.evidence{{font-size:12px}}"
+    + "".join(f"{_T} tr.sev-{k} td{{background:{v}}}" for k, v in COLOURS.items())
+)
+
+
 def to_html(findings: Iterable[Finding]) -> str:
-    """A self-contained table, legible in JupyterLab and in an exported report."""
+    """A self-contained table that fits the width of a notebook or a printed page."""
     rows = [_html_row(f, depth=0) for f in ranked(findings)]
-    style = "".join(f".bsnexus-findings tr.sev-{k} td{{background:{v}}}" for k, v in COLOURS.items())
     return (
-        f"<style>{style}.bsnexus-findings td{{vertical-align:top;padding:4px 8px;text-align:left}}"
-        ".bsnexus-findings tr.explained td:first-child{padding-left:24px}</style>"
+        f'<div class="bsnexus-findings-wrap"><style>{STYLE}</style>'
         '<table class="bsnexus-findings"><thead><tr><th>Severity</th><th>Finding</th><th>Evidence</th>'
-        f"<th>Remedy</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        f"<th>Remedy</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
     )
 
 
@@ -37,7 +48,7 @@ def _html_row(f: Finding, depth: int) -> str:
     row = (
         f'<tr class="{classes}"><td><b>{"↳ " if depth else ""}{f.severity.value.upper()}</b></td>'
         f"<td><b>{html.escape(f.title)}</b><br><code>{html.escape(f.check)}</code></td>"
-        f"<td>{evidence}</td><td>{html.escape(f.remedy)}</td></tr>"
+        f'<td class="evidence">{evidence}</td><td>{html.escape(f.remedy)}</td></tr>'
     )
     return row + "".join(_html_row(e, depth + 1) for e in f.explains)
 
