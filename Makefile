@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo lab test lint bench clean chromium
+.PHONY: demo lab test lint bench clean system-packages
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "BSNexus Lab needs Python 3.11+ (set PYTHON=...)"; exit 1; }
@@ -19,14 +19,16 @@ demo: $(STAMP)
 lab: $(STAMP)
 	$(BIN)/bsnexus-lab lab
 
-# The browser test opens a run's report in headless Chromium; installed here when missing (root + apt only).
-chromium:
-	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
-	{ if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "chromium is missing and cannot be installed here: the browser test will be skipped"; fi; }
+# Debian packages the tests use, installed when missing (root + apt only): headless Chromium opens a run's
+# report, lldb lets memray attach (gdb 13 cannot inject into a process on recent kernels).
+SYSTEM_PACKAGES := chromium lldb
+system-packages:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	[ -z "$$missing" ] || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "missing:$$missing (cannot install here): the tests that need them say so"; fi; }
 
-test: $(STAMP) chromium
+test: $(STAMP) system-packages
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -12,8 +12,13 @@ if TYPE_CHECKING:
 
 
 def sandbox_up(args: argparse.Namespace) -> int:
-    """Start the sandbox's redis-server and PostgreSQL (idempotent) and write the `sandbox` profile."""
-    return print_status(make_sandbox().up(args.source))
+    """Start the sandbox's redis-server and PostgreSQL (idempotent) and write the `sandbox` profile;
+    `--service` also runs its BSNexus-shaped service (uvicorn) for profiling."""
+    box = make_sandbox()
+    rows = box.up(args.source, service=args.service)
+    if args.service:
+        print(f"service    running  {box.start_service()}")
+    return print_status(rows)
 
 
 def sandbox_down(args: argparse.Namespace) -> int:
@@ -65,6 +70,7 @@ def register(sub: Any) -> None:
     actions = sandbox.add_subparsers(dest="action", required=True)
     for name, func in (("up", sandbox_up), ("reset", sandbox_reset)):
         add(actions, name, func).add_argument("--source", choices=["system", "embedded"], help="force a server source")
+    actions.choices["up"].add_argument("--service", action="store_true", help="also run the BSNexus-shaped service")
     add(actions, "down", sandbox_down)
     add(actions, "status", sandbox_status)
     scenario = add(actions, "scenario", sandbox_scenario)

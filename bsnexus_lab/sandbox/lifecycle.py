@@ -21,6 +21,7 @@ from typing import Any
 from bsnexus_lab.config import state_dir
 from bsnexus_lab.errors import SandboxError
 from bsnexus_lab.sandbox import scenarios, servers
+from bsnexus_lab.sandbox.service import process as service_process
 from bsnexus_lab.sandbox.world import World
 
 TRAFFIC = "bsnexus_lab.sandbox.traffic"  # the traffic process's module (not imported here: it runs as -m)
@@ -31,7 +32,7 @@ DB_NAME = "bsnexus"
 # Everything the sandbox writes under its root; `reset` deletes these and nothing else.
 OWNED = (
     *("redis", "postgres", "pginstall", "sandbox.json", "profiles.toml", "scenario.json"),
-    *("traffic.json", "traffic.log", TRAFFIC_READY),
+    *("traffic.json", "traffic.log", TRAFFIC_READY, "service"),
 )
 
 
@@ -70,7 +71,7 @@ class Sandbox:
         servers.write_private(self._state_file, json.dumps(state, indent=2))
 
     # -- life cycle --------------------------------------------------------------------------------------
-    def up(self, source: str | None = None) -> list[ServerStatus]:
+    def up(self, source: str | None = None, *, service: bool = False) -> list[ServerStatus]:
         """Start whatever is not running (idempotent); a fresh or restarted world gets its scenario reloaded."""
         self.root.mkdir(parents=True, exist_ok=True)
         self.root.chmod(0o755)
@@ -120,11 +121,14 @@ class Sandbox:
         if started:
             asyncio.run(self._ensure_database(state))
             self.load(state.get("scenario", "healthy"))
+        if service:
+            self.start_service()
         return self.status()
 
     def down(self) -> list[ServerStatus]:
         """Stop both servers and withdraw the profile; no process is left behind."""
         self._stop_traffic()
+        self.stop_service()
         state = self._state()
         (self.root / "profiles.toml").unlink(missing_ok=True)
         servers.terminate(state.get("redis", {}).get("pid"), servers.REDIS)
@@ -226,6 +230,24 @@ class Sandbox:
         marker = f"{TRAFFIC}\0{self.root}"
         servers.terminate(self._state().get("traffic", {}).get("pid"), marker)
 
+    def start_service(self) -> str:
+        """Start the BSNexus-shaped service (uvicorn) on the sandbox's servers (idempotent); its URL."""
+        state = self._state()
+        if not service_process.alive(self.root, state.get("service", {}).get("pid")):
+            state["service"] = service_process.start(self.root, **self.urls())
+            self._save(state)
+            self._write_profile(state)
+        return str(state["service"]["url"])
+
+    def stop_service(self) -> None:
+        """Stop the service (idempotent) and drop it from the profile."""
+        state = self._state()
+        service_process.stop(self.root, state.pop("service", {}).get("pid"))
+        if state:
+            self._save(state)
+        if (self.root / "profiles.toml").exists():
+            self._write_profile(state)
+
     def facts(self) -> dict[str, Any]:
         """What the last scenario planted (``{}`` before any)."""
         try:
@@ -243,11 +265,14 @@ class Sandbox:
         }
 
     def _write_profile(self, state: dict[str, Any]) -> None:
-        urls = self.urls()
+        lines = [f'{key} = "{value}"' for key, value in self.urls().items()]
+        if service := state.get("service"):
+            lines += [f'service_url = "{service["url"]}"', f"process = {{ pid = {service['pid']} }}"]
+            lines.append(f"log_files = {json.dumps(service['log_files'])}")
         servers.write_private(
             self.root / "profiles.toml",
             "# Written by `bsnexus-lab sandbox up`; removed by `down`.\n[profiles.sandbox]\n"
-            + "".join(f'{key} = "{value}"\n' for key, value in urls.items()),
+            + "".join(line + "\n" for line in lines),
         )
 
     async def _connect(self, state: dict[str, Any], database: str) -> Any:

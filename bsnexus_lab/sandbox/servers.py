@@ -203,7 +203,7 @@ def start_redis(binary: Binary, directory: Path, port: int, password: str) -> in
     result = subprocess.run(args, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise SandboxError("redis-server refused to start", hint=(result.stderr or result.stdout).strip()[:300])
-    _wait_for(lambda: pidfile.exists() and _port_open(port), "redis-server", log)
+    _wait_for(lambda: pidfile.exists() and pidfile.read_text().strip() and _port_open(port), "redis-server", log)
     return int(pidfile.read_text().strip())
 
 
