@@ -35,7 +35,7 @@ CONNECTION_COMMANDS = frozenset(
 )
 # The stream probes parse these replies themselves, identically for RESP2 and RESP3 and Redis 6.2 and 7.x.
 RAW_REPLIES = ("XINFO STREAM", "XINFO GROUPS", "XINFO CONSUMERS", "XPENDING", "XRANGE", "XREVRANGE", "EVAL", "EVAL_RO")
-_SUBCOMMANDED = {"CLIENT", "CONFIG", "MEMORY", "OBJECT", "SLOWLOG", "LATENCY", "XINFO"}
+_SUBCOMMANDED = {"CLUSTER", "CLIENT", "CONFIG", "MEMORY", "OBJECT", "SLOWLOG", "LATENCY", "XINFO"}
 
 
 @dataclass

@@ -8,9 +8,10 @@ A run directory ``runs/<runbook>/<UTC timestamp>-<id>/`` holds:
 - ``run.json``: what ran, against which target (redacted), with which parameters, and how it ended.
 
 Every artefact is scrubbed of the target's passwords before it is written. Exit statuses: 0 when no finding
-reaches ``fail_on`` (acknowledged findings and, with ``fail_on_new``, findings the previous run had, do not
-count), 1 when one does, 2 when the notebook failed, 3 when the runbook is already running on the target.
-Every run is indexed in the history (:mod:`bsnexus_lab.history`).
+reaches ``fail_on`` (configuration risks only count with ``fail_on_config``; acknowledged findings and, with
+``fail_on_new``, findings the previous run had, do not count), 1 when one does, 2 when the notebook failed, 3
+when the runbook is already running on the target. Every run is indexed in the history
+(:mod:`bsnexus_lab.history`).
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ from bsnexus_lab import findings as findings_io
 from bsnexus_lab import history, report
 from bsnexus_lab.config import Target, resolve, state_dir
 from bsnexus_lab.errors import RunbookError
-from bsnexus_lab.findings import Finding, Severity
+from bsnexus_lab.findings import Finding, Kind, Severity
+
+COUNTED = (Kind.CAUSE, Kind.SYMPTOM)  # what fail_on counts unless fail_on_config
 
 EXIT_OK, EXIT_FINDINGS, EXIT_FAILED, EXIT_BUSY = 0, 1, 2, 3
 KERNEL = "python3"
@@ -191,13 +194,16 @@ def run(
     params: dict[str, Any] | None = None,
     fail_on: Severity = Severity.WARNING,
     output_root: Path | None = None,
+    fail_on_config: bool = False,
     fail_on_new: bool = False,
     timeout_s: float | None = None,
 ) -> RunResult:
     """Execute a runbook against a target (a profile name; None resolves from the environment).
 
-    ``timeout_s`` bounds the whole run (the kernel is killed, the partial notebook kept); ``fail_on_new``
-    fails only on findings the previous run of this runbook on this target did not have.
+    Configuration risks (``Kind.CONFIG``) are reported but count towards ``fail_on`` only with
+    ``fail_on_config``: a standing risk must not page a scheduler at every run. ``timeout_s`` bounds the whole
+    run (the kernel is killed, the partial notebook kept); ``fail_on_new`` fails only on findings the previous
+    run of this runbook on this target did not have.
     """
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -210,6 +216,7 @@ def run(
     if target is not None and "target" in declared:
         values["target"] = target
     root = history.runs_dir(output_root)
+    failing = (fail_on, fail_on_config)
     with exclusive(resolved.name, path.stem):
         run_dir = _new_run_dir(root, path.stem)
         scratch = run_dir / ".executing.ipynb"
@@ -234,7 +241,7 @@ def run(
             error = f"cell {exc.exec_count} raised {exc.ename}: {exc.evalue}"
         except KeyboardInterrupt:
             _settle(
-                _finish(path.stem, run_dir, scratch, resolved, values, fail_on, started, "interrupted"), path, resolved
+                _finish(path.stem, run_dir, scratch, resolved, values, failing, started, "interrupted"), path, resolved
             )
             raise
         except Exception as exc:  # a kernel that died or never started: still leave evidence behind
@@ -243,8 +250,8 @@ def run(
             _shutdown(kernel)
         if expired.is_set():
             error = f"timed out after {timeout_s:g} s (whole run); the kernel was stopped"
-        result = _finish(path.stem, run_dir, scratch, resolved, values, fail_on, started, error)
-    return _settle(result, path, resolved, fail_on=fail_on, fail_on_new=fail_on_new)
+        result = _finish(path.stem, run_dir, scratch, resolved, values, failing, started, error)
+    return _settle(result, path, resolved, failing=failing, fail_on_new=fail_on_new)
 
 
 def _new_run_dir(root: Path, runbook: str) -> Path:
@@ -260,7 +267,7 @@ def _finish(
     scratch: Path,
     target: Target,
     values: dict[str, Any],
-    fail_on: Severity,
+    failing: tuple[Severity, bool],
     started: float,
     error: str | None,
 ) -> RunResult:
@@ -276,7 +283,7 @@ def _finish(
     (run_dir / "findings.json").write_text(findings_io.to_json(found))
     if error:
         exit_code = EXIT_FAILED
-    elif found and findings_io.worst(found).rank >= fail_on.rank:
+    elif found and findings_io.worst(found, kinds=None if failing[1] else COUNTED).rank >= failing[0].rank:
         exit_code = EXIT_FINDINGS
     else:
         exit_code = EXIT_OK
@@ -368,7 +375,12 @@ def _shutdown(kernel: Any) -> None:
 
 # -- after the run: acknowledgements, --fail-on new, what it ran against, the history ----------------------
 def _settle(
-    result: RunResult, path: Path, target: Target, *, fail_on: Severity = Severity.WARNING, fail_on_new: bool = False
+    result: RunResult,
+    path: Path,
+    target: Target,
+    *,
+    failing: tuple[Severity, bool] = (Severity.WARNING, False),
+    fail_on_new: bool = False,
 ) -> RunResult:
     """Judge the findings against acknowledgements (and the previous run), then index the run."""
     manifest_file = result.run_dir / "run.json"
@@ -377,8 +389,10 @@ def _settle(
     acks = index.acks(target.name)
     previous = _latest_keys(index, manifest["runbook"], target.name) if fail_on_new else None
     failing, silenced = [], []
+    fail_on, fail_on_config = failing
     for finding, _ in history.flatten(f.to_dict() for f in result.findings):
-        if Severity(finding["severity"]).rank < fail_on.rank:
+        counted = fail_on_config or finding.get("kind") != Kind.CONFIG.value
+        if not counted or Severity(finding["severity"]).rank < fail_on.rank:
             continue
         key = history.finding_key(finding)
         ack = acks.get(key)

@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     result = runner.run(
         args.runbook, target=args.target, params=parse_params(args.param),
         fail_on=Severity.WARNING if new_only else Severity(args.fail_on), fail_on_new=new_only,
-        output_root=args.output_dir, timeout_s=args.timeout,
+        fail_on_config=args.fail_on_config, output_root=args.output_dir, timeout_s=args.timeout,
     )  # fmt: skip
     print_result(result)
     return result.exit_code
@@ -61,6 +61,9 @@ def register(sub: Any) -> None:
         "--fail-on", default="warning", choices=[*(s.value for s in Severity), "new"],
         help="the severity that fails the run; new: a warning or worse the previous run did not have",
     )  # fmt: skip
+    run_cmd.add_argument(
+        "--fail-on-config", action="store_true", help="count configuration risks (e.g. eviction policy) in --fail-on"
+    )
     run_cmd.add_argument("--timeout", type=float, default=None, help="seconds for the whole run")
     run_cmd.add_argument("--output-dir", type=Path, default=None, help="default: the nearest runs/")
     run_cmd.add_argument("--list", action="store_true", help="list runbooks and their parameters")
