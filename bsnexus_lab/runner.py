@@ -388,8 +388,8 @@ def _settle(
     index = history.History(result.run_dir.parent.parent)
     acks = index.acks(target.name)
     previous = _latest_keys(index, manifest["runbook"], target.name) if fail_on_new else None
-    failing, silenced = [], []
     fail_on, fail_on_config = failing
+    counting, silenced = [], []
     for finding, _ in history.flatten(f.to_dict() for f in result.findings):
         counted = fail_on_config or finding.get("kind") != Kind.CONFIG.value
         if not counted or Severity(finding["severity"]).rank < fail_on.rank:
@@ -399,8 +399,8 @@ def _settle(
         if ack is not None and Severity(finding["severity"]).rank <= Severity(ack.severity).rank:
             silenced.append(key)
         elif previous is None or key not in previous:
-            failing.append(key)
-    if result.exit_code == EXIT_FINDINGS and not failing:
+            counting.append(key)
+    if result.exit_code == EXIT_FINDINGS and not counting:
         result.exit_code = EXIT_OK
     manifest |= {
         "exit_code": result.exit_code,

@@ -64,7 +64,11 @@ def test_fixed_then_rerun_shows_the_finding_resolved(
     assert list(listed["status"]) == ["ok", "findings"] and listed.iloc[1]["critical"] >= 1
     assert listed.iloc[0]["revision"]  # the runbook's commit
     environment = index.run(first.run_dir.name)["environment"]
-    assert environment["redis_version"].startswith(("6.", "7.")) and environment["maxmemory_policy"] == "allkeys-lru"
+    import redis
+
+    with redis.Redis.from_url(sandbox.urls()["redis_url"], decode_responses=True) as plain:
+        policy = plain.config_get("maxmemory-policy")["maxmemory-policy"]
+    assert environment["redis_version"].startswith(("6.", "7.")) and environment["maxmemory_policy"] == policy
     assert environment["postgresql_version"]
     key = f"streams.dead_consumer:tasks:queue/workers/{stuck['dead_consumer']}"
     changes = index.diff(first.run_dir.name, second.run_dir.name).set_index("key")
