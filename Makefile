@@ -29,6 +29,7 @@ system-packages:
 	  else echo "missing:$$missing (cannot install here): the tests that need them say so"; fi; }
 
 test: $(STAMP) system-packages
+	PYTHON=$(PYTHON) ./.ci/airflow-venv
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -36,6 +37,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/streams.py
+	$(BIN)/python bench/triage.py
 
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) .airflow-venv runs

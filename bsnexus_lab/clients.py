@@ -44,7 +44,7 @@ SCRIPT_COMMANDS = frozenset(["EVAL", "EVAL_RO", "EVALSHA", "EVALSHA_RO"])
 SECRET_CONFIG = frozenset([b"requirepass", b"masterauth", b"tls-key-file-pass", b"tls-client-key-file-pass"])
 # The stream probes parse these replies themselves, identically for RESP2 and RESP3 and Redis 6.2 and 7.x.
 RAW_REPLIES = ("XINFO STREAM", "XINFO GROUPS", "XINFO CONSUMERS", "XPENDING", "XRANGE", "XREVRANGE", "EVAL", "EVAL_RO")
-_SUBCOMMANDED = {"CLIENT", "CONFIG", "MEMORY", "OBJECT", "SLOWLOG", "LATENCY", "XINFO"}
+_SUBCOMMANDED = {"CLUSTER", "CLIENT", "CONFIG", "MEMORY", "OBJECT", "SLOWLOG", "LATENCY", "XINFO"}
 
 
 @dataclass

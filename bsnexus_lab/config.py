@@ -195,6 +195,7 @@ class Target(BaseModel):
     service_url: str | None = None
     process: ProcessMatch | None = None
     log_files: tuple[Path, ...] = ()
+    log_timezone: str | None = None  # IANA zone BSNexus's log timestamps are in; None: this machine's
     streams: tuple[str, ...] = DEFAULT_STREAMS
     worker_key: str = DEFAULT_WORKER_KEY
     direct_streams: tuple[str, ...] = DEFAULT_DIRECT_STREAMS
@@ -264,6 +265,7 @@ class Target(BaseModel):
             ("service_url", self.service_url or "-"),
             ("process", _process_text(self.process)),
             ("log_files", ", ".join(map(str, self.log_files)) or "-"),
+            ("log_timezone", self.log_timezone or "-"),
             ("streams", ", ".join(self.streams)),
             ("worker_key", self.worker_key),
             ("direct_streams", ", ".join(self.direct_streams) or "-"),

@@ -9,25 +9,30 @@ A run directory ``runs/<runbook>/<UTC timestamp>-<id>/`` holds:
 
 Every artefact is scrubbed of the target's passwords and of BSNexus's own credentials before it is written.
 
-Exit statuses (``run.json`` records the same as ``status``):
-
-- 0 ``ok``: the runbook ran and no finding reached ``fail_on``;
-- 1 ``findings``: a finding reached ``fail_on``;
-- 2 ``failed``: the tool could not do its job (bad parameters, an unusable target or output directory, a runbook
-  that is not a notebook or has no parameters cell, a cell that raised, a run that emitted no findings);
-- 3 ``interrupted``: SIGINT or SIGTERM (a scheduler's timeout) ended the run; the kernel is stopped and the
-  partial notebook and ``run.json`` are kept.
+Exit statuses (``run.json`` records them as ``status``): 0 ``ok`` when no finding reaches ``fail_on``
+(configuration risks only count with ``fail_on_config``; acknowledged findings and, with ``fail_on_new``,
+findings the previous run had, do not count); 1 ``findings`` when one does; 2 ``failed`` when the tool could not
+do its job (bad parameters, an unusable target or output directory, a runbook that is not a notebook or has no
+parameters cell, a cell that raised, a run that emitted no findings, a timeout); 3 when the runbook is already
+running on the target; 128 + the signal (130 SIGINT, 143 SIGTERM) ``interrupted``: the kernel is stopped and the
+partial notebook and ``run.json`` are kept. Every run is indexed in the history
+(:mod:`bsnexus_lab.history`).
 """
 
 from __future__ import annotations
 
 import ast
+import asyncio
 import contextlib
+import fcntl
 import json
 import math
 import os
+import re
 import secrets
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -38,18 +43,24 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bsnexus_lab import findings as findings_io
-from bsnexus_lab import report
-from bsnexus_lab.config import Target, resolve, scrub_data
+from bsnexus_lab import history, report
+from bsnexus_lab.config import Target, resolve, scrub_data, state_dir
 from bsnexus_lab.errors import RunbookError
-from bsnexus_lab.findings import Finding, Severity
+from bsnexus_lab.findings import Finding, Kind, Severity
 from bsnexus_lab.masking import mask_data, mask_text
 
-EXIT_OK, EXIT_FINDINGS, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3
-STATUS = {EXIT_OK: "ok", EXIT_FINDINGS: "findings", EXIT_FAILED: "failed", EXIT_INTERRUPTED: "interrupted"}
-KERNEL = "python3"
+COUNTED = (Kind.CAUSE, Kind.SYMPTOM)  # what fail_on counts unless fail_on_config
+
+EXIT_OK, EXIT_FINDINGS, EXIT_FAILED, EXIT_BUSY = 0, 1, 2, 3
+STATUS = {EXIT_OK: "ok", EXIT_FINDINGS: "findings", EXIT_FAILED: "failed", EXIT_BUSY: "busy"}
 # Parameters named ``*_s`` are seconds: more than zero, at most a day (a longer run is a typo, not a plan).
 MAX_SECONDS = 86_400.0
 MAX_COUNT = 1_000_000_000
+
+
+def exit_interrupted(signum: int) -> int:
+    """The shell's convention: 128 + the signal (130 for SIGINT, 143 for SIGTERM)."""
+    return 128 + signum
 
 
 class Interrupted(BaseException):
@@ -57,6 +68,17 @@ class Interrupted(BaseException):
 
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+KERNEL = "python3"
+PACKAGED = Path(__file__).resolve().parent / "runbooks"  # shipped in the wheel (see pyproject.toml)
+
+
+class RunbookBusy(RunbookError):
+    """The same runbook is already running on the same target."""
+
+    exit_code = EXIT_BUSY
 
 
 @dataclass(frozen=True)
@@ -90,7 +112,7 @@ class RunResult:
 def runbook_dirs() -> list[Path]:
     configured = os.environ.get("BSNEXUS_LAB_RUNBOOKS")
     dirs = [Path(configured)] if configured else []
-    return [*dirs, Path.cwd() / "runbooks", Path(__file__).resolve().parent.parent / "runbooks"]
+    return [*dirs, Path.cwd() / "runbooks", PACKAGED]
 
 
 def available() -> dict[str, Path]:
@@ -232,8 +254,17 @@ def run(
     params: dict[str, Any] | None = None,
     fail_on: Severity = Severity.WARNING,
     output_root: Path | None = None,
+    fail_on_config: bool = False,
+    fail_on_new: bool = False,
+    timeout_s: float | None = None,
 ) -> RunResult:
-    """Execute a runbook against a target (a profile name; None resolves from the environment)."""
+    """Execute a runbook against a target (a profile name; None resolves from the environment).
+
+    Configuration risks (``Kind.CONFIG``) are reported but count towards ``fail_on`` only with
+    ``fail_on_config``: a standing risk must not page a scheduler at every run. ``timeout_s`` bounds the whole
+    run (the kernel is killed, the partial notebook kept); ``fail_on_new`` fails only on findings the previous
+    run of this runbook on this target did not have.
+    """
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -244,32 +275,41 @@ def run(
     resolved = resolve(target)  # fails here, before a kernel starts, when the target is unusable
     if target is not None and "target" in declared:
         values["target"] = target
-    run_dir = _new_run_dir(output_root or Path.cwd() / "runs", path.stem)
-    scratch = run_dir / ".executing.ipynb"
-    started = time.time()
-    error, interrupted = None, False
-    try:
-        with _signals_interrupt():
-            papermill.execute_notebook(
-                str(path),
-                str(scratch),
-                parameters=values,
-                kernel_name=KERNEL,
-                cwd=str(Path.cwd()),
-                progress_bar=False,
-                log_output=False,
-                # the lab's displays in the report; the kernel's start-up chatter kept off stderr
-                extra_arguments=["--ext=bsnexus_lab.display", "--IPKernelApp.log_level=CRITICAL"],
-            )
-    except PapermillExecutionError as exc:
-        error = f"cell {exc.exec_count} raised {exc.ename}: {exc.evalue}"
-    except (Interrupted, KeyboardInterrupt) as exc:
-        _stop_kernels()
-        interrupted = True
-        error = f"interrupted by {exc.args[0] if isinstance(exc, Interrupted) else 'SIGINT'}"
-    except Exception as exc:  # a kernel that died or never started: still leave evidence behind
-        error = f"{type(exc).__name__}: {exc}"
-    return _finish(path.stem, run_dir, scratch, resolved, values, fail_on, started, error, interrupted=interrupted)
+    root = history.runs_dir(output_root)
+    failing = (fail_on, fail_on_config)
+    with exclusive(resolved.name, path.stem):
+        run_dir = _new_run_dir(root, path.stem)
+        scratch = run_dir / ".executing.ipynb"
+        started = time.time()
+        error, interrupted = None, None
+        kernel = _kernel_manager()
+        try:
+            with _signals_interrupt(), _deadline(kernel, timeout_s) as expired:
+                papermill.execute_notebook(
+                    str(path),
+                    str(scratch),
+                    parameters=values,
+                    kernel_name=KERNEL,
+                    cwd=str(Path.cwd()),
+                    progress_bar=False,
+                    log_output=False,
+                    # the lab's displays in the report; the kernel's start-up chatter kept off stderr
+                    extra_arguments=["--ext=bsnexus_lab.display", "--IPKernelApp.log_level=CRITICAL"],
+                    km=kernel,
+                )
+        except PapermillExecutionError as exc:
+            error = f"cell {exc.exec_count} raised {exc.ename}: {exc.evalue}"
+        except (Interrupted, KeyboardInterrupt) as exc:
+            interrupted = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+            error = f"interrupted by {signal.Signals(interrupted).name}"
+        except Exception as exc:  # a kernel that died or never started: still leave evidence behind
+            error = f"{type(exc).__name__}: {exc}"
+        finally:
+            _shutdown(kernel)
+        if expired.is_set():
+            error = f"timed out after {timeout_s:g} s (whole run); the kernel was stopped"
+        result = _finish(path.stem, run_dir, scratch, resolved, values, failing, started, error, interrupted)
+    return _settle(result, path, resolved, failing=failing, fail_on_new=fail_on_new)
 
 
 @contextlib.contextmanager
@@ -292,30 +332,6 @@ def _signals_interrupt() -> Iterator[None]:
             signal.signal(signum, handler)
 
 
-def _stop_kernels() -> None:
-    """End the kernels this process started: an interrupted papermill does not get to shut them down."""
-    import psutil
-
-    kernels = [c for c in psutil.Process().children() if "ipykernel" in " ".join(_cmdline(c))]
-    for child in kernels:
-        with contextlib.suppress(psutil.Error):
-            child.terminate()
-    _, alive = psutil.wait_procs(kernels, timeout=5)
-    for child in alive:
-        with contextlib.suppress(psutil.Error):
-            child.kill()
-    psutil.wait_procs(alive, timeout=5)
-
-
-def _cmdline(process: Any) -> list[str]:
-    import psutil
-
-    try:
-        return list(process.cmdline())
-    except psutil.Error:
-        return []
-
-
 def _new_run_dir(root: Path, runbook: str) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     run_dir = root / runbook / f"{stamp}-{secrets.token_hex(3)}"
@@ -336,11 +352,10 @@ def _finish(
     scratch: Path,
     target: Target,
     values: dict[str, Any],
-    fail_on: Severity,
+    failing: tuple[Severity, bool],
     started: float,
     error: str | None,
-    *,
-    interrupted: bool = False,
+    interrupted: int | None = None,
 ) -> RunResult:
     import nbformat
 
@@ -364,10 +379,10 @@ def _finish(
     error = clean(error) if error else None
     (run_dir / "findings.json").write_text(json.dumps(clean(json.loads(findings_io.to_json(found))), indent=2))
     if interrupted:
-        exit_code = EXIT_INTERRUPTED
+        exit_code = exit_interrupted(interrupted)
     elif error:
         exit_code = EXIT_FAILED
-    elif findings_io.worst(found).rank >= fail_on.rank:
+    elif findings_io.worst(found, kinds=None if failing[1] else COUNTED).rank >= failing[0].rank:
         exit_code = EXIT_FINDINGS
     else:
         exit_code = EXIT_OK
@@ -381,13 +396,197 @@ def _finish(
         "parameters": values,
         "started": datetime.fromtimestamp(started, UTC).isoformat(),
         "duration_s": round(time.time() - started, 2),
-        "status": STATUS[exit_code],
+        "status": STATUS.get(exit_code, "interrupted"),
         "exit_code": exit_code,
         "error": error,
         "worst": findings_io.worst(found).value,
     }
     (run_dir / "run.json").write_text(json.dumps(clean(json.loads(json.dumps(manifest, default=str))), indent=2))
     return RunResult(runbook, run_dir, exit_code, found, error)
+
+
+# -- one run per runbook and target -----------------------------------------------------------------------
+@contextlib.contextmanager
+def exclusive(target: str, runbook: str) -> Iterator[Path]:
+    """Hold the lock of ``runbook`` on ``target`` (an flock, so the kernel frees it when a run is killed);
+    :class:`RunbookBusy` when another run holds it. A lock file left by a killed run is noticed and cleared."""
+    directory = state_dir() / "locks"
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', target)}--{runbook}.lock"
+    handle = path.open("a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise RunbookBusy(
+                f"runbook {runbook} is already running on target {target} ({holder})",
+                hint="wait for it to finish; a killed run's lock is cleared automatically",
+            ) from None
+        handle.seek(0)
+        left = handle.read().strip()
+        if left:
+            print(f"bsnexus-lab: cleared a lock left by a run that did not finish ({left})", file=sys.stderr)
+        handle.truncate(0)
+        handle.write(f"pid {os.getpid()} since {datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}")
+        handle.flush()
+        yield path
+        handle.truncate(0)
+    finally:
+        handle.close()
+
+
+# -- whole-run timeout ---------------------------------------------------------------------------------------
+def _kernel_manager() -> Any:
+    from jupyter_client.manager import AsyncKernelManager
+
+    return AsyncKernelManager(kernel_name=KERNEL)
+
+
+@contextlib.contextmanager
+def _deadline(kernel: Any, timeout_s: float | None) -> Iterator[threading.Event]:
+    """Kill the kernel when the run outlives ``timeout_s``: papermill then stops like for a dead kernel."""
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        process = getattr(getattr(kernel, "provisioner", None), "process", None)
+        if process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGKILL)
+
+    timer = threading.Timer(timeout_s, expire) if timeout_s else None
+    if timer is not None:
+        timer.daemon = True
+        timer.start()
+    try:
+        yield expired
+    finally:
+        if timer is not None:
+            timer.cancel()
+
+
+def _shutdown(kernel: Any) -> None:
+    """The runner owns the kernel manager it handed papermill, so it stops the kernel itself."""
+    if kernel.has_kernel:
+        with contextlib.suppress(Exception):
+            asyncio.run(kernel.shutdown_kernel(now=True))
+
+
+# -- after the run: acknowledgements, --fail-on new, what it ran against, the history ----------------------
+def _settle(
+    result: RunResult,
+    path: Path,
+    target: Target,
+    *,
+    failing: tuple[Severity, bool] = (Severity.WARNING, False),
+    fail_on_new: bool = False,
+) -> RunResult:
+    """Judge the findings against acknowledgements (and the previous run), then index the run."""
+    manifest_file = result.run_dir / "run.json"
+    manifest = json.loads(manifest_file.read_text())
+    index = history.History(result.run_dir.parent.parent)
+    acks = index.acks(target.name)
+    previous = _latest_keys(index, manifest["runbook"], target.name) if fail_on_new else None
+    fail_on, fail_on_config = failing
+    counting, silenced = [], []
+    for finding, _ in history.flatten(f.to_dict() for f in result.findings):
+        counted = fail_on_config or finding.get("kind") != Kind.CONFIG.value
+        if not counted or Severity(finding["severity"]).rank < fail_on.rank:
+            continue
+        key = history.finding_key(finding)
+        ack = acks.get(key)
+        if ack is not None and Severity(finding["severity"]).rank <= Severity(ack.severity).rank:
+            silenced.append(key)
+        elif previous is None or key not in previous:
+            counting.append(key)
+    if result.exit_code == EXIT_FINDINGS and not counting:
+        result.exit_code = EXIT_OK
+    manifest |= {
+        "exit_code": result.exit_code,
+        "status": STATUS.get(result.exit_code, "interrupted"),
+        "acknowledged": silenced,
+        "revision": _revision(path),
+        "environment": environment(target),
+    }
+    manifest_file.write_text(target.scrub(json.dumps(manifest, indent=2, default=str)))
+    index.record(result.run_dir, scrub=target.scrub)
+    return result
+
+
+def _latest_keys(index: history.History, runbook: str, target: str) -> set[str]:
+    earlier = index.runs(target=target, runbook=runbook)
+    if earlier.empty:
+        return set()
+    found = index.findings(earlier.iloc[0]["id"])
+    return set(found[found["severity"] != "ok"]["key"])
+
+
+def _revision(path: Path) -> str | None:
+    """The commit that last changed the runbook, ``+dirty`` when it has local edits (None outside git)."""
+    try:
+        commit = subprocess.run(
+            ["git", "log", "-1", "--format=%h", "--", path.name],
+            cwd=path.parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", path.name],
+            cwd=path.parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return f"{commit}+dirty" if commit and dirty else commit or None
+
+
+def environment(target: Target) -> dict[str, Any]:
+    """What the run ran against (versions, Alembic revision, maxmemory-policy), so a diff shows what changed.
+    A dependency that is down gives no value, never an error. Its own client may send INFO only."""
+    from bsnexus_lab.clients import Clients
+    from bsnexus_lab.loop import Loop
+
+    clients = Clients(target, allow_writes=False, commands=frozenset({"INFO"}), scripts=frozenset())
+    loop = Loop()
+    try:
+        return loop.run(_environment(target, clients))
+    finally:
+        loop.close(clients.aclose())
+
+
+async def _environment(target: Target, clients: Any) -> dict[str, Any]:
+    facts: dict[str, Any] = {}
+    with contextlib.suppress(Exception), clients.redis_errors():
+        redis = clients.redis()
+        facts["redis_version"] = (await redis.info("server")).get("redis_version")
+        facts["maxmemory_policy"] = (await redis.info("memory")).get("maxmemory_policy")
+    if target.database_url is not None:
+        queries = {
+            "postgresql_version": "SHOW server_version",
+            "alembic_revision": "SELECT version_num FROM alembic_version",
+        }
+        for name, sql in queries.items():
+            with contextlib.suppress(Exception):
+                frame = await clients.query(sql)
+                facts[name] = str(frame.iloc[0, 0]) if len(frame) else None
+    if target.service_url:
+        facts["service_version"] = await asyncio.to_thread(_service_version, target.service_url)
+    return {k: v.decode() if isinstance(v, bytes) else v for k, v in facts.items()}
+
+
+def _service_version(url: str) -> str | None:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/health", timeout=3) as response:
+            return json.loads(response.read()).get("version")
+    except (OSError, ValueError):
+        return None
 
 
 def _first_line(exc: BaseException) -> str:

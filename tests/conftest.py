@@ -86,3 +86,10 @@ def writer(sandbox: Sandbox) -> Iterator[sync_redis.Redis]:
 
 def redis_major(sandbox: Sandbox) -> int:
     return int(sandbox.status()[0].version.split()[1].split(".")[0])
+
+
+@pytest.fixture
+def one_source(sandbox_root: tuple[Sandbox, str]) -> None:
+    """Runner mechanics (locks, timeouts, signals, acks) do not depend on the server build: one source is enough."""
+    if sandbox_root[1] != _sources()[0]:
+        pytest.skip("runner mechanics: tested on the first server source only")

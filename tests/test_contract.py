@@ -153,7 +153,7 @@ def test_a_signal_stops_the_kernel_and_keeps_the_partial_run(
     finally:
         if process.poll() is None:
             process.kill()
-    assert process.returncode == runner.EXIT_INTERRUPTED, err
+    assert process.returncode == runner.exit_interrupted(signum) == 128 + signum, err
     (run_dir,) = (tmp_path / "runs" / "stream_backlog").iterdir()
     assert f"run directory: {run_dir} (interrupted)" in out
     manifest = json.loads((run_dir / "run.json").read_text())

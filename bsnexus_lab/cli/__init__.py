@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import pkgutil
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -16,13 +17,16 @@ from bsnexus_lab.errors import LabError
 
 Command = Callable[[argparse.Namespace], int]
 DESCRIPTION = "Diagnose a BSNexus deployment (Redis Streams, PostgreSQL, the service) read-only."
+INTERRUPTED, TERMINATED = runner.exit_interrupted(signal.SIGINT), runner.exit_interrupted(signal.SIGTERM)
 EXIT_STATUSES = f"""exit statuses:
-  {runner.EXIT_OK}  done; for run: no finding reached --fail-on
-  {runner.EXIT_FINDINGS}  run: a finding reached --fail-on (default: warning)
-  {runner.EXIT_FAILED}  the command could not do its job: bad input, unusable target or output directory,
-     a broken runbook, a cell that raised, a run that emitted no findings (one line on stderr)
-  {runner.EXIT_INTERRUPTED}  run: interrupted by SIGINT/SIGTERM; the kernel is stopped, run.json says
-     "interrupted" and the partial notebook is kept"""
+  {runner.EXIT_OK}    done; for run: no finding reached --fail-on (acknowledged ones do not count)
+  {runner.EXIT_FINDINGS}    run: a finding reached --fail-on (default: warning; with --fail-on new: one the
+       previous run did not have)
+  {runner.EXIT_FAILED}    the command could not do its job: bad input, unusable target or output directory,
+       a broken runbook, a cell that raised, a run that emitted no findings, a timeout (one line on stderr)
+  {runner.EXIT_BUSY}    run: the same runbook is already running on the same target
+  {INTERRUPTED}  run: interrupted by SIGINT, or SIGTERM ({TERMINATED}): 128 + the signal; the kernel is
+       stopped, run.json says "interrupted" and the partial notebook is kept"""
 
 
 def add(parent: Any, name: str, func: Command) -> argparse.ArgumentParser:
@@ -58,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bsnexus-lab: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        return runner.EXIT_INTERRUPTED
+        return INTERRUPTED
     except Exception as exc:  # never a traceback: one line, URLs' credentials masked
         print(f"bsnexus-lab: {type(exc).__name__}: {redact_urls_in(str(exc))}", file=sys.stderr)
         return runner.EXIT_FAILED

@@ -25,9 +25,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.runbook:
         raise RunbookError("name a runbook", hint="see `bsnexus-lab run --list`")
+    new_only = args.fail_on == "new"
     result = runner.run(
-        args.runbook, target=args.target, params=parse_params(args.param), fail_on=Severity(args.fail_on),
-        output_root=args.output_dir,
+        args.runbook, target=args.target, params=parse_params(args.param),
+        fail_on=Severity.WARNING if new_only else Severity(args.fail_on), fail_on_new=new_only,
+        fail_on_config=args.fail_on_config, output_root=args.output_dir, timeout_s=args.timeout,
     )  # fmt: skip
     print_result(result)
     return result.exit_code
@@ -37,7 +39,7 @@ def print_result(result: runner.RunResult) -> None:
     print(findings_io.to_text(result.findings))
     if result.error:
         print(f"\nthe runbook failed: {result.error}", file=sys.stderr)
-    print(f"\nrun directory: {result.run_dir} ({runner.STATUS[result.exit_code]})")
+    print(f"\nrun directory: {result.run_dir} ({runner.STATUS.get(result.exit_code, 'interrupted')})")
     for label, path in (("report", result.report), ("notebook", result.notebook)):
         print(f"{label + ':':14} {path if path.exists() else '(not written)'}")
     print(f"{'findings:':14} {result.run_dir / 'findings.json'}")
@@ -64,8 +66,15 @@ def register(sub: Any) -> None:
         help="a runbook parameter; lists as a,b or as a JSON list; checked before the kernel starts",
     )  # fmt: skip
     run_cmd.add_argument(
-        "--fail-on", default="warning", choices=[s.value for s in Severity],
-        help="exit 1 when a finding is at least this severe (default: warning)",
+        "--fail-on", default="warning", choices=[*(s.value for s in Severity), "new"],
+        help="exit 1 when a finding is at least this severe (default: warning); new: a warning or worse the "
+        "previous run did not have",
     )  # fmt: skip
-    run_cmd.add_argument("--output-dir", type=Path, default=None, help="where run directories go (default: ./runs)")
+    run_cmd.add_argument(
+        "--fail-on-config", action="store_true", help="count configuration risks (e.g. eviction policy) in --fail-on"
+    )
+    run_cmd.add_argument("--timeout", type=float, default=None, help="seconds for the whole run")
+    run_cmd.add_argument(
+        "--output-dir", type=Path, default=None, help="where run directories go (default: the nearest runs/)"
+    )
     run_cmd.add_argument("--list", action="store_true", help="list runbooks and their parameters")

@@ -179,8 +179,13 @@ def _wait_for(condition: object, what: str, log: Path) -> None:
 
 
 # -- Redis ---------------------------------------------------------------------------------------------
+# BSNexus's compose file runs Redis with --maxmemory 512mb --maxmemory-policy allkeys-lru, which may evict a task
+# stream; the sandbox runs it as we recommend (the eviction-risk scenario restores the compose settings).
+RECOMMENDED_REDIS = {"maxmemory": "512mb", "maxmemory-policy": "noeviction"}
+
+
 def start_redis(binary: Binary, directory: Path, port: int, password: str) -> int:
-    """Start redis-server daemonized, configured like BSNexus's compose file; return its pid."""
+    """Start redis-server daemonized, as BSNexus's compose file but with noeviction; return its pid."""
     directory.mkdir(parents=True, exist_ok=True)
     pidfile, log = directory / "redis.pid", directory / "redis.log"
     pidfile.unlink(missing_ok=True)
@@ -204,10 +209,7 @@ def start_redis(binary: Binary, directory: Path, port: int, password: str) -> in
         "no",
         "--requirepass",
         password,
-        "--maxmemory",
-        "512mb",
-        "--maxmemory-policy",
-        "allkeys-lru",
+        *(word for name, value in RECOMMENDED_REDIS.items() for word in (f"--{name}", value)),
     ]
     result = subprocess.run(args, capture_output=True, text=True, check=False)
     if result.returncode != 0:

@@ -16,6 +16,8 @@ from typing import Any
 import asyncpg
 import redis.asyncio as aioredis
 
+from bsnexus_lab.sandbox.servers import RECOMMENDED_REDIS
+
 STREAM_GROUPS = {
     "tasks:queue": "workers",
     "tasks:qa": "reviewers",
@@ -130,6 +132,9 @@ class World:
     async def reset(self) -> None:
         """Empty Redis and every table, and make sure the schema and consumer groups exist."""
         await self.redis.flushdb()
+        for name, value in RECOMMENDED_REDIS.items():  # a scenario may have changed them (eviction-risk)
+            await self.redis.config_set(name, value)
+        await self.redis.config_resetstat()  # evicted_keys and friends count from this world on
         exists = await self.db.fetchval("SELECT to_regclass('public.tasks') IS NOT NULL")
         if exists:
             await self.db.execute(f"TRUNCATE {', '.join(TABLES)} CASCADE")

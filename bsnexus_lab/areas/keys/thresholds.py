@@ -1,0 +1,45 @@
+"""The keys area's thresholds, each with the reason for its default."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bsnexus_lab.thresholds import threshold
+
+
+@dataclass(frozen=True)
+class KeysThresholds:
+    scan_batch: int = threshold(
+        250,
+        "SCAN COUNT per batch. Each batch is one script that looks up and groups every key it returned (TYPE, "
+        "PTTL, MEMORY USAGE): at about 5-12 us a key, 250 keys keep a batch near 1-3 ms, so other clients wait "
+        "at most that long behind it; bigger batches barely raise throughput (one round trip is ~0.1 ms).",
+    )
+    prefix_depth: int = threshold(2, "Split key names on ':' this deep (ids collapsed) to group them.")
+    top: int = threshold(10, "Biggest keys kept per type (and overall), as redis-cli --bigkeys and RedisInsight.")
+    triage_sample: int = threshold(
+        20_000,
+        "Keys a triage snapshot looks at (then extrapolates, labelled as estimates): a few seconds at worst on a "
+        "big keyspace; the runbook's audit is a full scan.",
+    )
+    missing_ttl_share: float = threshold(
+        0.5,
+        "A prefix where at least this share of keys expire treats expiry as the rule: its keys without a TTL are "
+        "the stale-cache bug of the BSNexus debug guide.",
+    )
+    missing_ttl_min_keys: int = threshold(1, "Report a prefix once at least this many of its keys lack a TTL.")
+    big_string_bytes: int = threshold(
+        1_000_000,
+        "RedisInsight flags strings over 1 MB as big: every GET moves the whole value and blocks the event loop "
+        "proportionally.",
+    )
+    big_elements: int = threshold(
+        5_000,
+        "RedisInsight's 'combine small / split big' advice: hashes, lists, sets and sorted sets over 5,000 "
+        "elements make O(N) commands (HGETALL, SMEMBERS, DEL) block Redis.",
+    )
+    big_stream_entries: int = threshold(
+        10_000,
+        "A BSNexus task stream trimmed as designed stays near 1,000 entries (events:board 5,000): ten times that "
+        "is growth nobody trims.",
+    )

@@ -1,0 +1,21 @@
+"""The logs area: BSNexus's own log files read into frames, errors grouped, correlated with stream evidence."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from bsnexus_lab.areas import Area, register
+from bsnexus_lab.areas.logs import checks as checks  # importing registers the checks
+from bsnexus_lab.areas.logs.facade import Logs
+from bsnexus_lab.areas.logs.thresholds import LogsThresholds
+
+
+def collect(logs: Logs) -> dict[str, Any]:
+    """The last ``window_s`` of the target's logs; nothing when the target names no log files."""
+    if not logs._ctx.target.log_files:
+        return {}
+    return {"logs.records": logs.read(since=timedelta(seconds=logs.thresholds.window_s))}
+
+
+AREA = register(Area(name="logs", facade=Logs, thresholds=LogsThresholds(), collect=collect))

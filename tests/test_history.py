@@ -1,0 +1,195 @@
+"""The run history: every run indexed, diffs across runs, acks, --fail-on new, locks, timeouts, dead kernels."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+
+from bsnexus_lab import runner
+from bsnexus_lab.cli import main
+from bsnexus_lab.history import History, finding_key, parse_duration, parse_time, redact_parameters
+from bsnexus_lab.sandbox import Sandbox
+
+QUICK = {"duration_s": "1", "every_s": "0.25", "idle_threshold_s": "60"}
+
+
+def tiny_runbook(directory: Path, name: str, *cells: str) -> None:
+    """A runbook of a parameters cell and ``cells``, found through BSNEXUS_LAB_RUNBOOKS."""
+    directory.mkdir(exist_ok=True)
+    params = nbformat.v4.new_code_cell('target: str = ""\napi_token: str = ""')
+    params.metadata["tags"] = ["parameters"]
+    book = nbformat.v4.new_notebook(
+        cells=[params, *(nbformat.v4.new_code_cell(c) for c in cells)],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+    )
+    nbformat.write(book, directory / f"{name}.ipynb")
+
+
+def test_keys_durations_and_redaction() -> None:
+    finding = {
+        "check": "streams.dead_consumer",
+        "evidence": {"stream": "tasks:queue", "group": "workers", "consumer": "w1", "pending": 3},
+    }
+    assert finding_key(finding) == "streams.dead_consumer:tasks:queue/workers/w1"
+    assert finding_key({"check": "db.lock_chain", "subject": ["tasks"], "evidence": {}}) == "db.lock_chain:tasks"
+    assert parse_duration("30d") == timedelta(days=30) and parse_duration("15m") == timedelta(minutes=15)
+    now = datetime(2026, 11, 29, 12, tzinfo=UTC)
+    assert parse_time("1h", now) == datetime(2026, 11, 29, 11, tzinfo=UTC)
+    assert parse_time("2026-11-29T10:00", now) == datetime(2026, 11, 29, 10, tzinfo=UTC)
+    assert redact_parameters({"api_token": "s3cret", "target": "prod", "password": ""}) == {
+        "api_token": "***",
+        "target": "prod",
+        "password": "",
+    }
+
+
+def test_fixed_then_rerun_shows_the_finding_resolved(
+    sandbox: Sandbox, stuck: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runs = tmp_path / "runs"
+    first = runner.run("stream_backlog", target="sandbox", params=QUICK, output_root=runs)
+    assert first.exit_code == runner.EXIT_FINDINGS
+    sandbox.load("healthy")  # the fix
+    second = runner.run("stream_backlog", target="sandbox", params=QUICK, output_root=runs)
+    assert second.exit_code == runner.EXIT_OK
+    index = History(runs)
+    listed = index.runs(target="sandbox")
+    assert list(listed["id"]) == [second.run_dir.name, first.run_dir.name]
+    assert list(listed["status"]) == ["ok", "findings"] and listed.iloc[1]["critical"] >= 1
+    assert listed.iloc[0]["revision"]  # the runbook's commit
+    environment = index.run(first.run_dir.name)["environment"]
+    import redis
+
+    with redis.Redis.from_url(sandbox.urls()["redis_url"], decode_responses=True) as plain:
+        policy = plain.config_get("maxmemory-policy")["maxmemory-policy"]
+    assert environment["redis_version"].startswith(("6.", "7.")) and environment["maxmemory_policy"] == policy
+    assert environment["postgresql_version"]
+    key = f"streams.dead_consumer:tasks:queue/workers/{stuck['dead_consumer']}"
+    changes = index.diff(first.run_dir.name, second.run_dir.name).set_index("key")
+    assert changes.loc[key, "change"] == "resolved" and changes.loc[key, "before"] == "critical"
+
+    assert main(["runs", "diff", first.run_dir.name, second.run_dir.name, "--runs-dir", str(runs)]) == 0
+    printed = capsys.readouterr().out
+    assert "resolved" in printed and key in printed
+    assert main(["runs", "--runs-dir", str(runs), "--runbook", "stream_backlog"]) == 0
+    assert first.run_dir.name in capsys.readouterr().out
+    assert main(["runs", "show", "nope", "--runs-dir", str(runs)]) == 2
+
+    # no password from the target in any file under runs/, the database included
+    from urllib.parse import urlsplit
+
+    secrets = [urlsplit(u).password for u in sandbox.urls().values() if urlsplit(u).password]
+    assert secrets
+    for path in runs.rglob("*"):
+        if path.is_file():
+            assert not any(s.encode() in path.read_bytes() for s in secrets), path
+
+
+@pytest.mark.usefixtures("one_source")
+def test_ack_silences_until_worse_and_fail_on_new(
+    sandbox: Sandbox, stuck: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs = tmp_path / "runs"
+    monkeypatch.setenv("BSNEXUS_LAB_RUNS_DIR", str(runs))
+    first = runner.run("stream_backlog", target="sandbox", params=QUICK)
+    assert first.exit_code == runner.EXIT_FINDINGS and (runs / "history.sqlite").is_file()
+    # the same findings again: --fail-on new passes, since the previous run had them all
+    again = runner.run("stream_backlog", target="sandbox", params=QUICK, fail_on_new=True)
+    assert again.exit_code == runner.EXIT_OK
+    keys = set(History(runs).findings(again.run_dir.name).query("severity in ('warning', 'critical')")["key"])
+    for key in keys:
+        assert (
+            main(["ack", key, "--for", "7d", "--why", "known: worker host decommissioned", "--target", "sandbox"]) == 0
+        )
+    acked = runner.run("stream_backlog", target="sandbox", params=QUICK)
+    assert acked.exit_code == runner.EXIT_OK
+    assert set(json.loads((acked.run_dir / "run.json").read_text())["acknowledged"]) == keys
+    assert main(["ack", "nope:x", "--for", "1d", "--why", "-", "--target", "sandbox"]) == 2
+
+
+@pytest.mark.usefixtures("one_source")
+def test_one_run_per_runbook_and_target_and_stale_locks_clear(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tiny_runbook(tmp_path / "books", "quick", "print('hello')")
+    monkeypatch.setenv("BSNEXUS_LAB_RUNBOOKS", str(tmp_path / "books"))
+    with runner.exclusive("sandbox", "quick") as lock:
+        with pytest.raises(runner.RunbookBusy, match=r"runbook quick is already running on target sandbox \(pid \d+"):
+            runner.run("quick", target="sandbox", output_root=tmp_path / "runs")
+        assert main(["run", "quick", "--target", "sandbox", "--output-dir", str(tmp_path / "runs")]) == 3
+    assert not (tmp_path / "runs").exists()  # refused before anything was written
+    lock.write_text("pid 999999 since 2026-11-29T00:00:00Z")  # what a killed run leaves behind
+    result = runner.run("quick", target="sandbox", output_root=tmp_path / "runs")
+    assert result.exit_code == runner.EXIT_OK
+    assert "cleared a lock left by a run that did not finish (pid 999999" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("one_source")
+def test_whole_run_timeout_and_dead_kernel_are_recorded(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tiny_runbook(tmp_path / "books", "slow", "print('started')", "import time\ntime.sleep(120)")
+    tiny_runbook(
+        tmp_path / "books", "crash", "print('started')", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"
+    )
+    monkeypatch.setenv("BSNEXUS_LAB_RUNBOOKS", str(tmp_path / "books"))
+    runs = tmp_path / "runs"
+    slow = runner.run("slow", target="sandbox", output_root=runs, timeout_s=8)
+    crash = runner.run("crash", target="sandbox", output_root=runs, params={"api_token": "tok-123"})
+    index = History(runs)
+    assert index.run(slow.run_dir.name)["status"] == "timed-out" and slow.exit_code == runner.EXIT_FAILED
+    assert index.run(crash.run_dir.name)["status"] == "dead-kernel" and crash.exit_code == runner.EXIT_FAILED
+    partial = nbformat.read(slow.notebook, as_version=4)
+    assert partial.cells[-2].outputs[0]["text"] == "started\n"  # the partial notebook is kept
+    assert index.run(crash.run_dir.name)["parameters"]["api_token"] == "***"
+    with sqlite3.connect(runs / "history.sqlite") as db:
+        assert "tok-123" not in "".join(db.iterdump())
+
+
+def test_prune_forgets_old_runs_and_their_directories(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    for stamp, name in (("2026-01-01T00:00:00+00:00", "old"), (datetime.now(UTC).isoformat(), "new")):
+        run_dir = runs / "stream_backlog" / name
+        run_dir.mkdir(parents=True)
+        manifest = {"runbook": "stream_backlog", "target": {"name": "prod"}, "started": stamp, "exit_code": 0}
+        (run_dir / "run.json").write_text(json.dumps(manifest))
+        History(runs).record(run_dir)
+    assert main(["runs", "prune", "--keep", "30d", "--runs-dir", str(runs)]) == 0
+    assert list(History(runs).runs()["id"]) == ["new"] and not (runs / "stream_backlog" / "old").exists()
+
+
+@pytest.mark.usefixtures("one_source")
+def test_a_run_killed_midway_is_recorded_as_interrupted_with_its_partial_notebook(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import contextlib
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    tiny_runbook(tmp_path / "books", "slow", "print('started')", "import time\ntime.sleep(120)")
+    runs = tmp_path / "runs"
+    env = {**os.environ, "BSNEXUS_LAB_RUNBOOKS": str(tmp_path / "books")}
+    command = [sys.executable, "-m", "bsnexus_lab", "run", "slow", "--target", "sandbox", "--output-dir", str(runs)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # wait until the first cell's output is in the partial notebook
+        partial = list(runs.glob("slow/*/.executing.ipynb"))
+        with contextlib.suppress(ValueError, FileNotFoundError, IndexError):
+            if partial and json.loads(partial[0].read_text())["cells"][-2]["outputs"]:
+                break
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=60)
+    [row] = History(runs).runs().to_dict("records")
+    assert row["status"] == "interrupted"
+    executed = nbformat.read(Path(row["run_dir"]) / "notebook.ipynb", as_version=4)
+    assert executed.cells[-2].outputs[0]["text"] == "started\n"
