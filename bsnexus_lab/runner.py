@@ -396,7 +396,7 @@ def _finish(
         "parameters": values,
         "started": datetime.fromtimestamp(started, UTC).isoformat(),
         "duration_s": round(time.time() - started, 2),
-        "status": STATUS.get(exit_code, "interrupted"),
+        "status": "interrupted" if interrupted else None,  # otherwise history.status() tells, in _settle
         "exit_code": exit_code,
         "error": error,
         "worst": findings_io.worst(found).value,
@@ -505,7 +505,7 @@ def _settle(
         result.exit_code = EXIT_OK
     manifest |= {
         "exit_code": result.exit_code,
-        "status": STATUS.get(result.exit_code, "interrupted"),
+        "status": manifest.get("status") or history.status({**manifest, "exit_code": result.exit_code}),
         "acknowledged": silenced,
         "revision": _revision(path),
         "environment": environment(target),
