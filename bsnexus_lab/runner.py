@@ -51,6 +51,7 @@ from bsnexus_lab.masking import mask_data, mask_text
 
 COUNTED = (Kind.CAUSE, Kind.SYMPTOM)  # what fail_on counts unless fail_on_config
 
+RUN_DIR_ENV = "BSNEXUS_LAB_RUN_DIR"
 EXIT_OK, EXIT_FINDINGS, EXIT_FAILED, EXIT_BUSY = 0, 1, 2, 3
 STATUS = {EXIT_OK: "ok", EXIT_FINDINGS: "findings", EXIT_FAILED: "failed", EXIT_BUSY: "busy"}
 # Parameters named ``*_s`` are seconds: more than zero, at most a day (a longer run is a typo, not a plan).
@@ -284,7 +285,7 @@ def run(
         error, interrupted = None, None
         kernel = _kernel_manager()
         try:
-            with _signals_interrupt(), _deadline(kernel, timeout_s) as expired:
+            with _signals_interrupt(), _kernel_sees(run_dir), _deadline(kernel, timeout_s) as expired:
                 papermill.execute_notebook(
                     str(path),
                     str(scratch),
@@ -310,6 +311,21 @@ def run(
             error = f"timed out after {timeout_s:g} s (whole run); the kernel was stopped"
         result = _finish(path.stem, run_dir, scratch, resolved, values, failing, started, error, interrupted)
     return _settle(result, path, resolved, failing=failing, fail_on_new=fail_on_new)
+
+
+@contextlib.contextmanager
+def _kernel_sees(run_dir: Path) -> Iterator[None]:
+    """The kernel inherits ``BSNEXUS_LAB_RUN_DIR``: remediation journals its writes (``writes.jsonl``), and the
+    profile area keeps its captures and flame graphs, in the run directory."""
+    previous = os.environ.get(RUN_DIR_ENV)
+    os.environ[RUN_DIR_ENV] = str(run_dir)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(RUN_DIR_ENV, None)
+        else:
+            os.environ[RUN_DIR_ENV] = previous
 
 
 @contextlib.contextmanager

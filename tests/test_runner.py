@@ -100,3 +100,29 @@ def test_failing_notebook_exits_2_and_keeps_the_evidence(
     executed = nbformat.read(result.notebook, as_version=4)
     assert executed.cells[-1].outputs[0]["ename"] == "ZeroDivisionError"
     assert "The runbook failed" in result.report.read_text()
+
+
+def test_a_runbook_that_writes_journals_into_its_run_directory(
+    stuck: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    books = tmp_path / "books"
+    books.mkdir()
+    params = nbformat.v4.new_code_cell('target: str = ""\nto: str = ""\ndead: str = ""')
+    params.metadata["tags"] = ["parameters"]
+    claim = nbformat.v4.new_code_cell(
+        "import bsnexus_lab as bl\n"
+        "with bl.connect(target, allow_writes=True) as lab:\n"
+        "    lab.streams.claim_dead('tasks:queue', 'workers', dead, to, dry_run=False)\n"
+        "    bl.emit(lab.check({'deps.health': lab.health()}))"
+    )
+    notebook = nbformat.v4.new_notebook(
+        cells=[params, claim],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+    )
+    nbformat.write(notebook, books / "claim.ipynb")
+    monkeypatch.setenv("BSNEXUS_LAB_RUNBOOKS", str(books))
+    params_given = {"to": stuck["live_workers"][0], "dead": stuck["dead_consumer"]}
+    result = runner.run("claim", target="sandbox", params=params_given, output_root=tmp_path / "runs")
+    assert result.exit_code == runner.EXIT_OK, result.error
+    [written] = [json.loads(line) for line in (result.run_dir / "writes.jsonl").read_text().splitlines()]
+    assert (written["action"], written["from_consumer"], len(written["ids"])) == ("claim", stuck["dead_consumer"], 3)
