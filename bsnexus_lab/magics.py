@@ -119,6 +119,9 @@ class LabMagics(Magics):
             calls = ", ".join(_calls(type(getattr(lab, name))))
             raise UsageError(f"%lab {name}: this area has no quick snapshot; name a call: {calls}")
         frames = {key: self._shown(lab, key, frame) for key, frame in collect(getattr(lab, name)).items()}
+        if not frames:
+            print(f"%lab {name}: nothing to show for {lab.target.name} (its snapshot needs settings this target lacks)")
+            return None
         display(lab_display.Findings(lab.check(frames)))
         _plots(name, {key.split(".", 1)[1]: frame for key, frame in frames.items()})
         shown = list(frames.values())

@@ -28,7 +28,9 @@ SECRET_NAMES = frozenset(
 _SECRET_SUFFIXES = ("_token", "_secret", "_password", "_api_key", "_apikey")
 # Values whose inside holds credentials next to harmless settings (model names): masked field by field.
 NESTED_SECRETS = frozenset(["llm_config"])
-_TOKEN_KEY = re.compile(r"(worker:token:)[^\s'\",;)\]}]+")
+# The token after ``worker:token:``, but not a ``{token}`` placeholder (a key pattern, as the keyspace audit names
+# its prefixes) and not an already masked ``***``.
+_TOKEN_KEY = re.compile(r"(worker:token:)(?!\{[a-z_]*\}|\*\*\*)[^\s'\",;)\]}]+")
 
 
 def is_secret_name(name: Any) -> bool:
