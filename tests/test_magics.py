@@ -127,7 +127,8 @@ def test_triage_of_a_dead_redis_says_what_it_could_not_check_under_the_cause() -
         ip.user_ns.pop("lab").close()
     top = findings[0]
     assert top.check == "deps.unreachable" and top.severity == "critical"
-    assert [f.check for f in top.explains] == ["streams.skipped"]  # a symptom of the dead server, not silence
+    explained = [f.check for f in top.explains]  # what the dead server kept from being checked, not silence
+    assert "streams.skipped" in explained and all(check.endswith(".skipped") for check in explained)
     assert "hunter2" not in repr(findings)
 
 
