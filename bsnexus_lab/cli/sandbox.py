@@ -53,6 +53,18 @@ def sandbox_scenario(args: argparse.Namespace) -> int:
     return 0
 
 
+def sandbox_traffic(args: argparse.Namespace) -> int:
+    """Stop or start everything in the sandbox that writes (the scenario's traffic and the service's
+    consumers): stopped, nothing but the lab touches the servers, which is how read-only is proven."""
+    box = make_sandbox()
+    if args.state == "stop":
+        box.stop_traffic()
+    elif args.state == "start" and not box.start_traffic():
+        print(f"scenario {box.facts().get('scenario', '-')} has no traffic")
+    print(f"traffic    {'running' if box.traffic_running() else 'stopped'}")
+    return 0
+
+
 def make_sandbox() -> Sandbox:
     from bsnexus_lab.sandbox import Sandbox
 
@@ -76,3 +88,5 @@ def register(sub: Any) -> None:
     scenario = add(actions, "scenario", sandbox_scenario)
     scenario.add_argument("name", nargs="?", help="the scenario to load")
     scenario.add_argument("--list", action="store_true", help="list the scenarios and what each plants")
+    traffic = add(actions, "traffic", sandbox_traffic)
+    traffic.add_argument("state", choices=["stop", "start", "status"], help="stop, start or show the writers")

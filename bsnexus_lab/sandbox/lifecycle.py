@@ -1,4 +1,4 @@
-"""``bsnexus-lab sandbox up | down | status | reset | scenario``: the sandbox's whole life cycle.
+"""``bsnexus-lab sandbox up | down | status | reset | scenario | traffic``: the sandbox's whole life cycle.
 
 State lives in one directory: ``sandbox.json`` (ports, pids, binaries, passwords; mode 0600), the servers'
 data and logs, ``profiles.toml`` with the ``sandbox`` profile (only while the servers run), and
@@ -189,22 +189,46 @@ class Sandbox:
         facts, traffic = asyncio.run(self._plant(state, plant))
         state["scenario"] = name
         state.pop("traffic", None)
-        if traffic:
-            state["traffic"] = {"pid": self._start_traffic(traffic)}
         self._save(state)
+        (self.root / "traffic.json").unlink(missing_ok=True)
+        if traffic:
+            self._write_traffic(traffic)
+            self.start_traffic()
         (self.root / "scenario.json").write_text(json.dumps({"scenario": name, **facts}, indent=2))
         return facts
 
-    def _start_traffic(self, traffic: dict[str, Any]) -> int:
-        """Run the scenario's ongoing traffic (heartbeats, producers, consumers) as a process of its own."""
+    def _write_traffic(self, actors: dict[str, Any]) -> None:
         urls = self.urls()
         config = {
             "redis_url": urls["redis_url"],
             "database_url": urls["database_url"].replace("postgresql+asyncpg://", "postgresql://", 1),
             "state_dir": str(self.root),
-            "actors": traffic,
+            "actors": actors,
         }
         servers.write_private(self.root / "traffic.json", json.dumps(config))
+
+    def traffic_running(self) -> bool:
+        return servers.pid_alive(self._state().get("traffic", {}).get("pid"), self._traffic_marker)
+
+    def start_traffic(self) -> bool:
+        """Run the loaded scenario's traffic (heartbeats, producers, consumers) and let the service's
+        consumers run again (idempotent); False when the scenario has no traffic."""
+        self._service_consumers(running=True)
+        if not (self.root / "traffic.json").exists():
+            return False
+        if not self.traffic_running():
+            state = self._state()
+            state["traffic"] = {"pid": self._spawn_traffic()}
+            self._save(state)
+        return True
+
+    def stop_traffic(self) -> None:
+        """Stop everything in the sandbox that writes: the traffic process and the service's consumers. The
+        world stays as it is (workers soon look dead) until `start_traffic` or the next scenario."""
+        self._stop_traffic()
+        self._service_consumers(running=False)
+
+    def _spawn_traffic(self) -> int:
         ready = self.root / TRAFFIC_READY
         ready.unlink(missing_ok=True)
         with (self.root / "traffic.log").open("ab") as log:
@@ -225,10 +249,18 @@ class Sandbox:
             time.sleep(0.05)
         return process.pid
 
-    def _stop_traffic(self) -> None:
+    @property
+    def _traffic_marker(self) -> str:
         # The command line names this sandbox's root: another sandbox's traffic (or a reused pid) is left alone.
-        marker = f"{TRAFFIC}\0{self.root}"
-        servers.terminate(self._state().get("traffic", {}).get("pid"), marker)
+        return f"{TRAFFIC}\0{self.root}"
+
+    def _stop_traffic(self) -> None:
+        servers.terminate(self._state().get("traffic", {}).get("pid"), self._traffic_marker)
+
+    def _service_consumers(self, *, running: bool) -> None:
+        service = self._state().get("service", {})
+        if service_process.alive(self.root, service.get("pid")):
+            service_process.consumers(service["url"], running=running)
 
     def start_service(self) -> str:
         """Start the BSNexus-shaped service (uvicorn) on the sandbox's servers (idempotent); its URL."""

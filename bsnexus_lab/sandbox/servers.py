@@ -337,14 +337,20 @@ def init_postgres(bindir: Binary, directory: Path, user: str, password: str, run
         raise SandboxError("initdb failed", hint=(result.stderr or result.stdout).strip().splitlines()[-1][:300])
 
 
+LOG_APP_PREFIX = "app="  # postgres.log names each line's application_name after this
+
+
 def start_postgres(bindir: Binary, directory: Path, port: int, run_as: RunAs) -> int:
     """Start PostgreSQL on 127.0.0.1:port (sockets kept inside the state dir); return the postmaster pid."""
     log = directory / "postgres.log"
     # pg_stat_statements is preloaded as on managed PostgreSQL (both the Debian and the embedded builds ship it);
-    # 64 connections leave room for the benchmark's 50 open sessions, and stay small enough to fill.
+    # 64 connections leave room for the benchmark's 50 open sessions, and stay small enough to fill. Every
+    # modifying statement is logged with its session's application_name, so anyone can check in postgres.log
+    # that the lab's sessions (``bsnexus-lab``) wrote nothing.
     options = (
         f"-p {port} -k {directory} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections={MAX_CONNECTIONS}"
         " -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=top"
+        f" -c log_statement=mod -c \"log_line_prefix=%m [%p] {LOG_APP_PREFIX}%a \""
     )
     result = run_as.run(
         [

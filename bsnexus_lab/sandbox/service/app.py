@@ -42,6 +42,7 @@ class State:
     redis: aioredis.Redis
     engine: AsyncEngine
     fault: str = ""
+    consumers_paused = False
     task_views: dict[str, bytes] = {}  # noqa: RUF012 - memory-leak: the unbounded per-request cache
 
 
@@ -123,6 +124,17 @@ async def health_deps() -> dict[str, str]:
     except Exception:
         report["postgresql"] = "disconnected"
     return report
+
+
+@app.post("/lab/consumers")
+async def pause_consumers(body: dict[str, bool]) -> dict[str, bool]:
+    """Sandbox only: `sandbox traffic stop` pauses the orchestrator loops (the service's only stream writers
+    besides requests to /poll) and `start` resumes the ones that ran, so a read-only proof sees no other writer."""
+    state.consumers_paused = not body.get("running", True)
+    for name, task in _orchestrators.items():
+        task.cancel()
+        _orchestrators[name] = _results_loop()
+    return {"running": not state.consumers_paused}
 
 
 @app.get("/lab/fault")
@@ -231,9 +243,17 @@ async def poll(worker_id: uuid.UUID, block_ms: int = Query(0, ge=0, le=5000)) ->
 async def start_orchestrator(project_id: uuid.UUID) -> dict[str, str]:
     """Start the orchestrator's results loop (consumer ``pm-0``), as BSNexus does per started project."""
     if "pm-0" not in _orchestrators or _orchestrators["pm-0"].done():
-        _orchestrators["pm-0"] = asyncio.create_task(_consume_results())
+        _orchestrators["pm-0"] = _results_loop()
         orchestrator_log.info("orchestrator started for project %s", project_id)
     return {"status": "started"}
+
+
+def _results_loop() -> asyncio.Task[None]:
+    """The loop as a task; cancelled at once while consumers are paused (it starts again on resume)."""
+    task = asyncio.create_task(_consume_results())
+    if state.consumers_paused:
+        task.cancel()
+    return task
 
 
 async def _consume_results() -> None:

@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from bsnexus_lab.errors import SandboxError
 from bsnexus_lab.sandbox import servers
 
@@ -52,3 +54,8 @@ def alive(root: Path, pid: int | None) -> bool:
 
 def stop(root: Path, pid: int | None) -> None:
     servers.terminate(pid, f"{MARKER}\0{root}")
+
+
+def consumers(url: str, *, running: bool) -> None:
+    """Pause or resume the service's stream consumers (the orchestrator loops): `sandbox traffic stop|start`."""
+    httpx.post(f"{url}/lab/consumers", json={"running": running}, timeout=10).raise_for_status()
