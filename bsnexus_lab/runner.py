@@ -48,6 +48,7 @@ from bsnexus_lab.config import Target, resolve, scrub_data, state_dir
 from bsnexus_lab.errors import RunbookError
 from bsnexus_lab.findings import Finding, Kind, Severity
 from bsnexus_lab.masking import mask_data, mask_text
+from bsnexus_lab.sampler import MIN_EVERY_S
 
 COUNTED = (Kind.CAUSE, Kind.SYMPTOM)  # what fail_on counts unless fail_on_config
 
@@ -204,6 +205,8 @@ def _out_of_range(name: str, value: Any) -> str | None:
     if name.endswith("_s"):
         if not 0 < value <= MAX_SECONDS:
             return f"seconds must be more than 0 and at most {MAX_SECONDS:.0f} (a day)"
+        if name == "every_s" and value < MIN_EVERY_S:
+            return f"a sampling interval must be at least {MIN_EVERY_S} s (the target's load is bounded)"
     elif value < 0:
         return "it must not be negative"
     elif value > MAX_COUNT:

@@ -21,6 +21,9 @@ from bsnexus_lab.errors import LabError
 from bsnexus_lab.loop import Loop
 
 Tick = Callable[[], Awaitable[list[dict[str, Any]]]]
+# A tick costs the target a round trip (streams) to a few queries (db): ten a second is the most a diagnosis
+# needs, and the fastest any sampler will go however it is asked.
+MIN_EVERY_S = 0.1
 
 
 class Sampler:
@@ -38,8 +41,8 @@ class Sampler:
         scrub: Callable[[str], str] = str,
         label: str = "",
     ) -> None:
-        if not (isinstance(every, int | float) and math.isfinite(every) and every > 0):
-            raise ValueError("every must be a positive number of seconds")
+        if not (isinstance(every, int | float) and math.isfinite(every) and every >= MIN_EVERY_S):
+            raise ValueError(f"every must be at least {MIN_EVERY_S} s (the target's load is bounded)")
         if duration is not None and not (math.isfinite(duration) and duration >= 0):
             raise ValueError("duration must be a finite number of seconds, or None")
         self._loop = loop

@@ -68,6 +68,7 @@ def test_fail_on_critical_only(healthy: dict[str, Any], tmp_path: Path) -> None:
         ),
         ({"idle_threshold_s": "soon"}, "parameter idle_threshold_s expects float, got 'soon'"),
         ({"target": "redis://:pw@host:6379"}, "carries a password"),
+        ({"every_s": "0.01"}, r"parameter every_s='0.01' is out of range: a sampling interval must be at least 0.1 s"),
     ],
 )
 def test_bad_parameters_are_refused_before_a_kernel_starts(params: dict, message: str, tmp_path: Path) -> None:
