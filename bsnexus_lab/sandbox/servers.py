@@ -350,7 +350,7 @@ def start_postgres(bindir: Binary, directory: Path, port: int, run_as: RunAs) ->
     options = (
         f"-p {port} -k {directory} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections={MAX_CONNECTIONS}"
         " -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=top"
-        f" -c log_statement=mod -c \"log_line_prefix=%m [%p] {LOG_APP_PREFIX}%a \""
+        f' -c log_statement=mod -c "log_line_prefix=%m [%p] {LOG_APP_PREFIX}%a "'
     )
     result = run_as.run(
         [
