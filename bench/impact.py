@@ -141,6 +141,15 @@ def phases(box: Sandbox, output_root: Path, keys: int = AUDIT_KEYS) -> dict[str,
     }
 
 
+def scripts(urls: dict[str, str]) -> tuple[int, int]:
+    """Read-only script calls so far and the microseconds Redis spent in them (INFO commandstats)."""
+    client = redis.Redis.from_url(urls["redis_url"])
+    stats = client.info("commandstats")
+    client.close()
+    seen = [stats.get(f"cmdstat_{name}", {}) for name in ("eval_ro", "evalsha_ro", "eval", "evalsha")]
+    return sum(s.get("calls", 0) for s in seen), sum(s.get("usec", 0) for s in seen)
+
+
 def measure(box: Sandbox, output_root: Path, keys: int = AUDIT_KEYS) -> dict[str, dict[str, dict[str, float]]]:
     """Probe figures for the idle baseline and for each phase (the sandbox's service must run)."""
     urls = box.urls()
@@ -150,8 +159,11 @@ def measure(box: Sandbox, output_root: Path, keys: int = AUDIT_KEYS) -> dict[str
         with probing(urls) as figures["idle"]:
             time.sleep(3)
         for name, work in phases(box, output_root, keys).items():
+            before = scripts(urls)
             with probing(urls) as figures[name]:
                 work()
+            calls, usec = (after - was for after, was in zip(scripts(urls), before, strict=True))
+            figures[name]["scripts"] = {"n": calls, "avg_ms": usec / calls / 1e3 if calls else 0.0}
         return figures
     finally:
         drop_keys(audit_url(urls))
@@ -174,10 +186,15 @@ def main() -> None:
         box.down()
         shutil.rmtree(root, ignore_errors=True)
     print(f"probe every {PROBE_EVERY_S * 1e3:.0f} ms from its own process; {versions}")
-    print(f"{'while':32} {'PING p50/p99/max ms':>24} {'SELECT 1 p50/p99/max ms':>26}")
+    print(f"{'while':28} {'PING p50/p99/max ms':>26} {'SELECT 1 p50/p99/max ms':>26}  scripts in Redis")
     for phase, seen in figures.items():
-        cells = [f"{s['p50_ms']:.2f}/{s['p99_ms']:.2f}/{s['max_ms']:.1f} (n={s['n']})" for s in seen.values()]
-        print(f"{phase:32} {cells[0]:>24} {cells[1]:>26}")
+        cells = [
+            f"{s['p50_ms']:.2f}/{s['p99_ms']:.2f}/{s['max_ms']:.1f} (n={s['n']})"
+            for s in (seen["ping"], seen["select"])
+        ]
+        script = seen.get("scripts", {"n": 0})
+        ran = f"{script['n']} calls, {script['avg_ms']:.2f} ms each" if script["n"] else "-"
+        print(f"{phase:28} {cells[0]:>26} {cells[1]:>26}  {ran}")
 
 
 if __name__ == "__main__":

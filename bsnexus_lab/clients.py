@@ -27,7 +27,10 @@ from bsnexus_lab.masking import mask_frame
 
 APPLICATION_NAME = "bsnexus-lab"
 CONNECT_TIMEOUT_S = 3.0
-COMMAND_TIMEOUT_S = 10.0
+COMMAND_TIMEOUT_S = 10.0  # also PostgreSQL's statement_timeout
+LOCK_TIMEOUT_S = 1.0  # a lab query never queues behind the application's locks for longer
+IDLE_IN_TRANSACTION_S = 30.0
+POOL_SIZE = 2  # PostgreSQL sessions per Lab: the probes run one statement at a time
 
 # What every connection sends to set itself up (SELECT only to the URL's own database). Each area adds the read
 # commands it sends (``Area.commands``); the guard's allow-list is the union, computed once per Lab.
@@ -200,15 +203,15 @@ def postgres_engine(target: Target, *, allow_writes: bool) -> Any:
     settings = {
         "application_name": APPLICATION_NAME,
         "statement_timeout": str(int(COMMAND_TIMEOUT_S * 1000)),
-        "lock_timeout": "1000",
-        "idle_in_transaction_session_timeout": "30000",
+        "lock_timeout": str(int(LOCK_TIMEOUT_S * 1000)),
+        "idle_in_transaction_session_timeout": str(int(IDLE_IN_TRANSACTION_S * 1000)),
     }
     if not allow_writes:
         settings["default_transaction_read_only"] = "on"
     url, tls = target.sqlalchemy()
     return create_async_engine(
         url,
-        pool_size=2,
+        pool_size=POOL_SIZE,
         max_overflow=0,
         pool_timeout=CONNECT_TIMEOUT_S,
         connect_args={"timeout": CONNECT_TIMEOUT_S, "server_settings": settings, **tls},

@@ -24,7 +24,14 @@ import asyncpg
 import pytest
 import redis as sync_redis
 
-from bsnexus_lab import runner
+from bsnexus_lab import clients, runner, sampler
+from bsnexus_lab.areas.db.thresholds import DbThresholds
+from bsnexus_lab.areas.keys.thresholds import KeysThresholds
+from bsnexus_lab.areas.profile import access, pyspy
+from bsnexus_lab.areas.service import probes as service
+from bsnexus_lab.areas.streams import probes as streams
+from bsnexus_lab.areas.streams.remediation import CLAIM_BATCH
+from bsnexus_lab.areas.streams.thresholds import StreamThresholds
 from bsnexus_lab.clients import APPLICATION_NAME
 from bsnexus_lab.sandbox import Sandbox
 from bsnexus_lab.sandbox.servers import LOG_APP_PREFIX
@@ -163,6 +170,35 @@ def test_runbook_is_read_only(runbook: str, writes: Writes, sandbox_root: tuple[
         assert not {"eval", "evalsha"} & set(commands), "scripts go out as EVAL_RO on 7.x"
     assert writes.postgres_statements() == []
     assert settled(writes) == 0
+
+
+# -- the bounds table ---------------------------------------------------------------------------------------
+def test_the_readme_states_the_bounds_the_code_uses() -> None:
+    keys, db, stream = KeysThresholds(), DbThresholds(), StreamThresholds()
+    expected = {
+        "Redis connect / command timeout": f"{clients.CONNECT_TIMEOUT_S:g} s / {clients.COMMAND_TIMEOUT_S:g} s",
+        "PostgreSQL statement_timeout / lock_timeout": (
+            f"{clients.COMMAND_TIMEOUT_S:g} s / {clients.LOCK_TIMEOUT_S:g} s"
+        ),
+        "PostgreSQL idle-in-transaction timeout": f"{clients.IDLE_IN_TRANSACTION_S:g} s",
+        "PostgreSQL sessions per Lab": f"{clients.POOL_SIZE}",
+        "Keys audit: SCAN COUNT, keys per read-only script": f"{keys.scan_batch}",
+        "Keys audit pace (`keys_per_s`)": "no cap",
+        "Keys looked at by triage": f"{keys.triage_sample:,}",
+        "Pending entries scanned per group": f"{stream.pending_scan_limit:,} in pages of {streams.PENDING_PAGE:,}",
+        "Message bodies read": f"{stream.bodies_limit}",
+        "Entries counted for lag on 6.2": f"{streams.LAG_SCAN_LIMIT + 1:,}",
+        "Stream entries matched against PostgreSQL": f"{db.consistency_scan_limit:,} per group",
+        "Entries claimed per call (remediation only)": f"{CLAIM_BATCH}",
+        "Sampler interval": f"1 s, never under {sampler.MIN_EVERY_S:g} s",
+        "py-spy rate": f"{pyspy.RATE_HZ} Hz, non-blocking",
+        "Capture overrun": f"{access.GRACE_S:g} s",
+        "Service probe": f"{service.TIMEOUT_S:g} s per request, at most {service.MAX_REQUESTS:,} requests",
+    }
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    table = readme.split("<!-- bounds: checked by tests/test_safety.py -->", 1)[1].split("<!-- /bounds -->", 1)[0]
+    rows = [line.strip("|").split(" | ") for line in table.strip().splitlines()[2:]]
+    assert {row[0].strip(): row[1].strip() for row in rows} == expected
 
 
 # -- concurrency ---------------------------------------------------------------------------------------------

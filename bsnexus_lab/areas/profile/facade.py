@@ -36,7 +36,7 @@ class Profile(Facade):
         self,
         pid: int | None = None,
         seconds: float = 10.0,
-        rate: int = 100,
+        rate: int = pyspy.RATE_HZ,
         *,
         idle: bool = False,
         subprocesses: bool = True,

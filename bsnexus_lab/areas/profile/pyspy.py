@@ -16,6 +16,9 @@ from bsnexus_lab.areas.profile.stacks import parse_collapsed
 
 DUMP_COLUMNS = ["pid", "thread_id", "thread", "idle", "depth", "function", "file", "line", "locals"]
 DUMP_TIMEOUT_S = 30.0
+# py-spy's own default: 100 samples a second, read from outside the target and (``--nonblocking`` unless
+# ``blocking=True``) without pausing it; bench/profiling.py measures what that costs the service.
+RATE_HZ = 100
 
 
 def artefact_dir(kind: str) -> Path:
@@ -67,7 +70,7 @@ async def record(
     pid: int,
     seconds: float,
     *,
-    rate: int = 100,
+    rate: int = RATE_HZ,
     idle: bool = False,
     subprocesses: bool = True,
     native: bool = False,
