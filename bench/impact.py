@@ -28,6 +28,7 @@ import redis
 import bsnexus_lab as bl
 from bsnexus_lab import runner
 from bsnexus_lab.sandbox import Sandbox
+from bsnexus_lab.text import plural
 
 AUDIT_KEYS = 200_000
 AUDIT_DB = 7  # a database of its own on the sandbox's Redis: the world's keys stay as they are
@@ -193,7 +194,7 @@ def main() -> None:
             for s in (seen["ping"], seen["select"])
         ]
         script = seen.get("scripts", {"n": 0})
-        ran = f"{script['n']} calls, {script['avg_ms']:.2f} ms each" if script["n"] else "-"
+        ran = f"{plural(script['n'], 'call')}, {script['avg_ms']:.2f} ms each" if script["n"] else "-"
         print(f"{phase:28} {cells[0]:>26} {cells[1]:>26}  {ran}")
 
 
