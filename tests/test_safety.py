@@ -16,11 +16,13 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 import redis as sync_redis
 
@@ -32,6 +34,7 @@ from bsnexus_lab.areas.service import probes as service
 from bsnexus_lab.areas.streams import probes as streams
 from bsnexus_lab.areas.streams.remediation import CLAIM_BATCH
 from bsnexus_lab.areas.streams.thresholds import StreamThresholds
+from bsnexus_lab.cli import main
 from bsnexus_lab.clients import APPLICATION_NAME
 from bsnexus_lab.sandbox import Sandbox
 from bsnexus_lab.sandbox.servers import LOG_APP_PREFIX
@@ -64,6 +67,41 @@ def quiet(sandbox_root: tuple[Sandbox, str]) -> Iterator[Sandbox]:
     yield box
     box.stop_service()
     box.load("healthy")  # its traffic starts again with the world
+
+
+def delivered(writer: sync_redis.Redis, entry: bytes) -> bool:
+    """Has the orchestrator's group (``pm`` on tasks:results) read ``entry``?"""
+    group = next(g for g in writer.xinfo_groups("tasks:results") if g["name"] == b"pm")
+    last = group["last-delivered-id"]
+    return tuple(map(int, last.split(b"-"))) >= tuple(map(int, entry.split(b"-")))
+
+
+def eventually(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"never: {what}"
+        time.sleep(0.2)
+
+
+@pytest.mark.usefixtures("one_source")
+def test_traffic_stop_stops_every_writer_and_start_resumes_them(
+    healthy: dict[str, Any], sandbox: Sandbox, writer: sync_redis.Redis, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = sandbox.start_service()
+    try:
+        httpx.post(f"{url}/api/v1/pm/{uuid.uuid4()}/start", timeout=10).raise_for_status()
+        first = writer.xadd("tasks:results", {"task_id": "before"})
+        eventually(lambda: delivered(writer, first), "the orchestrator reads a result")
+        assert main(["sandbox", "traffic", "stop"]) == 0
+        assert capsys.readouterr().out == "traffic    stopped\n" and not sandbox.traffic_running()
+        paused = writer.xadd("tasks:results", {"task_id": "while stopped"})
+        time.sleep(3)  # three of the orchestrator's 1 s blocking reads: nobody takes it
+        assert not delivered(writer, paused)
+        assert main(["sandbox", "traffic", "start"]) == 0
+        assert capsys.readouterr().out == "traffic    running\n" and sandbox.traffic_running()
+        eventually(lambda: delivered(writer, paused), "the orchestrator reads again")
+    finally:
+        sandbox.stop_service()
 
 
 class Writes:

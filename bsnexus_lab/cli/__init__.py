@@ -8,6 +8,7 @@ import importlib
 import pkgutil
 import signal
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -55,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Jupyter asks platformdirs for a runtime directory, which warns on every run where no login session set
+    # XDG_RUNTIME_DIR (CI, containers, cron) although its /tmp fallback works: noise in every command's output.
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

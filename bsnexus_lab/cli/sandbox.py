@@ -27,8 +27,11 @@ def sandbox_down(args: argparse.Namespace) -> int:
 
 
 def sandbox_status(args: argparse.Namespace) -> int:
-    """Show each sandbox server as running, stopped, or died."""
-    return print_status(make_sandbox().status())
+    """Show each sandbox server as running, stopped, or died, and whether its traffic runs."""
+    box = make_sandbox()
+    print_status(box.status())
+    print_traffic(box)
+    return 0
 
 
 def sandbox_reset(args: argparse.Namespace) -> int:
@@ -61,8 +64,12 @@ def sandbox_traffic(args: argparse.Namespace) -> int:
         box.stop_traffic()
     elif args.state == "start" and not box.start_traffic():
         print(f"scenario {box.facts().get('scenario', '-')} has no traffic")
-    print(f"traffic    {'running' if box.traffic_running() else 'stopped'}")
+    print_traffic(box)
     return 0
+
+
+def print_traffic(box: Sandbox) -> None:
+    print(f"traffic    {'running' if box.traffic_running() else 'stopped'}")
 
 
 def make_sandbox() -> Sandbox:
