@@ -94,11 +94,15 @@ def postgres_url(url: str) -> Any:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
+    url = url.strip()
     try:
-        parsed = make_url(url.strip())
+        parsed = make_url(url)
     except (ArgumentError, ValueError):  # their messages echo the URL
         raise ValueError("unparsable") from None
-    if "@" in (parsed.host or "") or "@" in (parsed.database or "").split("?")[0]:
+    # The password ends at the first @ after the user name's colon; another @ anywhere after it (even in a
+    # query SQLAlchemy drops) means the password's tail was read as the rest of the URL.
+    after_password = url.split("://", 1)[-1].partition(":")[2].partition("@")[2] if parsed.password is not None else ""
+    if "@" in (parsed.host or "") or "@" in (parsed.database or "").split("?")[0] or "@" in after_password:
         raise ValueError("ambiguous")
     return parsed
 
@@ -142,7 +146,7 @@ def _check_url(url: str, schemes: set[str], what: str) -> str:
             parts.port  # noqa: B018 - urlsplit only validates the port when asked
         except ValueError:  # urllib's message quotes the "port", which may be the password's head
             raise ConfigError(f"{what} is malformed", target=shown, hint=_ENCODE_HINT) from None
-        if "@" in url.split("://", 1)[1] and "@" not in parts.netloc and parts.scheme != "unix":
+        if "@" in parts.path + parts.query + parts.fragment and parts.scheme != "unix":  # a password's @ or tail
             raise ConfigError(f"{what} is ambiguous", target=shown, hint=_ENCODE_HINT)
         host = parts.hostname
     if scheme != "unix" and not host:

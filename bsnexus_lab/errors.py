@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import Iterator
 
 import redis.exceptions as redis_errors
+
+_LINE_BREAK = re.compile("[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")  # what str.splitlines() splits on
 
 
 class LabError(Exception):
@@ -36,7 +39,7 @@ class LabError(Exception):
         text = " ".join(parts)
         if hint:
             text = f"{text}: {hint}"
-        super().__init__(text)
+        super().__init__(_LINE_BREAK.sub(lambda brk: repr(brk[0])[1:-1], text))  # "\n" in a URL or name: one line
 
 
 class ConfigError(LabError):

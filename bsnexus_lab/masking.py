@@ -45,8 +45,8 @@ def is_secret_name(name: Any) -> bool:
 
 def mask_key(name: Any) -> Any:
     """A Redis key name with a worker token in it (``worker:token:{token}``) shown as ``worker:token:***``."""
-    if isinstance(name, bytes):
-        return mask_key(name.decode(errors="replace")).encode()
+    if isinstance(name, bytes):  # surrogateescape: a name that is not UTF-8 comes back byte for byte
+        return mask_key(name.decode(errors="surrogateescape")).encode(errors="surrogateescape")
     return _TOKEN_KEY.sub(rf"\g<1>{MASK}", name) if isinstance(name, str) else name
 
 

@@ -7,7 +7,11 @@ go through one parser.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
+
+# What Redis answers as an entry id: milliseconds and a sequence, both unsigned 64-bit decimal integers.
+_ENTRY_ID = re.compile(r"([0-9]{1,20})(?:-([0-9]{1,20}))?")
 
 
 def text(value: Any) -> Any:
@@ -18,9 +22,12 @@ def text(value: Any) -> Any:
 
 
 def entry_id(value: Any) -> tuple[int, int]:
-    """A stream entry id as a sortable (milliseconds, sequence) pair."""
-    ms, _, seq = text(value).partition("-")
-    return int(ms), int(seq or 0)
+    """A stream entry id as a sortable (milliseconds, sequence) pair; anything else is a ValueError naming it
+    (``int()`` alone would take " 12", "1_0" or non-ASCII digits for an id)."""
+    found = _ENTRY_ID.fullmatch(text(value)) if isinstance(value, str | bytes) else None
+    if found is None:
+        raise ValueError(f"not a stream entry id: {value!r}")
+    return int(found[1]), int(found[2] or 0)
 
 
 def as_dict(reply: Any) -> dict[str, Any]:
@@ -36,6 +43,6 @@ def decode(value: Any) -> Any:
     if isinstance(value, str) and value[:1] in "{[":
         try:
             return json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested deeper than the parser goes
             return value
     return value

@@ -29,6 +29,7 @@ import json
 import math
 import os
 import re
+import reprlib
 import secrets
 import signal
 import subprocess
@@ -159,7 +160,7 @@ def parameters(path: Path) -> dict[str, Parameter]:
 def coerce(given: dict[str, Any], declared: dict[str, Parameter]) -> dict[str, Any]:
     """Check names and types against the declaration; CLI strings become the declared type."""
     accepted = ", ".join(p.signature() for p in declared.values())
-    unknown = sorted(set(given) - set(declared))
+    unknown = sorted(repr(name) for name in set(given) - set(declared))  # quoted: one line whatever the name
     if unknown:
         raise RunbookError(f"unknown parameter {', '.join(unknown)}", hint=f"accepted: {accepted}")
     for name, value in given.items():
@@ -185,14 +186,15 @@ def _coerce_one(value: Any, param: Parameter, accepted: str) -> Any:
     kind = next((k for k in kinds if k != "None"), "str")
     if optional and (value is None or (isinstance(value, str) and value.lower() in {"none", "null"})):
         return None
+    shown = reprlib.repr(value)  # a huge value is shortened, so the message stays one readable line
     try:
         converted = _convert(value, kind)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):  # float(10**400), int(float("inf"))
         raise RunbookError(
-            f"parameter {param.name} expects {param.type}, got {value!r}", hint=f"accepted: {accepted}"
+            f"parameter {param.name} expects {param.type}, got {shown}", hint=f"accepted: {accepted}"
         ) from None
     if problem := _out_of_range(param.name, converted):
-        raise RunbookError(f"parameter {param.name}={value!r} is out of range: {problem}", hint=f"accepted: {accepted}")
+        raise RunbookError(f"parameter {param.name}={shown} is out of range: {problem}", hint=f"accepted: {accepted}")
     return converted
 
 
@@ -200,7 +202,7 @@ def _out_of_range(name: str, value: Any) -> str | None:
     """Why a number cannot be meant: not finite, negative, a zero or absurd interval, an absurd count."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    if not math.isfinite(value):
+    if isinstance(value, float) and not math.isfinite(value):  # math.isfinite(10**400) would overflow
         return "it must be a finite number"
     if name.endswith("_s"):
         if not 0 < value <= MAX_SECONDS:
@@ -227,6 +229,8 @@ def _convert(value: Any, kind: str) -> Any:
     if kind in {"int", "float"}:
         if isinstance(value, bool):
             raise TypeError(value)
+        if kind == "int" and isinstance(value, float) and not value.is_integer():
+            raise ValueError(value)  # int() would silently truncate 2.5 to 2
         return int(value) if kind == "int" else float(value)
     if kind == "bool":
         if isinstance(value, bool):

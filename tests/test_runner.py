@@ -64,7 +64,7 @@ def test_fail_on_critical_only(healthy: dict[str, Any], tmp_path: Path) -> None:
     [
         (
             {"idle": "5"},
-            r"unknown parameter idle: accepted: target: str = \"\", streams: list\[str\] = \[\], idle_threshold_s",
+            r"unknown parameter 'idle': accepted: target: str = \"\", streams: list\[str\] = \[\], idle_threshold_s",
         ),
         ({"idle_threshold_s": "soon"}, "parameter idle_threshold_s expects float, got 'soon'"),
         ({"target": "redis://:pw@host:6379"}, "carries a password"),

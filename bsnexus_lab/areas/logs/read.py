@@ -2,7 +2,8 @@
 
 BSNexus logs with ``%(asctime)s %(levelname)s %(name)s: %(message)s`` into ``bsnexus.log`` and
 ``orchestrator.log``, rotated at 10 MB into ``.1`` ... ``.5`` (``.5`` oldest). A line that does not start a
-record (a traceback, a multi-line message) belongs to the record before it. Timestamps carry no zone: the
+record (a traceback, a multi-line message) belongs to the record before it; lines before a file's first record
+belong to none and are counted (``frame.attrs["unmatched_lines"]``, by file). Timestamps carry no zone: the
 target's ``log_timezone`` names it (default: this machine's), and every time here is converted to UTC so it
 sits beside run times.
 
@@ -16,6 +17,7 @@ import glob
 import io
 import os
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
@@ -141,11 +143,12 @@ def read(
     start = _local(since, log_zone)
     end = _local(until, log_zone)
     rows: list[dict[str, Any]] = []
+    unmatched: Counter[str] = Counter()
     for path in files(patterns):
         if start is not None and datetime.fromtimestamp(path.stat().st_mtime, log_zone).replace(tzinfo=None) < start:
             continue  # last written before the window opened: nothing in it is recent enough
         with path.open("r", encoding="utf-8", errors="replace") as handle:
-            for record in records(handle, str(path), start=start):
+            for record in records(handle, str(path), start=start, unmatched=unmatched):
                 if end is not None and record.time > end:
                     break
                 rows.append(record.row(log_zone))
@@ -155,7 +158,9 @@ def read(
         rows = rows[-limit:]
     frame = pd.DataFrame(rows, columns=COLUMNS)
     frame["time"] = pd.to_datetime(frame["time"], utc=True)
-    return frame.sort_values("time", kind="stable", ignore_index=True)
+    frame = frame.sort_values("time", kind="stable", ignore_index=True)
+    frame.attrs["unmatched_lines"] = dict(unmatched)
+    return frame
 
 
 def _local(moment: datetime | None, log_zone: tzinfo) -> datetime | None:
@@ -166,23 +171,32 @@ def _local(moment: datetime | None, log_zone: tzinfo) -> datetime | None:
     return aware.astimezone(log_zone).replace(tzinfo=None)
 
 
-def records(handle: IO[str], name: str, *, start: datetime | None = None) -> Iterator[_Record]:
-    """Records of one open file, continuation lines joined to their record; from ``start`` when given."""
+def records(
+    handle: IO[str], name: str, *, start: datetime | None = None, unmatched: Counter[str] | None = None
+) -> Iterator[_Record]:
+    """Records of one open file, continuation lines joined to their record; from ``start`` when given.
+
+    Lines before the file's first record belong to no record: ``unmatched[name]`` counts them.
+    """
     line_number: int | None = 0
     if start is not None and handle.seekable() and _seek(handle, start):
-        line_number = None  # unknown once the reader skipped ahead
+        line_number = None  # unknown once the reader skipped ahead: what precedes the first record is a tail
     current: _Record | None = None
+    seen = line_number is None  # a record started (or was skipped to) in this file
     for raw in handle:
         if line_number is not None:
             line_number += 1
         line = raw.rstrip("\n")
         service, line = _compose_split(line)
         head = _RECORD.match(line)
-        if head is None:
+        moment = _parse_time(head["time"]) if head else None
+        if head is None or moment is None:
             if current is not None:
                 current.lines.append(line)
+            elif not seen and unmatched is not None:
+                unmatched[name] += 1
             continue
-        moment = _parse_time(head["time"])
+        seen = True
         if current is not None:
             yield current
         if start is not None and moment < start:
@@ -200,8 +214,14 @@ def _compose_split(line: str) -> tuple[str | None, str]:
     return (match["service"], match["rest"]) if match else (None, line)
 
 
-def _parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace(",", ".").replace("T", " "))
+def _parse_time(text: str) -> datetime | None:
+    """The record's local time; None for a date no log writes (2026-13-45, or a year at datetime's edge, which
+    no zone could convert to UTC): that line starts no record."""
+    try:
+        moment = datetime.fromisoformat(text.replace(",", ".").replace("T", " "))
+    except ValueError:
+        return None
+    return moment if datetime.min.year < moment.year < datetime.max.year else None
 
 
 def _seek(handle: IO[str], start: datetime) -> bool:
@@ -230,8 +250,8 @@ def _first_time_after(buffer: io.BufferedReader, offset: int) -> datetime | None
             return None
         _, line = _compose_split(raw.decode("utf-8", "replace").rstrip("\n"))
         head = _RECORD.match(line)
-        if head:
-            return _parse_time(head["time"])
+        if head and (moment := _parse_time(head["time"])):
+            return moment
     return None
 
 

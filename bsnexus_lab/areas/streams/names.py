@@ -16,12 +16,13 @@ REVIEWER_FIELD = "reviewer_id"
 
 
 def is_worker(consumer: str) -> bool:
-    """BSNexus names worker consumers by worker id (a UUID); other consumers have no registry key."""
+    """BSNexus names worker consumers by worker id (a UUID as ``str(uuid4())`` writes it); other consumers have no
+    registry key. Only that canonical form counts: ``uuid.UUID`` also takes braces, ``urn:uuid:``, upper case,
+    a space or a non-ASCII digit in place of a hex digit, none of which names a worker's registry key."""
     try:
-        uuid.UUID(str(consumer))
+        return str(uuid.UUID(str(consumer))) == consumer
     except ValueError:
         return False
-    return True
 
 
 def is_worker_group(group: str) -> bool:

@@ -439,13 +439,24 @@ async def peek(
         entries = [(text(e[0]), e[1]) for e in replies[0]]
     else:
         entries = [(entry, reply[0][1] if reply else None) for entry, reply in zip(wanted, replies, strict=True)]
-    rows = []
-    for entry, fields in entries:
-        row: dict[str, Any] = {"stream": stream, "id": entry, "exists": fields is not None}
-        pairs = as_dict(fields) if fields is not None else {}
-        row |= mask_fields({name: decode(value) for name, value in pairs.items()})  # a body may carry a token
-        rows.append(row)
+    rows = [body_row(stream, entry, fields) for entry, fields in entries]
     return pd.DataFrame(rows, columns=list(dict.fromkeys(["stream", "id", "exists", *(k for r in rows for k in r)])))
+
+
+def body_row(stream: str, entry: str, fields: Any) -> dict[str, Any]:
+    """One entry as a row: its fields (a RESP reply, None when the body is gone) decoded and masked.
+
+    A field named like a row column (an event's own ``id``) becomes ``body.id``: it must not replace the entry
+    id that bodies are matched on.
+    """
+    row: dict[str, Any] = {"stream": stream, "id": entry, "exists": fields is not None}
+    pairs = as_dict(fields) if fields is not None else {}
+    for name, value in mask_fields({name: decode(value) for name, value in pairs.items()}).items():  # tokens
+        column = name
+        while column in row:
+            column = f"body.{column}"
+        row[column] = value
+    return row
 
 
 def worth_reading(pending: pd.DataFrame, thresholds: Any) -> pd.DataFrame:
