@@ -114,6 +114,11 @@ def _mask_userinfo(url: str) -> str:
         scheme, rest = "", url
     if "@" in rest:
         rest = "***@" + rest.rsplit("@", 1)[1]
+    else:  # no @: a "port" that is no number may be a password whose @ was forgotten (user:pass/db)
+        netloc, slash, path = rest.partition("/")
+        head, colon, port = netloc.rpartition(":")
+        if colon and not port.isdigit():
+            rest = f"{head}:***{slash}{path}"
     rest = rest.split("?", 1)[0].split("#", 1)[0]
     return f"{scheme}{sep}{rest}"
 

@@ -61,6 +61,8 @@ def mask_fields(fields: Mapping[Any, Any]) -> dict[Any, Any]:
             masked[name] = MASK
         elif isinstance(plain, str) and plain.lower() in NESTED_SECRETS:
             masked[name] = _mask_nested(value)
+        elif isinstance(value, Mapping | list):  # a parsed JSON body: a credential may sit at any depth
+            masked[name] = _mask_document(value)
         else:
             masked[name] = value
     return masked

@@ -101,6 +101,7 @@ def test_nothing_configured_points_at_the_sandbox(tmp_path: Path, monkeypatch: p
         (f"default:{SECRET}@redis:6379", "must start with"),
         (f"redis://:pa#{SECRET}@host:6379/0", "malformed"),
         ("redis://", "no host"),
+        (f"redis://:{SECRET}/0", "malformed"),  # the @ forgotten: the password reads as a port
     ],
 )
 def test_malformed_redis_url_is_refused_without_echoing_it(url: str, message: str) -> None:
@@ -113,6 +114,8 @@ def test_malformed_database_url(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError, match="database URL must start with") as caught:
         resolve(redis_url="redis://x:6379", database_url=f"mysql://u:{SECRET}@h/db")
     assert SECRET not in str(caught.value)
+    with pytest.raises(ConfigError, match=r"database URL is malformed \(postgresql://u:\*\*\*/db\)") as caught:
+        resolve(redis_url="redis://x:6379", database_url=f"postgresql://u:{SECRET}/db")
 
 
 def test_password_in_the_query_string_is_masked_and_scrubbed() -> None:

@@ -206,6 +206,9 @@ def test_masking_functions_are_structural() -> None:
     assert mask_key("worker:5f1c") == "worker:5f1c"
     worker = {b"id": b"5f1c", b"name": b"w1", b"token": b"tok-secret", b"status": b"busy"}
     assert mask_fields(worker) == {b"id": b"5f1c", b"name": b"w1", b"token": "***", b"status": b"busy"}
+    body = {b"payload": {"context": {"api_key": "sk-1", "steps": [{"token": "t", "n": 1}]}}, b"task_id": b"t-1"}
+    assert mask_fields(body) == {b"payload": {"context": {"api_key": "***", "steps": [{"token": "***", "n": 1}]}},
+                                 b"task_id": b"t-1"}  # fmt: skip
     import pandas as pd
 
     frame = mask_frame(pd.DataFrame({"key": ["worker:token:abc", "worker:1"], "registration_token": ["r1", None]}))
