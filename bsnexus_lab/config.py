@@ -303,13 +303,20 @@ def _ssl_argument(sslmode: str = "prefer", sslrootcert: str | None = None, sslce
                           hint="use disable, allow, prefer, require, verify-ca or verify-full")  # fmt: skip
     if not (sslrootcert or sslcert):
         return sslmode
-    context = ssl.create_default_context(cafile=sslrootcert)
+    named = {"sslrootcert": sslrootcert, "sslcert": sslcert, "sslkey": sslkey}
+    for setting, path in named.items():
+        if path and not Path(path).is_file():  # else ssl's FileNotFoundError reads as an unreachable server
+            raise ConfigError(f"the database URL's {setting} is not a readable file: {path}")
+    try:
+        context = ssl.create_default_context(cafile=sslrootcert)
+        if sslcert:
+            context.load_cert_chain(sslcert, sslkey)
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigError(f"the database URL's certificates cannot be used: {exc.strerror or exc}") from None
     if sslmode not in {"verify-ca", "verify-full"}:
         context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
     elif sslmode == "verify-ca":
         context.check_hostname = False
-    if sslcert:
-        context.load_cert_chain(sslcert, sslkey)
     return context
 
 
