@@ -195,7 +195,7 @@ def test_sslmode_becomes_the_drivers_ssl_argument() -> None:
     with pytest.raises(ConfigError, match="unknown sslmode"):
         Target(name="t", redis_url="redis://c:6379", database_url="postgresql://u@db/b?sslmode=maybe").sqlalchemy()
     for query, message in (
-        ("sslrootcert=/nonexistent/ca.pem", "the database URL's sslrootcert is not a readable file: /nonexistent/ca.pem"),
+        ("sslrootcert=/nonexistent/ca.pem", "sslrootcert is not a readable file: /nonexistent/ca.pem"),
         (f"sslrootcert={__file__}", "the database URL's certificates cannot be used: .*no certificate"),
     ):  # a certificate problem is a configuration error, not an unreachable server
         url = f"postgresql://u:pw@db/b?sslmode=verify-full&{query}"
