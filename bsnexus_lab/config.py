@@ -43,8 +43,9 @@ _REDIS_SCHEMES = {"redis", "rediss", "unix"}
 _POSTGRES_SCHEMES = {"postgresql", "postgres", "postgresql+asyncpg"}
 
 
-# Scrubbing free text (a traceback, an executed notebook) replaces only values at least this long, and only as
-# whole words: a one-letter password must not turn "cells" into "c***lls", nor "postgres" "postgresql://".
+# Scrubbing free text (a traceback, an executed notebook) replaces values at least this long as whole words, and
+# shorter ones only where they stand as credentials: a one-letter password must not turn "cells" into "c***lls",
+# nor "postgres" "postgresql://", yet "redis://:e@host" still loses its "e".
 MIN_SCRUBBED_LEN = 4
 _ENCODE_HINT = "percent-encode reserved characters in the password (@ as %40, ? as %3F, # as %23, / as %2F)"
 
@@ -165,9 +166,14 @@ def redact_urls_in(text: str) -> str:
 
 
 def scrub_text(text: str, secrets: Iterable[str]) -> str:
-    """Replace each secret (at least :data:`MIN_SCRUBBED_LEN` long) where it stands as a whole word."""
-    for secret in sorted({s for s in secrets if len(s) >= MIN_SCRUBBED_LEN}, key=len, reverse=True):
-        text = re.sub(rf"(?<!\w){re.escape(secret)}(?!\w)", "***", text)
+    """Replace each secret where it stands as a whole word (when at least :data:`MIN_SCRUBBED_LEN` long) and,
+    however short, where it stands as a credential: a URL's password (``:pw@``) or a ``password=`` value."""
+    for secret in sorted(set(secrets), key=len, reverse=True):
+        escaped = re.escape(secret)
+        if len(secret) >= MIN_SCRUBBED_LEN:
+            text = re.sub(rf"(?<!\w){escaped}(?!\w|://)", "***", text)  # a word before :// is a URL scheme
+        elif secret:
+            text = re.sub(rf"(?<=:){escaped}(?=@)|(?<=password=){escaped}(?![^\s&'\"])", "***", text)
     return text
 
 
@@ -262,7 +268,7 @@ class Target(BaseModel):
         return sorted(found, key=len, reverse=True)
 
     def scrub(self, text: str) -> str:
-        """Free text with this target's passwords replaced (whole words of at least MIN_SCRUBBED_LEN only)."""
+        """Free text with this target's passwords replaced (see :func:`scrub_text`)."""
         return scrub_text(text, self.secrets())
 
     def describe(self) -> list[tuple[str, str, str]]:

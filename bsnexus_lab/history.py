@@ -26,11 +26,11 @@ from typing import Any
 import pandas as pd
 
 from bsnexus_lab.errors import ConfigError, LabError
+from bsnexus_lab.masking import MASK, is_secret_parameter
 
 SAMPLES_MIME = "application/vnd.bsnexus-lab.samples+json"
 DATABASE = "history.sqlite"
 SEVERITIES = ("ok", "info", "warning", "critical")
-_SECRET_NAME = re.compile(r"pass|secret|token|key|credential", re.I)
 # Evidence fields that name what a finding is about, most specific last.
 SUBJECT_FIELDS = ("stream", "group", "consumer", "table", "pid", "key", "dependency", "logger", "shape")
 
@@ -110,7 +110,7 @@ def flatten(findings: Iterable[Mapping[str, Any]]) -> Iterator[tuple[Mapping[str
 
 def redact_parameters(values: Mapping[str, Any]) -> dict[str, Any]:
     """Parameters as they may be stored: a value whose name says secret becomes ``***``."""
-    return {k: "***" if _SECRET_NAME.search(k) and v not in ("", None) else v for k, v in values.items()}
+    return {k: MASK if is_secret_parameter(k) and v not in ("", None) else v for k, v in values.items()}
 
 
 def keep(name: str, frame: pd.DataFrame) -> None:

@@ -2,9 +2,10 @@
 
 BSNexus keeps credentials where a debugging tool looks: worker auth tokens are Redis key names
 (``worker:token:{token}``) and the ``token`` field of every ``worker:{id}`` hash; PostgreSQL holds
-``registration_tokens``, ``api_keys`` and each project's ``llm_config`` (provider API keys). These pure
-functions mask them by structure (a key's pattern, a field's or column's name); :func:`mask_text` is the last
-net for text that mentions a token key. Every probe that reads such data applies them, and the runner applies
+``registration_tokens``, ``api_keys`` and each project's ``llm_config`` (provider API keys); its statistics keep
+the text of ``ALTER ROLE ... PASSWORD '...'``. These pure functions mask them by structure (a key's pattern, a
+field's or column's name, a SQL password literal); :func:`mask_text` is the last net for text that mentions a
+token key or a password literal. Every probe that reads such data applies them, and the runner applies
 :func:`mask_data` to every artefact.
 """
 
@@ -26,11 +27,19 @@ SECRET_NAMES = frozenset(
     ]
 )
 _SECRET_SUFFIXES = ("_token", "_secret", "_password", "_api_key", "_apikey")
+# A runbook parameter carries a credential when a word of its name (split on "_") says so: ``key`` and
+# ``signing_key`` do, ``keys_per_s`` does not.
+_SECRET_WORDS = frozenset(
+    ["token", "password", "passwd", "pass", "secret", "key", "apikey", "credential", "credentials"]
+)
 # Values whose inside holds credentials next to harmless settings (model names): masked field by field.
 NESTED_SECRETS = frozenset(["llm_config"])
 # The token after ``worker:token:``, but not a ``{token}`` placeholder (a key pattern, as the keyspace audit names
 # its prefixes) and not an already masked ``***``.
 _TOKEN_KEY = re.compile(r"(worker:token:)(?!\{[a-z_]*\}|\*\*\*)[^\s'\",;)\]}]+")
+# A password literal in SQL text (CREATE/ALTER ROLE ... PASSWORD '...'), as pg_stat_statements and pg_stat_activity
+# keep it: any role's password, not only the target's own.
+_SQL_PASSWORD = re.compile(r"(\bPASSWORD\s+)'(?:[^']|'')*'", re.IGNORECASE)
 
 
 def is_secret_name(name: Any) -> bool:
@@ -41,6 +50,11 @@ def is_secret_name(name: Any) -> bool:
         return False
     lowered = name.lower()
     return lowered in SECRET_NAMES or lowered.endswith(_SECRET_SUFFIXES)
+
+
+def is_secret_parameter(name: str) -> bool:
+    """Does a runbook parameter of this name carry a credential (its value then shows as ``***``)?"""
+    return is_secret_name(name) or not _SECRET_WORDS.isdisjoint(name.lower().split("_"))
 
 
 def mask_key(name: Any) -> Any:
@@ -99,13 +113,13 @@ def mask_frame(frame: pd.DataFrame) -> pd.DataFrame:
         elif name.lower() in NESTED_SECRETS:
             masked[column] = masked[column].map(_mask_nested)
         elif masked[column].dtype == object or pd.api.types.is_string_dtype(masked[column]):
-            masked[column] = masked[column].map(mask_key)
+            masked[column] = masked[column].map(lambda v: mask_text(v) if isinstance(v, str) else mask_key(v))
     return masked
 
 
 def mask_text(text: str) -> str:
-    """Free text with worker-token key names masked."""
-    return mask_key(text)
+    """Free text with worker-token key names and SQL password literals masked."""
+    return _SQL_PASSWORD.sub(rf"\g<1>'{MASK}'", mask_key(text))
 
 
 def mask_data(value: Any) -> Any:

@@ -7,7 +7,9 @@ A run directory ``runs/<runbook>/<UTC timestamp>-<id>/`` holds:
 - ``findings.json``: the findings the notebook emitted;
 - ``run.json``: what ran, against which target (redacted), with which parameters, and how it ended.
 
-Every artefact is scrubbed of the target's passwords and of BSNexus's own credentials before it is written.
+Every artefact is scrubbed of the target's passwords, of the values of secret-named parameters (``api_token``,
+``password``, ...: the kernel gets them, no artefact shows them) and of BSNexus's own credentials before it is
+written.
 
 Exit statuses (``run.json`` records them as ``status``): 0 ``ok`` when no finding reaches ``fail_on``
 (configuration risks only count with ``fail_on_config``; acknowledged findings and, with ``fail_on_new``,
@@ -45,10 +47,10 @@ from urllib.parse import urlsplit
 
 from bsnexus_lab import findings as findings_io
 from bsnexus_lab import history, report
-from bsnexus_lab.config import Target, resolve, scrub_data, state_dir
+from bsnexus_lab.config import Target, resolve, scrub_data, scrub_text, state_dir
 from bsnexus_lab.errors import RunbookError
 from bsnexus_lab.findings import Finding, Kind, Severity
-from bsnexus_lab.masking import mask_data, mask_text
+from bsnexus_lab.masking import is_secret_parameter, mask_data, mask_text
 from bsnexus_lab.sampler import MIN_EVERY_S
 
 COUNTED = (Kind.CAUSE, Kind.SYMPTOM)  # what fail_on counts unless fail_on_config
@@ -382,7 +384,7 @@ def _finish(
 ) -> RunResult:
     import nbformat
 
-    secrets_ = target.secrets()
+    secrets_ = [*target.secrets(), *_secret_values(values)]
 
     def clean(data: Any) -> Any:
         return mask_data(scrub_data(data, secrets_))
@@ -395,6 +397,7 @@ def _finish(
             error = error or f"the executed notebook could not be read back: {exc}"
         scratch.unlink()
         if notebook is not None:
+            _hide_parameters(notebook, values)
             nbformat.write(notebook, run_dir / "notebook.ipynb")
     found = findings_io.from_notebook(notebook) if notebook is not None else []
     if not error and not found:
@@ -412,11 +415,11 @@ def _finish(
     if notebook is not None or error:
         shown = notebook if notebook is not None else nbformat.v4.new_notebook()
         html = report.html(shown, found, title=f"{runbook} on {target.name}", error=error)
-        (run_dir / "report.html").write_text(mask_text(target.scrub(html)))
+        (run_dir / "report.html").write_text(mask_text(scrub_text(html, secrets_)))
     manifest = {
         "runbook": runbook,
         "target": {"name": target.name, "redis": target.redis, "database": target.database},
-        "parameters": values,
+        "parameters": history.redact_parameters(values),
         "started": datetime.fromtimestamp(started, UTC).isoformat(),
         "duration_s": round(time.time() - started, 2),
         "status": "interrupted" if interrupted else None,  # otherwise history.status() tells, in _settle
@@ -426,6 +429,30 @@ def _finish(
     }
     (run_dir / "run.json").write_text(json.dumps(clean(json.loads(json.dumps(manifest, default=str))), indent=2))
     return RunResult(runbook, run_dir, exit_code, found, error)
+
+
+def _secret_values(values: dict[str, Any]) -> list[str]:
+    """The values of secret-named parameters, to be scrubbed wherever a cell printed them."""
+    found: list[str] = []
+    for name, value in values.items():
+        if is_secret_parameter(name):
+            found += [str(v) for v in (value if isinstance(value, list) else [value]) if v not in ("", None)]
+    return found
+
+
+def _hide_parameters(notebook: Any, values: dict[str, Any]) -> None:
+    """Papermill's injected-parameters cell and its metadata, rewritten with secret-named parameters as ``***``
+    (scrubbing alone would leave a value shorter than MIN_SCRUBBED_LEN)."""
+    from papermill.translators import translate_parameters
+
+    shown = history.redact_parameters(values)
+    if shown == values:
+        return
+    if "papermill" in notebook.metadata:
+        notebook.metadata.papermill["parameters"] = shown
+    for cell in notebook.cells:
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell.source = translate_parameters(KERNEL, "python", shown, "Parameters")
 
 
 # -- one run per runbook and target -----------------------------------------------------------------------
@@ -533,7 +560,8 @@ def _settle(
         "revision": _revision(path),
         "environment": environment(target),
     }
-    manifest_file.write_text(target.scrub(json.dumps(manifest, indent=2, default=str)))
+    # scrubbed as data: a password that is also a key's name ("redis") must not rename the key
+    manifest_file.write_text(json.dumps(scrub_data(manifest, target.secrets()), indent=2, default=str))
     index.record(result.run_dir, scrub=target.scrub)
     return result
 

@@ -6,6 +6,7 @@ TTLs, and the task life cycle (a task stays ``queued`` while a worker holds its 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import uuid
@@ -117,6 +118,8 @@ class World:
     redis: aioredis.Redis
     db: asyncpg.Connection
     rng: random.Random = field(default_factory=lambda: random.Random(20261128))
+    # Credentials come from a generator of their own: planting them leaves every other id of the world as it was.
+    credential_rng: random.Random = field(default_factory=lambda: random.Random(20261129))
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     projects: list[str] = field(default_factory=list)
     tasks: list[Task] = field(default_factory=list)
@@ -127,6 +130,10 @@ class World:
 
     def uid(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    def credential(self, prefix: str) -> str:
+        """A recognisable secret (``prefix`` + 32 hex digits): tests look for it in everything the lab writes."""
+        return f"{prefix}{self.credential_rng.getrandbits(128):032x}"
 
     # -- schema ------------------------------------------------------------------------------------------
     async def reset(self) -> None:
@@ -159,7 +166,7 @@ class World:
             f"{name}: sandbox project",
             f"/srv/repos/{name.lower().replace(' ', '-')}",
             status,
-            json.dumps({"model": "architect-large"}),
+            json.dumps({"model": "architect-large", "provider": "anthropic", "api_key": self.credential("sk-ant-")}),
             created,
         )
         for order in range(phases):
@@ -259,6 +266,22 @@ class World:
         if stream == "tasks:escalation":
             return base | {"retry_count": "3", "qa_feedback_history": "[]", "error_message": "tests failed"}
         return base | {"status": "success", "commit_hash": task.id[:12]}
+
+    async def add_credentials(self, names: list[str]) -> None:
+        """A registration token (workers register with it) and an API key (stored hashed) per name."""
+        for name in names:
+            ids = [uuid.UUID(int=self.credential_rng.getrandbits(128), version=4) for _ in range(2)]
+            await self.db.execute(
+                "INSERT INTO registration_tokens (id, token, name, expires_at) VALUES ($1, $2, $3, $4)",
+                ids[0],
+                self.credential("bsnx_reg_"),
+                name,
+                self.now + timedelta(days=30),
+            )
+            key_hash = hashlib.sha256(self.credential("bsnx_key_").encode()).hexdigest()
+            await self.db.execute(
+                "INSERT INTO api_keys (id, name, key_hash) VALUES ($1, $2, $3)", ids[1], name, f"sha256:{key_hash}"
+            )
 
     # -- workers -------------------------------------------------------------------------------------------
     async def add_worker(self, name: str, *, alive: bool, heartbeat_age: timedelta = timedelta(seconds=5)) -> str:
@@ -401,7 +424,9 @@ async def build_healthy(world: World) -> dict[str, Any]:
     """A busy, healthy BSNexus: every live worker holds a task for minutes and one task waits for a free worker.
 
     Two workers execute tasks (for 4 and 7 minutes so far), the third reviews one; the fourth project's task
-    waits on tasks:queue. That is saturation, BSNexus's normal state on a busy day, not a stall.
+    waits on tasks:queue. That is saturation, BSNexus's normal state on a busy day, not a stall. Its credentials
+    sit where BSNexus keeps them (a token per worker in a key name and its hash, a provider API key in each
+    project's ``llm_config``, registration tokens, hashed API keys), so a leak of any of them would show.
     """
     await world.reset()
     workers = [await world.add_worker(f"worker-{n}", alive=True) for n in range(1, 4)]
@@ -420,6 +445,7 @@ async def build_healthy(world: World) -> dict[str, Any]:
     await world.review(reviewed, workers[2], idle_ms=2 * 60_000)
     waiting = world.ready_tasks(world.projects[3])[0]
     world.waiting.append(waiting)  # queued by settle(), after what the scenario plants
+    await world.add_credentials(["worker-fleet", "ci"])
     world.keep_alive(workers)
     return {
         "projects": len(world.projects),
