@@ -121,7 +121,8 @@ def postgres_error(exc: BaseException, url: str) -> LabError:
     import asyncpg
 
     cause = getattr(exc, "orig", None) or exc
-    cause = getattr(cause, "__cause__", None) or cause
+    if not isinstance(cause, asyncio.TimeoutError | TimeoutError):  # a timeout's own cause is a CancelledError
+        cause = getattr(cause, "__cause__", None) or cause
     if isinstance(cause, LabError):
         return cause
     if isinstance(cause, asyncpg.InvalidPasswordError | asyncpg.InvalidAuthorizationSpecificationError):
@@ -132,14 +133,31 @@ def postgres_error(exc: BaseException, url: str) -> LabError:
         return TargetUnreachable("PostgreSQL has no such database", target=url, hint=_first_line(cause))
     if isinstance(cause, asyncpg.UndefinedTableError):
         return NotFound("a table the lab expects is missing", target=url, hint=_first_line(cause))
-    if isinstance(cause, asyncpg.QueryCanceledError | asyncio.TimeoutError | TimeoutError):
+    if isinstance(cause, asyncpg.QueryCanceledError):
         return QueryTimedOut("PostgreSQL did not answer in time", target=url, hint="statement_timeout reached")
+    if isinstance(cause, asyncio.TimeoutError | TimeoutError):  # the driver's only own timeout is the connect's
+        return TargetUnreachable(
+            "PostgreSQL did not answer the connection in time",
+            target=url,
+            hint="something listens on that port but does not answer: is it PostgreSQL, and is it overloaded?",
+        )
+    if isinstance(cause, asyncpg.TooManyConnectionsError):
+        return TargetUnreachable(
+            "PostgreSQL refused the connection: too many clients already",
+            target=url,
+            hint="max_connections is full: see which applications hold the sessions (pg_stat_activity)",
+        )
     if isinstance(cause, asyncpg.ReadOnlySQLTransactionError):
         return PermissionDenied("the lab's PostgreSQL session is read-only", target=url)
     # A pooled connection the server dropped (it stopped or restarted) says "connection is closed".
     dropped = isinstance(cause, asyncpg.InterfaceError) and "connection is closed" in str(cause)
     if dropped or isinstance(
-        cause, OSError | asyncpg.CannotConnectNowError | asyncpg.PostgresConnectionError | ConnectionError
+        cause,
+        OSError
+        | asyncpg.CannotConnectNowError
+        | asyncpg.AdminShutdownError
+        | asyncpg.PostgresConnectionError
+        | ConnectionError,
     ):
         return TargetUnreachable(
             "cannot reach PostgreSQL",

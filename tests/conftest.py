@@ -77,6 +77,13 @@ def healthy(sandbox: Sandbox) -> dict[str, Any]:
 
 
 @pytest.fixture
+def restore(sandbox: Sandbox) -> Iterator[Sandbox]:
+    """Whatever a test kills is started again afterwards (and its world reloaded)."""
+    yield sandbox
+    sandbox.up()
+
+
+@pytest.fixture
 def writer(sandbox: Sandbox) -> Iterator[sync_redis.Redis]:
     """A plain read-write client on the sandbox's Redis, for arranging a test's data."""
     client = sync_redis.Redis.from_url(sandbox.urls()["redis_url"])

@@ -7,9 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
-import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +16,9 @@ import pytest
 from bsnexus_lab import RunbookError, runner
 from bsnexus_lab.cli import main
 from bsnexus_lab.sandbox import Sandbox, servers
+from tests.running import SAMPLING, lost, run_and_kill, running_cell, wait_for
 
 KERNELSPEC = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
-SAMPLING = "lab.streams.sample("  # the stream_backlog cell that samples for duration_s
 
 
 def write_runbook(directory: Path, name: str, cells: list[Any]) -> Path:
@@ -111,26 +108,6 @@ def test_a_list_parameter_as_json_or_commas() -> None:
 
 
 # -- signals: a scheduler's timeout ----------------------------------------------------------------------
-def running_cell(run_root: Path, marker: str) -> bool:
-    """Has papermill started (or finished) the cell whose source contains ``marker``?"""
-    for scratch in run_root.glob("*/*/.executing.ipynb"):
-        try:
-            notebook = json.loads(scratch.read_text())
-        except ValueError:
-            continue  # caught mid-save
-        for cell in notebook["cells"]:
-            if marker in "".join(cell["source"]):
-                return cell["metadata"].get("papermill", {}).get("status") in {"running", "completed"}
-    return False
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-
-
 def children(pid: int) -> list[int]:
     import psutil
 
@@ -166,40 +143,12 @@ def test_a_signal_stops_the_kernel_and_keeps_the_partial_run(
 
 
 # -- a dependency lost mid-run -------------------------------------------------------------------------------
-@pytest.fixture
-def restore(sandbox: Sandbox) -> Iterator[Sandbox]:
-    """Whatever a test kills is started again afterwards (and its world reloaded)."""
-    yield sandbox
-    sandbox.up()
-
-
-def run_and_kill(kill: Callable[[], None], tmp_path: Path, **params: str) -> runner.RunResult:
-    """Run stream_backlog and call ``kill`` about 2 s into its sampling window."""
-    root = tmp_path / "runs"
-
-    def killer() -> None:
-        wait_for(lambda: running_cell(root, SAMPLING), "the sampling cell")
-        time.sleep(2)
-        kill()
-
-    thread = threading.Thread(target=killer, daemon=True)
-    thread.start()
-    result = runner.run("stream_backlog", target="sandbox", params=params, output_root=root)
-    thread.join(timeout=1)
-    return result
-
-
-def lost(result: runner.RunResult) -> list[dict[str, Any]]:
-    found = json.loads((result.run_dir / "findings.json").read_text())
-    return [f for f in found if f["check"] == "deps.lost_during_run"]
-
-
 def test_redis_killed_mid_run_is_a_finding_and_fails_the_run(
     healthy: dict[str, Any], restore: Sandbox, tmp_path: Path
 ) -> None:
     redis_pid = restore.status()[0].pid
     assert redis_pid
-    result = run_and_kill(lambda: os.kill(redis_pid, signal.SIGKILL), tmp_path, duration_s="5", every_s="0.5")
+    result = run_and_kill(lambda: os.kill(redis_pid, signal.SIGKILL), tmp_path, {"duration_s": "5", "every_s": "0.5"})
     assert result.exit_code == runner.EXIT_FINDINGS, result.error
     (finding,) = lost(result)
     assert finding["severity"] == "critical" and finding["title"].startswith("Redis was lost during the run")
@@ -219,7 +168,7 @@ def test_postgresql_stopped_mid_run_is_a_finding_and_fails_the_run(
         os.kill(postgres_pid, signal.SIGINT)  # PostgreSQL's fast shutdown: sessions end, the server stops
         wait_for(lambda: not servers.pid_alive(postgres_pid), "PostgreSQL to stop", timeout=60)
 
-    result = run_and_kill(stop, tmp_path, duration_s="4", every_s="0.5")
+    result = run_and_kill(stop, tmp_path, {"duration_s": "4", "every_s": "0.5"})
     assert result.exit_code == runner.EXIT_FINDINGS, result.error
     (finding,) = lost(result)
     assert finding["severity"] == "critical"

@@ -148,9 +148,11 @@ def test_bad_pids_get_clear_messages(lab: Any, service: Sandbox) -> None:
     short = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(2)"])
     try:
         started = time.monotonic()
-        with pytest.raises(NotFound, match="exited during"):
-            lab.profile.cpu(short.pid, seconds=8)
+        cpu = lab.profile.cpu(short.pid, seconds=8, idle=True)  # what it did before it exited is kept, and said
         assert time.monotonic() - started < 8 + 10
+        assert cpu.attrs["exited"] and cpu.attrs["samples"] > 0
+        (finding,) = [f for f in lab.check({"profile.cpu": cpu}) if f.check == "profile.process_exited"]
+        assert finding.severity is Severity.CRITICAL and f"(pid {short.pid}) exited" in finding.title
     finally:
         short.kill()
         short.wait()

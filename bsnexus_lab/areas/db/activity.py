@@ -121,6 +121,10 @@ GROUP BY 1, 2
 
 
 async def connections_tick(ctx: Context) -> list[dict[str, object]]:
-    """One sampler tick: sessions per application and state (one statement)."""
+    """One sampler tick: sessions per application and state (one statement).
+
+    A tick that finds no session besides the lab's is still a row (no application, 0 sessions): without it,
+    a window with one failed tick would read as a server that never answered again.
+    """
     frame = await ctx.query(TICK_SQL)
-    return frame.to_dict("records")
+    return frame.to_dict("records") or [{"sessions": 0}]

@@ -7,52 +7,74 @@ import pandas as pd
 from bsnexus_lab.checks import check
 from bsnexus_lab.findings import Finding, Kind, Severity
 
+FULL = "too many clients"  # PostgreSQL's own words when max_connections is taken (errors.postgres_error keeps them)
+
 
 @check("deps.unreachable", "Unreachable dependencies", kind=Kind.CAUSE)
 def unreachable(health: pd.DataFrame, thresholds: object) -> list[Finding]:
-    return [
-        Finding(
-            check="deps.unreachable",
-            severity=Severity.CRITICAL,
-            title=f"{row.dependency} is unreachable",
-            evidence={"url": row.url, "error": row.error},
-            subject=(row.dependency,),
-            scope=frozenset({f"dep:{row.dependency}"}),
-            remedy=f"Restore {row.dependency}: BSNexus's /health/deps reports it disconnected while it is down.",
+    """A server that is down, and one that is up but refuses every new connection (a different fix)."""
+    findings = []
+    for row in health.itertuples():
+        if row.reachable:
+            continue
+        title = f"{row.dependency} is unreachable"
+        remedy = f"Restore {row.dependency}: BSNexus's /health/deps reports it disconnected while it is down."
+        if FULL in str(row.error):
+            title = f"{row.dependency} refuses new connections: too many clients (max_connections is full)"
+            remedy = (
+                "Find who holds the sessions (pg_stat_activity by application_name, through a superuser's reserved "
+                "slot): end the leak, or raise max_connections to cover every pool (BSNexus's engine keeps up to "
+                "pool_size + max_overflow sessions per process)."
+            )
+        findings.append(
+            Finding(
+                check="deps.unreachable",
+                severity=Severity.CRITICAL,
+                title=title,
+                evidence={"url": row.url, "error": row.error},
+                subject=(row.dependency,),
+                scope=frozenset({f"dep:{row.dependency}"}),
+                remedy=remedy,
+            )
         )
-        for row in health.itertuples()
-        if not row.reachable
-    ]
+    return findings
 
 
 @check(
-    "deps.lost_during_run", "Dependencies lost during the run", kind=Kind.CAUSE, inputs={"samples": "streams.samples"}
+    "deps.lost_during_run",
+    "Dependencies lost during the run",
+    kind=Kind.CAUSE,
+    inputs={"samples": "streams.samples", "connections": "db.connections"},
 )
 def lost_during_run(
     health: pd.DataFrame,
     thresholds: object,
     samples: pd.DataFrame | None = None,
     health_after: pd.DataFrame | None = None,
+    connections: pd.DataFrame | None = None,
 ) -> list[Finding]:
-    """A server that answered when the run began and then did not: sampler gaps (Redis) or the closing probe.
+    """A server that answered when the run began and then did not: sampler gaps (the backlog sampler for Redis,
+    the session sampler for PostgreSQL) or the closing probe.
 
     Without this, a run whose Redis died at second 10 reports "Unreachable dependencies: none found" and a lag
-    verdict from the few samples taken before.
+    verdict from the few samples taken before; a PostgreSQL restarted mid-run would leave no trace at all.
     """
     up_at_start = set(health.loc[health["reachable"].astype(bool), "dependency"])
-    findings = []
-    gaps = _gaps(samples)
-    if "redis" in up_at_start and gaps is not None:
-        findings.append(gaps)
+    gaps = {
+        dependency: finding
+        for dependency, frame in (("redis", samples), ("postgresql", connections))
+        if dependency in up_at_start and (finding := _gaps(dependency, frame)) is not None
+    }
+    findings = list(gaps.values())
     if health_after is not None:
         for row in health_after.itertuples():
-            if row.dependency in up_at_start and not row.reachable and not (row.dependency == "redis" and gaps):
+            if row.dependency in up_at_start and not row.reachable and row.dependency not in gaps:
                 findings.append(_lost(row.dependency, {"url": row.url, "error": row.error, "recovered": False}))
     return findings
 
 
-def _gaps(samples: pd.DataFrame | None) -> Finding | None:
-    """Sampler gap rows (a tick whose Redis round trip failed) as one finding about Redis."""
+def _gaps(dependency: str, samples: pd.DataFrame | None) -> Finding | None:
+    """A sampler's gap rows (ticks whose round trip to ``dependency`` failed) as one finding about it."""
     if samples is None or "error" not in samples or samples.empty:
         return None
     ticks = samples.reset_index().drop_duplicates("time")
@@ -61,7 +83,7 @@ def _gaps(samples: pd.DataFrame | None) -> Finding | None:
         return None
     recovered = bool(ticks["error"].isna().iloc[-1])
     return _lost(
-        "redis",
+        dependency,
         {
             "failed_samples": len(failed),
             "samples": len(ticks),

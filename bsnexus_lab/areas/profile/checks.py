@@ -81,6 +81,38 @@ def _on_cpu(cpu: pd.DataFrame | None, pid: Any, function: str, file: str) -> flo
     return float(row["self"].sum()) / possible if possible else None
 
 
+@check("profile.process_exited", "A profiled process that exited during its capture", kind=Kind.CAUSE)
+def process_exited(
+    cpu: pd.DataFrame, thresholds: ProfileThresholds, waits: pd.DataFrame | None = None
+) -> list[Finding]:
+    """The service ended while it was being profiled (a crash, an OOM kill, a restart): that is the finding, and
+    the stacks sampled before it are its evidence."""
+    findings = []
+    for frame, what in ((cpu, "CPU profile"), (waits, "idle-inclusive profile")):
+        if frame is None or not frame.attrs.get("exited"):
+            continue
+        pid, samples = frame.attrs.get("pid"), int(frame.attrs.get("samples", 0))
+        findings.append(
+            Finding(
+                "profile.process_exited",
+                Severity.CRITICAL,
+                f"The profiled process (pid {pid}) exited during the {what}: {samples} samples before it ended",
+                evidence={
+                    "pid": pid,
+                    "samples": samples,
+                    "seconds_asked": frame.attrs.get("seconds"),
+                    "artefact": frame.attrs.get("svg", ""),
+                },
+                remedy="Find why it ended: its own log, the kernel's OOM killer (`dmesg`, `journalctl -k`) and its "
+                "supervisor's restarts; the flame graph shows what it was doing before. Then profile the process "
+                "that replaced it.",
+                subject=(str(pid),),
+                scope=_scope(pid),
+            )
+        )
+    return findings
+
+
 @check("profile.loop_stall", "An event loop blocked inside one call", kind=Kind.CAUSE)
 def loop_stall(waits: pd.DataFrame, thresholds: ProfileThresholds, cpu: pd.DataFrame | None = None) -> list[Finding]:
     """Judged from stacks alone on a profile that includes idle samples: the loop thread caught inside a

@@ -19,6 +19,7 @@ DUMP_TIMEOUT_S = 30.0
 # py-spy's own default: 100 samples a second, read from outside the target and (``--nonblocking`` unless
 # ``blocking=True``) without pausing it; bench/profiling.py measures what that costs the service.
 RATE_HZ = 100
+EXITED = "Stopped sampling because process exited"  # py-spy record's words when the target ends mid-capture
 
 
 def artefact_dir(kind: str) -> Path:
@@ -78,8 +79,10 @@ async def record(
 ) -> pd.DataFrame:
     """Sampled stacks over ``seconds``: one row per distinct (pid, thread, stack) with its sample count.
 
-    ``attrs`` carries the capture (pid, seconds, rate, idle, samples) and its artefacts: py-spy's raw
-    collapsed stacks and the flame graph SVG. py-spy samples without pausing the target unless ``blocking``.
+    ``attrs`` carries the capture (pid, seconds, rate, idle, samples, ``exited``) and its artefacts: py-spy's
+    raw collapsed stacks and the flame graph SVG. py-spy samples without pausing the target unless ``blocking``.
+    A process that exits mid-capture ends it early: what was sampled until then is kept, with ``exited`` set
+    (the ``profile.process_exited`` finding), since the stacks just before a crash are the ones worth having.
     """
     if seconds <= 0 or rate <= 0:
         raise ValueError("seconds and rate must be positive")
@@ -96,13 +99,14 @@ async def record(
     result = await access.run(args, seconds + access.GRACE_S)
     if result.returncode != 0 or not raw.exists():
         raise access.refusal(pid, result.stderr + result.stdout, "CPU profile")
-    if not access.alive(pid):
-        raise access.exited(pid, "CPU profile")
+    # py-spy stops at the exit and writes what it sampled until then; it says so before the process is
+    # necessarily gone from the process table (a kill is still being torn down)
+    exited = EXITED in result.stdout + result.stderr or not access.alive(pid)
     stacks = parse_collapsed(raw.read_text(errors="replace"), pid)
     samples = int(stacks["count"].sum()) if len(stacks) else 0
     svg = out / "flamegraph.svg"
     title = f"pid {pid}: {samples} samples over {seconds:g} s at {rate} Hz{' (idle included)' if idle else ''}"
-    svg.write_text(flamegraph.svg(stacks, title))
+    svg.write_text(flamegraph.svg(stacks, title + (": the process exited during the capture" if exited else "")))
     meta: dict[str, Any] = {"pid": pid, "seconds": seconds, "rate": rate, "idle": idle, "samples": samples}
-    stacks.attrs.update(meta | {"raw": str(raw), "svg": str(svg)})
+    stacks.attrs.update(meta | {"exited": exited, "raw": str(raw), "svg": str(svg)})
     return stacks

@@ -1,0 +1,73 @@
+"""Running a runbook while something happens to its target: wait for a cell, act, read what the run left behind.
+
+Shared by the scheduler contract (tests/test_contract.py) and the fault tests (tests/test_faults.py).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bsnexus_lab import history, runner
+
+SAMPLING = "lab.streams.sample("  # the stream_backlog cell that samples for duration_s
+
+
+def running_cell(run_root: Path, marker: str) -> bool:
+    """Has papermill started (or finished) the cell whose source contains ``marker``?"""
+    for scratch in run_root.glob("*/*/.executing.ipynb"):
+        try:
+            notebook = json.loads(scratch.read_text())
+        except ValueError:
+            continue  # caught mid-save
+        for cell in notebook["cells"]:
+            if marker in "".join(cell["source"]):
+                return cell["metadata"].get("papermill", {}).get("status") in {"running", "completed"}
+    return False
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def run_and_kill(
+    kill: Callable[[], None],
+    tmp_path: Path,
+    params: dict[str, Any],
+    *,
+    runbook: str = "stream_backlog",
+    marker: str = SAMPLING,
+    after_s: float = 2.0,
+    target: str | None = "sandbox",
+    timeout_s: float | None = None,
+) -> runner.RunResult:
+    """Run ``runbook`` and call ``kill`` ``after_s`` seconds into the cell whose source contains ``marker``."""
+    root = tmp_path / "runs"
+
+    def killer() -> None:
+        wait_for(lambda: running_cell(root, marker), f"the cell running {marker}")
+        time.sleep(after_s)
+        kill()
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    result = runner.run(runbook, target=target, params=params, output_root=root, timeout_s=timeout_s)
+    thread.join(timeout=1)
+    return result
+
+
+def found(result: runner.RunResult, check: str) -> list[dict[str, Any]]:
+    """The run's findings (``findings.json``, explained ones included) of ``check``."""
+    saved = json.loads((result.run_dir / "findings.json").read_text())
+    return [f for f, _ in history.flatten(saved) if f["check"] == check]
+
+
+def lost(result: runner.RunResult) -> list[dict[str, Any]]:
+    return found(result, "deps.lost_during_run")
