@@ -48,7 +48,7 @@ from urllib.parse import urlsplit
 from bsnexus_lab import findings as findings_io
 from bsnexus_lab import history, report
 from bsnexus_lab.config import Target, resolve, scrub_data, scrub_text, state_dir
-from bsnexus_lab.errors import RunbookError
+from bsnexus_lab.errors import LabError, RunbookError
 from bsnexus_lab.findings import Finding, Kind, Severity
 from bsnexus_lab.masking import is_secret_parameter, mask_data, mask_text
 from bsnexus_lab.sampler import MIN_EVERY_S
@@ -61,6 +61,7 @@ STATUS = {EXIT_OK: "ok", EXIT_FINDINGS: "findings", EXIT_FAILED: "failed", EXIT_
 # Parameters named ``*_s`` are seconds: more than zero, at most a day (a longer run is a typo, not a plan).
 MAX_SECONDS = 86_400.0
 MAX_COUNT = 1_000_000_000
+ENVIRONMENT_WAIT_S = 5.0  # the versions recorded after a run: how long a server may take to say them
 
 
 def exit_interrupted(signum: int) -> int:
@@ -612,19 +613,24 @@ def environment(target: Target) -> dict[str, Any]:
 
 async def _environment(target: Target, clients: Any) -> dict[str, Any]:
     facts: dict[str, Any] = {}
+    # Facts, not diagnosis: a server that does not answer at once gives none (the run's findings said why), and
+    # costs the run ENVIRONMENT_WAIT_S rather than the probes' timeouts and retries.
     with contextlib.suppress(Exception), clients.redis_errors():
-        redis = clients.redis()
-        facts["redis_version"] = (await redis.info("server")).get("redis_version")
-        facts["maxmemory_policy"] = (await redis.info("memory")).get("maxmemory_policy")
+        async with asyncio.timeout(ENVIRONMENT_WAIT_S):
+            redis = clients.redis()
+            facts["redis_version"] = (await redis.info("server")).get("redis_version")
+            facts["maxmemory_policy"] = (await redis.info("memory")).get("maxmemory_policy")
     if target.database_url is not None:
         queries = {
             "postgresql_version": "SHOW server_version",
             "alembic_revision": "SELECT version_num FROM alembic_version",
         }
-        for name, sql in queries.items():
-            with contextlib.suppress(Exception):
-                frame = await clients.query(sql)
-                facts[name] = str(frame.iloc[0, 0]) if len(frame) else None
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(ENVIRONMENT_WAIT_S):
+                for name, sql in queries.items():
+                    with contextlib.suppress(LabError):  # no alembic_version table: no revision
+                        frame = await clients.query(sql)
+                        facts[name] = str(frame.iloc[0, 0]) if len(frame) else None
     if target.service_url:
         facts["service_version"] = await asyncio.to_thread(_service_version, target.service_url)
     return {k: v.decode() if isinstance(v, bytes) else v for k, v in facts.items()}
