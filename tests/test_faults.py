@@ -236,3 +236,22 @@ def test_profiled_process_exits_mid_capture(service: Sandbox, tmp_path: Path) ->
     assert finding["severity"] == "critical" and finding["evidence"]["pid"] == pid
     assert Path(finding["evidence"]["artefact"]).is_file()  # the flame graph of what it did before, kept with the run
     assert found(result, "profile.loop_stall") == []  # no second capture of a process that is gone
+
+
+def test_profiled_process_exits_mid_memory_capture(service: Sandbox, tmp_path: Path) -> None:
+    pid = service._state()["service"]["pid"]
+    result = run_and_kill(
+        lambda: os.kill(pid, signal.SIGKILL),
+        tmp_path,
+        {"duration_s": "8"},
+        runbook="memory_growth",
+        marker="capture = lab.profile.memory(",
+        timeout_s=BACKSTOP_S,
+    )
+    finding = ended_with(result, "profile.process_exited", f"The profiled process (pid {pid}) exited during the memory")
+    assert finding["title"].endswith("memray had written nothing yet") and finding["evidence"]["pid"] == pid
+    (leak,) = found(result, "profile.memory_leak")  # not "none found": nothing was captured
+    assert (leak["severity"], leak["title"]) == (
+        "info",
+        f"Memory leaks not judged: pid {pid} exited before memray wrote its capture",
+    )

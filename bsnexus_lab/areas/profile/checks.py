@@ -83,20 +83,25 @@ def _on_cpu(cpu: pd.DataFrame | None, pid: Any, function: str, file: str) -> flo
 
 @check("profile.process_exited", "A profiled process that exited during its capture", kind=Kind.CAUSE)
 def process_exited(
-    cpu: pd.DataFrame, thresholds: ProfileThresholds, waits: pd.DataFrame | None = None
+    thresholds: ProfileThresholds,
+    cpu: pd.DataFrame | None = None,
+    waits: pd.DataFrame | None = None,
+    memory: pd.DataFrame | None = None,
 ) -> list[Finding]:
     """The service ended while it was being profiled (a crash, an OOM kill, a restart): that is the finding, and
-    the stacks sampled before it are its evidence."""
+    the stacks sampled before it are its evidence (a memory capture has none: memray writes it at the end)."""
     findings = []
-    for frame, what in ((cpu, "CPU profile"), (waits, "idle-inclusive profile")):
+    captures = ((cpu, "CPU profile"), (waits, "idle-inclusive profile"), (memory, "memory capture"))
+    for frame, what in captures:
         if frame is None or not frame.attrs.get("exited"):
             continue
         pid, samples = frame.attrs.get("pid"), int(frame.attrs.get("samples", 0))
+        kept = f"{samples} samples before it ended" if frame is not memory else "memray had written nothing yet"
         findings.append(
             Finding(
                 "profile.process_exited",
                 Severity.CRITICAL,
-                f"The profiled process (pid {pid}) exited during the {what}: {samples} samples before it ended",
+                f"The profiled process (pid {pid}) exited during the {what}: {kept}",
                 evidence={
                     "pid": pid,
                     "samples": samples,
@@ -104,8 +109,8 @@ def process_exited(
                     "artefact": frame.attrs.get("svg", ""),
                 },
                 remedy="Find why it ended: its own log, the kernel's OOM killer (`dmesg`, `journalctl -k`) and its "
-                "supervisor's restarts; the flame graph shows what it was doing before. Then profile the process "
-                "that replaced it.",
+                "supervisor's restarts; a CPU profile's flame graph shows what it was doing before. Then profile "
+                "the process that replaced it.",
                 subject=(str(pid),),
                 scope=_scope(pid),
             )
@@ -169,6 +174,17 @@ def loop_stall(waits: pd.DataFrame, thresholds: ProfileThresholds, cpu: pd.DataF
 @check("profile.memory_leak", "A stack whose allocations stay alive", kind=Kind.CAUSE)
 def memory_leak(memory: pd.DataFrame, thresholds: ProfileThresholds) -> list[Finding]:
     """``memory`` is a capture's ``leaks`` frame: allocations made during it and alive at its end."""
+    if memory.attrs.get("exited"):  # not "none found": nothing was captured (profile.process_exited says why)
+        pid = memory.attrs.get("pid")
+        return [
+            Finding(
+                "profile.memory_leak",
+                Severity.INFO,
+                f"Memory leaks not judged: pid {pid} exited before memray wrote its capture",
+                subject=(str(pid),),
+                scope=_scope(pid),
+            )
+        ]
     if memory.empty:
         return []
     row = memory.iloc[0]

@@ -117,8 +117,11 @@ async def capture(pid: int, seconds: float, *, native: bool = False) -> MemoryCa
         if "extended state" in failures[-1][1]:
             _UNUSABLE.add(method)
     else:
+        if not access.alive(pid):  # it ended while the debugger was injecting memray
+            return exited(pid, seconds)
         raise _attach_error(pid, failures)
-    await _finished(capture_file, seconds + access.GRACE_S, pid)
+    if not await _finished(capture_file, seconds + access.GRACE_S, pid):
+        return exited(pid, seconds)
     return read(capture_file, pid, seconds, await _flamegraph(memray, capture_file, out))
 
 
@@ -134,14 +137,15 @@ def _attach_error(pid: int, failures: list[tuple[str, str]]) -> LabError:
     return access.refusal(pid, output, "memray attach")
 
 
-async def _finished(path: Path, timeout: float, pid: int) -> None:
-    """Wait until the target's tracker has written and closed the capture (it does so when the window ends)."""
+async def _finished(path: Path, timeout: float, pid: int) -> bool:
+    """Wait until the target's tracker has written and closed the capture (it does so when the window ends);
+    False when the target exited first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if path.exists() and path.stat().st_size and _complete(path):
-            return
+            return True
         if not access.alive(pid):
-            raise access.exited(pid, "memory capture")
+            return False
         await asyncio.sleep(0.25)
     raise LabError(f"the memray capture of pid {pid} did not complete in time", hint=f"partial file: {path}")
 
@@ -207,6 +211,15 @@ def read(path: Path, pid: int, seconds: float, artefacts: dict[str, str]) -> Mem
 def growth(timeline: pd.DataFrame) -> float:
     rss = timeline["rss_mb"].dropna()
     return round(float(rss.iloc[-1] - rss.iloc[0]), 2) if len(rss) > 1 else 0.0
+
+
+def exited(pid: int, seconds: float) -> MemoryCapture:
+    """The target ended mid-capture: an aggregated capture is written when the window ends, so there is none;
+    ``exited`` in the frame's attrs makes it the ``profile.process_exited`` finding."""
+    timeline = pd.DataFrame(columns=["time", "rss_mb", "heap_mb"])
+    capture = empty(pid, seconds, timeline, f"pid {pid} exited during the memory capture, before memray wrote it")
+    capture.leaks.attrs["exited"] = True
+    return capture
 
 
 def empty(pid: int, seconds: float, timeline: pd.DataFrame, note: str) -> MemoryCapture:
