@@ -10,6 +10,7 @@ tests/test_contract.py. These are runner mechanics: one server source is enough.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import signal
@@ -230,8 +231,14 @@ def test_profiled_process_exits_mid_capture(
     service: Sandbox, tmp_path: Path, runbook: str, marker: str, capture: str
 ) -> None:
     pid = service._state()["service"]["pid"]
-    kill = lambda: os.kill(pid, signal.SIGKILL)  # noqa: E731
-    result = run_and_kill(kill, tmp_path, {"duration_s": "8"}, runbook=runbook, marker=marker, timeout_s=BACKSTOP_S)
+    result = run_and_kill(
+        functools.partial(os.kill, pid, signal.SIGKILL),
+        tmp_path,
+        {"duration_s": "8"},
+        runbook=runbook,
+        marker=marker,
+        timeout_s=BACKSTOP_S,
+    )
     title = f"The profiled process (pid {pid}) exited during the {capture}"
     finding = ended_with(result, "profile.process_exited", title)
     assert finding["severity"] == "critical" and finding["evidence"]["pid"] == pid
