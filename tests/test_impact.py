@@ -17,6 +17,9 @@ import pytest
 from bench.impact import AUDIT_KEYS, measure
 from bsnexus_lab.sandbox import Sandbox
 
+# Latency bounds: run alone (see `serial` in pyproject.toml).
+pytestmark = pytest.mark.serial
+
 BOUND_RATIO = 10.0
 BOUND_FLOOR_MS = 50.0
 

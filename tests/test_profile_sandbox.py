@@ -24,6 +24,9 @@ from bsnexus_lab.sandbox import Sandbox
 from bsnexus_lab.sandbox.service.load import Background
 from tests.conftest import _sources
 
+# Profiles judge CPU shares: run alone (see `serial` in pyproject.toml).
+pytestmark = pytest.mark.serial
+
 CAPTURE_S = 5
 FAULTY_PATHS = ("/health", "/api/v1/tasks?limit=20", "/api/v1/tasks/{task_id}")  # every path a fault sits on
 
