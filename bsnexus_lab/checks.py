@@ -4,7 +4,8 @@ A check's parameters name the frames it needs; a parameter ``summary`` of a chec
 ``streams.*`` is the frame ``"streams.summary"``, so frames of different areas never collide. A check that
 needs another area's frame says so with ``inputs={"held": "streams.held"}``. A parameter defaulting to None
 is optional evidence. :func:`run` passes what the caller collected and skips checks whose required frames are
-missing, so a runbook that gathered only part of the picture still gets every check that applies.
+missing (or, with only optional ones, all of them), so a runbook that gathered only part of the picture still
+gets every check that applies.
 """
 
 from __future__ import annotations
@@ -91,6 +92,8 @@ def run(
         if any(frames.get(chk.inputs[name]) is None for name in chk.required):
             continue
         given = {name: frames[q] for name, q in chk.inputs.items() if frames.get(q) is not None}
+        if not given:  # all its inputs optional and none collected: it has nothing to look at, so says nothing
+            continue
         result = chk.function(thresholds=getattr(thresholds, chk.area, None), **given)
         if not isinstance(result, list):
             raise TypeError(f"check {chk.id} returned {type(result).__name__}, not a list")
