@@ -178,7 +178,8 @@ def fetch_task_statistics() -> None:
         conn.execute("SELECT pg_sleep(0.3)")
 
 
-HOTSPOT_ROUNDS = 10_000  # ~50 ms a task list (20 rows): half a core at the scenario's 10 lists a second; hot, not saturating
+# About 50 ms a task list of 20 rows: half a core at the scenario's 10 lists a second, hot but not saturating.
+HOTSPOT_ROUNDS = 10_000
 
 
 def rank_by_similarity(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
