@@ -129,11 +129,15 @@ async def health_deps() -> dict[str, str]:
 @app.post("/lab/consumers")
 async def pause_consumers(body: dict[str, bool]) -> dict[str, bool]:
     """Sandbox only: `sandbox traffic stop` pauses the orchestrator loops (the service's only stream writers
-    besides requests to /poll) and `start` resumes the ones that ran, so a read-only proof sees no other writer."""
+    besides requests to /poll) and `start` resumes them, so a read-only proof sees no other writer. A loop is
+    not cancelled but left to finish its blocking read: Redis would still deliver to a read abandoned mid-wait."""
     state.consumers_paused = not body.get("running", True)
-    for name, task in _orchestrators.items():
-        task.cancel()
-        _orchestrators[name] = _results_loop()
+    if state.consumers_paused:
+        await asyncio.gather(*_orchestrators.values(), return_exceptions=True)
+    else:
+        for name, task in _orchestrators.items():
+            if task.done():
+                _orchestrators[name] = asyncio.create_task(_consume_results())
     return {"running": not state.consumers_paused}
 
 
@@ -244,21 +248,13 @@ async def poll(worker_id: uuid.UUID, block_ms: int = Query(0, ge=0, le=5000)) ->
 async def start_orchestrator(project_id: uuid.UUID) -> dict[str, str]:
     """Start the orchestrator's results loop (consumer ``pm-0``), as BSNexus does per started project."""
     if "pm-0" not in _orchestrators or _orchestrators["pm-0"].done():
-        _orchestrators["pm-0"] = _results_loop()
+        _orchestrators["pm-0"] = asyncio.create_task(_consume_results())  # returns at once while paused
         orchestrator_log.info("orchestrator started for project %s", project_id)
     return {"status": "started"}
 
 
-def _results_loop() -> asyncio.Task[None]:
-    """The loop as a task; cancelled at once while consumers are paused (it starts again on resume)."""
-    task = asyncio.create_task(_consume_results())
-    if state.consumers_paused:
-        task.cancel()
-    return task
-
-
 async def _consume_results() -> None:
-    while True:
+    while not state.consumers_paused:
         try:
             reply = await state.redis.xreadgroup("pm", "pm-0", {"tasks:results": ">"}, count=10, block=1000)
             for _, batch in reply or []:
