@@ -1,6 +1,7 @@
 """Running a runbook while something happens to its target: wait for a cell, act, read what the run left behind.
 
-Shared by the scheduler contract (tests/test_contract.py) and the fault tests (tests/test_faults.py).
+Shared by the scheduler contract (tests/test_contract.py), the fault tests (tests/test_faults.py) and the tests
+that run a small runbook of their own (``write_runbook``).
 """
 
 from __future__ import annotations
@@ -12,9 +13,27 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import nbformat
+
 from bsnexus_lab import history, runner
 
 SAMPLING = "lab.streams.sample("  # the stream_backlog cell that samples for duration_s
+KERNELSPEC = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+
+
+def write_runbook(directory: Path, name: str, cells: list[Any]) -> Path:
+    """A runbook of ``cells`` in ``directory`` (found through BSNEXUS_LAB_RUNBOOKS); code cells may be strings."""
+    directory.mkdir(exist_ok=True)
+    path = directory / f"{name}.ipynb"
+    made = [nbformat.v4.new_code_cell(c) if isinstance(c, str) else c for c in cells]
+    nbformat.write(nbformat.v4.new_notebook(cells=made, metadata=KERNELSPEC), path)
+    return path
+
+
+def parameters_cell(source: str = 'target: str = ""') -> Any:
+    cell = nbformat.v4.new_code_cell(source)
+    cell.metadata["tags"] = ["parameters"]
+    return cell
 
 
 def running_cell(run_root: Path, marker: str) -> bool:

@@ -16,22 +16,7 @@ import pytest
 from bsnexus_lab import RunbookError, runner
 from bsnexus_lab.cli import main
 from bsnexus_lab.sandbox import Sandbox, servers
-from tests.running import SAMPLING, lost, run_and_kill, running_cell, wait_for
-
-KERNELSPEC = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
-
-
-def write_runbook(directory: Path, name: str, cells: list[Any]) -> Path:
-    directory.mkdir(exist_ok=True)
-    path = directory / f"{name}.ipynb"
-    nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata=KERNELSPEC), path)
-    return path
-
-
-def parameters_cell(source: str = 'target: str = ""') -> Any:
-    cell = nbformat.v4.new_code_cell(source)
-    cell.metadata["tags"] = ["parameters"]
-    return cell
+from tests.running import SAMPLING, lost, parameters_cell, run_and_kill, running_cell, wait_for, write_runbook
 
 
 @pytest.fixture

@@ -15,20 +15,14 @@ from bsnexus_lab import runner
 from bsnexus_lab.cli import main
 from bsnexus_lab.history import History, finding_key, parse_duration, parse_time, redact_parameters
 from bsnexus_lab.sandbox import Sandbox
+from tests.running import parameters_cell, write_runbook
 
 QUICK = {"duration_s": "1", "every_s": "0.25", "idle_threshold_s": "60"}
 
 
 def tiny_runbook(directory: Path, name: str, *cells: str) -> None:
     """A runbook of a parameters cell and ``cells``, found through BSNEXUS_LAB_RUNBOOKS."""
-    directory.mkdir(exist_ok=True)
-    params = nbformat.v4.new_code_cell('target: str = ""\napi_token: str = ""')
-    params.metadata["tags"] = ["parameters"]
-    book = nbformat.v4.new_notebook(
-        cells=[params, *(nbformat.v4.new_code_cell(c) for c in cells)],
-        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-    )
-    nbformat.write(book, directory / f"{name}.ipynb")
+    write_runbook(directory, name, [parameters_cell('target: str = ""\napi_token: str = ""'), *cells])
 
 
 def test_keys_durations_and_redaction() -> None:

@@ -12,6 +12,7 @@ import pytest
 from bsnexus_lab import RunbookError, runner
 from bsnexus_lab.findings import Severity
 from bsnexus_lab.sandbox import Sandbox
+from tests.running import parameters_cell, write_runbook
 
 QUICK = {"duration_s": "1", "every_s": "0.25"}  # sample briefly: the suite stays fast
 
@@ -86,14 +87,7 @@ def test_failing_notebook_exits_2_and_keeps_the_evidence(
     sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     books = tmp_path / "books"
-    books.mkdir()
-    params = nbformat.v4.new_code_cell('target: str = ""')
-    params.metadata["tags"] = ["parameters"]
-    failing = nbformat.v4.new_notebook(
-        cells=[params, nbformat.v4.new_code_cell("print('before')"), nbformat.v4.new_code_cell("1 / 0")],
-        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-    )
-    nbformat.write(failing, books / "broken.ipynb")
+    write_runbook(books, "broken", [parameters_cell(), "print('before')", "1 / 0"])
     monkeypatch.setenv("BSNEXUS_LAB_RUNBOOKS", str(books))
     result = runner.run("broken", target="sandbox", output_root=tmp_path / "runs")
     assert result.exit_code == runner.EXIT_FAILED
@@ -107,20 +101,13 @@ def test_a_runbook_that_writes_journals_into_its_run_directory(
     stuck: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     books = tmp_path / "books"
-    books.mkdir()
-    params = nbformat.v4.new_code_cell('target: str = ""\nto: str = ""\ndead: str = ""')
-    params.metadata["tags"] = ["parameters"]
-    claim = nbformat.v4.new_code_cell(
+    claim = (
         "import bsnexus_lab as bl\n"
         "with bl.connect(target, allow_writes=True) as lab:\n"
         "    lab.streams.claim_dead('tasks:queue', 'workers', dead, to, dry_run=False)\n"
         "    bl.emit(lab.check({'deps.health': lab.health()}))"
     )
-    notebook = nbformat.v4.new_notebook(
-        cells=[params, claim],
-        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-    )
-    nbformat.write(notebook, books / "claim.ipynb")
+    write_runbook(books, "claim", [parameters_cell('target: str = ""\nto: str = ""\ndead: str = ""'), claim])
     monkeypatch.setenv("BSNEXUS_LAB_RUNBOOKS", str(books))
     params_given = {"to": stuck["live_workers"][0], "dead": stuck["dead_consumer"]}
     result = runner.run("claim", target="sandbox", params=params_given, output_root=tmp_path / "runs")

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from bsnexus_lab.clients import APPLICATION_NAME
 from bsnexus_lab.sandbox import Sandbox
 from bsnexus_lab.sandbox.servers import LOG_APP_PREFIX
 from tests.conftest import _sources, redis_major
+from tests.running import wait_for
 
 # Every runbook, with parameters that keep it short; a new runbook must be added here (and so proven).
 QUICK: dict[str, dict[str, str]] = {
@@ -76,13 +77,6 @@ def delivered(writer: sync_redis.Redis, entry: bytes) -> bool:
     return tuple(map(int, last.split(b"-"))) >= tuple(map(int, entry.split(b"-")))
 
 
-def eventually(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"never: {what}"
-        time.sleep(0.2)
-
-
 @pytest.mark.usefixtures("one_source")
 def test_traffic_stop_stops_every_writer_and_start_resumes_them(
     healthy: dict[str, Any], sandbox: Sandbox, writer: sync_redis.Redis, capsys: pytest.CaptureFixture[str]
@@ -91,7 +85,7 @@ def test_traffic_stop_stops_every_writer_and_start_resumes_them(
     try:
         httpx.post(f"{url}/api/v1/pm/{uuid.uuid4()}/start", timeout=10).raise_for_status()
         first = writer.xadd("tasks:results", {"task_id": "before"})
-        eventually(lambda: delivered(writer, first), "the orchestrator reads a result")
+        wait_for(lambda: delivered(writer, first), "the orchestrator reads a result", timeout=30)
         assert main(["sandbox", "traffic", "stop"]) == 0
         assert capsys.readouterr().out == "traffic    stopped\n" and not sandbox.traffic_running()
         paused = writer.xadd("tasks:results", {"task_id": "while stopped"})
@@ -99,7 +93,7 @@ def test_traffic_stop_stops_every_writer_and_start_resumes_them(
         assert not delivered(writer, paused)
         assert main(["sandbox", "traffic", "start"]) == 0
         assert capsys.readouterr().out == "traffic    running\n" and sandbox.traffic_running()
-        eventually(lambda: delivered(writer, paused), "the orchestrator reads again")
+        wait_for(lambda: delivered(writer, paused), "the orchestrator reads again", timeout=30)
     finally:
         sandbox.stop_service()
 

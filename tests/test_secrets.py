@@ -39,7 +39,7 @@ from bsnexus_lab.config import MIN_SCRUBBED_LEN
 from bsnexus_lab.history import History
 from bsnexus_lab.sandbox import Sandbox
 from bsnexus_lab.sandbox.lifecycle import DB_NAME, DB_USER
-from tests.test_contract import parameters_cell, write_runbook
+from tests.running import parameters_cell, write_runbook
 from tests.test_guard import superuser
 from tests.test_safety import QUICK as SHORT
 

@@ -31,6 +31,7 @@ SOURCES = ("system", "embedded")
 REDIS, POSTGRES = "redis-server", "postgres"  # what each server's command line contains
 START_TIMEOUT_S = 30.0
 MAX_CONNECTIONS = 64
+LOG_APP_PREFIX = "app="  # postgres.log names each line's application_name after this
 _SYSTEM_DIRS = ["/usr/local/bin", "/usr/bin", "/usr/sbin", "/opt/homebrew/bin"]
 
 
@@ -335,9 +336,6 @@ def init_postgres(bindir: Binary, directory: Path, user: str, password: str, run
     pwfile.unlink()
     if result.returncode != 0:
         raise SandboxError("initdb failed", hint=(result.stderr or result.stdout).strip().splitlines()[-1][:300])
-
-
-LOG_APP_PREFIX = "app="  # postgres.log names each line's application_name after this
 
 
 def start_postgres(bindir: Binary, directory: Path, port: int, run_as: RunAs) -> int:
