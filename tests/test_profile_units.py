@@ -124,6 +124,21 @@ def test_leak_names_the_top_stack_and_critical_past_its_bound() -> None:
     assert memory_leak(leaks(200), T)[0].severity == Severity.CRITICAL
 
 
+def test_memory_held_only_by_the_server_machinery_is_no_leak() -> None:
+    """A busy healthy uvicorn keeps connection buffers alive, attributed to its bootstrap (``asyncio_run``)."""
+    uvicorn = "/venv/lib/python3.11/site-packages/uvicorn/_compat.py"
+    machinery = {"function": "asyncio_run", "file": uvicorn, "line": 60, "bytes": 2**20, "allocations": 14}
+
+    def behind(app: pd.DataFrame) -> pd.DataFrame:
+        frame = pd.concat([pd.DataFrame([machinery | {"stack": ""}]), app], ignore_index=True)
+        frame.attrs.update(app.attrs)
+        return frame
+
+    assert memory_leak(behind(leaks(0.5)), T) == []
+    [finding] = memory_leak(behind(leaks(3)), T)
+    assert finding.evidence["function"] == "remember"  # the application's stack, under the machinery's
+
+
 def test_rss_growth_is_a_symptom_that_nests_under_the_leak() -> None:
     from bsnexus_lab.checks import run
     from bsnexus_lab.thresholds import Thresholds

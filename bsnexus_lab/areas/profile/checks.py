@@ -40,7 +40,7 @@ def cpu_hotspot(cpu: pd.DataFrame, thresholds: ProfileThresholds) -> list[Findin
     if samples < thresholds.min_samples:
         return []
     top = functions(cpu)
-    top = top[~top.apply(lambda r: is_runtime((r["function"], r["file"], r["line"])), axis=1)]
+    top = _application(top)
     if top.empty:
         return []
     row = top.iloc[0]
@@ -69,6 +69,13 @@ def cpu_hotspot(cpu: pd.DataFrame, thresholds: ProfileThresholds) -> list[Findin
             scope=_scope(pid),
         )
     ]
+
+
+def _application(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows (function, file, line) of the application's own code, not of the runtime it runs on."""
+    if frame.empty:
+        return frame
+    return frame[~frame.apply(lambda r: is_runtime((r["function"], r["file"], r["line"])), axis=1)]
 
 
 def _on_cpu(cpu: pd.DataFrame | None, pid: Any, function: str, file: str) -> float | None:
@@ -185,9 +192,10 @@ def memory_leak(memory: pd.DataFrame, thresholds: ProfileThresholds) -> list[Fin
                 scope=_scope(pid),
             )
         ]
-    if memory.empty:
+    owned = _application(memory)
+    if owned.empty:
         return []
-    row = memory.iloc[0]
+    row = owned.iloc[0]
     retained = row["bytes"] / 2**20
     if retained < thresholds.leak_min_mb or row["allocations"] < thresholds.leak_min_allocations:
         return []

@@ -21,7 +21,13 @@ _PROCESS = re.compile(r'^process (\d+):"(?:[^"\\]|\\.)*";')
 _THREAD = re.compile(r"^thread \((\w+)\): ([^;]*);")
 _FRAME = re.compile(r"^(?P<function>.*?) \((?P<file>.*?)(?::(?P<line>\d+))?\)$")
 # Frames of the interpreter's own machinery: never the answer to "whose code is this".
-RUNTIME_FILES = ("asyncio/", "selectors.py", "threading.py", "concurrent/futures/", "<frozen ", "runpy.py")
+# Frames of the interpreter's machinery and of the ASGI server and framework BSNexus runs on: a finding names the
+# application's own frame, and memory held only by this machinery (connection buffers, the loop's own
+# structures, uvicorn's bootstrap) is no application's leak.
+RUNTIME_FILES = (
+    *("asyncio/", "selectors.py", "threading.py", "concurrent/futures/", "<frozen ", "runpy.py"),
+    *("/uvicorn/", "/starlette/", "/fastapi/", "/anyio/", "/h11/", "/httptools/", "/uvloop/"),
+)
 
 
 def parse_collapsed(text: str, default_pid: int) -> pd.DataFrame:
