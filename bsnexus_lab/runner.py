@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import fcntl
 import json
+import logging
 import math
 import os
 import re
@@ -348,6 +349,9 @@ def _signals_interrupt() -> Iterator[None]:
     def interrupt(signum: int, frame: Any) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C is not swallowed
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        # The kernel's channels are torn down mid-message: pyzmq's callbacks log that through tornado's logger
+        # as an error with a traceback, which would reach stderr beside the run's own one line.
+        logging.getLogger("tornado.general").disabled = True
         raise Interrupted(signum)
 
     previous = {s: signal.signal(s, interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
