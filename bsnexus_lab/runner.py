@@ -289,7 +289,7 @@ def run(
         values["target"] = target
     root = history.runs_dir(output_root)
     failing = (fail_on, fail_on_config)
-    with exclusive(resolved.name, path.stem):
+    with exclusive(resolved.name, path.stem), _quiet_channels():
         run_dir = _new_run_dir(root, path.stem)
         scratch = run_dir / ".executing.ipynb"
         started = time.time()
@@ -325,6 +325,20 @@ def run(
 
 
 @contextlib.contextmanager
+def _quiet_channels() -> Iterator[None]:
+    """A kernel's channels torn down mid-message (at shutdown, on a signal, on a loaded machine) make pyzmq log
+    "Uncaught exception in ZMQStream callback" with a traceback through tornado's logger, straight to stderr:
+    plumbing, not the run's outcome (the notebook and exit status say that), so it is kept off the user's screen."""
+    channels = logging.getLogger("tornado.general")
+    was = channels.disabled
+    channels.disabled = True
+    try:
+        yield
+    finally:
+        channels.disabled = was
+
+
+@contextlib.contextmanager
 def _kernel_sees(run_dir: Path) -> Iterator[None]:
     """The kernel inherits ``BSNEXUS_LAB_RUN_DIR``: remediation journals its writes (``writes.jsonl``), and the
     profile area keeps its captures and flame graphs, in the run directory."""
@@ -349,9 +363,6 @@ def _signals_interrupt() -> Iterator[None]:
     def interrupt(signum: int, frame: Any) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C is not swallowed
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        # The kernel's channels are torn down mid-message: pyzmq's callbacks log that through tornado's logger
-        # as an error with a traceback, which would reach stderr beside the run's own one line.
-        logging.getLogger("tornado.general").disabled = True
         raise Interrupted(signum)
 
     previous = {s: signal.signal(s, interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
