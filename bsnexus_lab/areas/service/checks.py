@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from bsnexus_lab.areas.service.probes import percentiles
+from bsnexus_lab.areas.service.stats import percentiles
 from bsnexus_lab.areas.service.thresholds import ServiceThresholds
 from bsnexus_lab.checks import check
 from bsnexus_lab.findings import Finding, Kind, Severity

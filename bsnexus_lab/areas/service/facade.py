@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from bsnexus_lab.areas.service import probes
+from bsnexus_lab.areas.service import probes, stats
 from bsnexus_lab.context import Facade
 
 
@@ -21,7 +21,7 @@ class Service(Facade):
 
     def percentiles(self, requests: pd.DataFrame) -> pd.DataFrame:
         """Per path: requests, failures, status codes and p50/p90/p95/p99/max latency."""
-        return probes.percentiles(requests)
+        return stats.percentiles(requests)
 
     def validation_errors(self, requests: pd.DataFrame) -> pd.DataFrame:
         """FastAPI 422 responses' validation errors as a table."""
