@@ -53,11 +53,18 @@ def test_threshold_parameter_changes_the_verdict(stuck: dict[str, Any], tmp_path
     assert all(f.severity.rank <= Severity.INFO.rank for f in result.findings)  # saturation, short window: info
 
 
-def test_fail_on_critical_only(healthy: dict[str, Any], tmp_path: Path) -> None:
-    result = runner.run(
+def test_fail_on_critical_only(sandbox: Sandbox, tmp_path: Path) -> None:
+    """A world whose worst finding is a warning (an evicted registry key): it fails at warning, not at critical."""
+    sandbox.load("evicted-registry-key")
+    critical = runner.run(
         "stream_backlog", target="sandbox", params=QUICK, fail_on=Severity.CRITICAL, output_root=tmp_path
     )
-    assert result.exit_code == runner.EXIT_OK
+    warning = runner.run(
+        "stream_backlog", target="sandbox", params=QUICK, fail_on=Severity.WARNING, output_root=tmp_path
+    )
+    for result in (critical, warning):
+        assert json.loads((result.run_dir / "run.json").read_text())["worst"] == "warning", result.error
+    assert (critical.exit_code, warning.exit_code) == (runner.EXIT_OK, runner.EXIT_FINDINGS)
 
 
 @pytest.mark.parametrize(
