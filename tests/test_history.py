@@ -87,8 +87,13 @@ def test_fixed_then_rerun_shows_the_finding_resolved(
 
 @pytest.mark.usefixtures("one_source")
 def test_ack_silences_until_worse_and_fail_on_new(
-    sandbox: Sandbox, stuck: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sandbox: Sandbox, writer: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import asyncio
+
+    from tests.test_guard import superuser
+
+    facts = sandbox.load("evicted-registry-key")  # a worker still heartbeating lost its key: a warning
     runs = tmp_path / "runs"
     monkeypatch.setenv("BSNEXUS_LAB_RUNS_DIR", str(runs))
     first = runner.run("stream_backlog", target="sandbox", params=QUICK)
@@ -105,6 +110,17 @@ def test_ack_silences_until_worse_and_fail_on_new(
     assert acked.exit_code == runner.EXIT_OK
     assert set(json.loads((acked.run_dir / "run.json").read_text())["acknowledged"]) == keys
     assert main(["ack", "nope:x", "--for", "1d", "--why", "-", "--target", "sandbox"]) == 2
+    # worse: the worker stops heartbeating (its row 15 min old, the traffic's once-a-minute write held off), so
+    # the same finding turns critical, and its ack, given at warning, no longer silences it
+    [dead] = [key for key in keys if key.startswith("streams.dead_consumer")]
+    writer.set(f"worker:db_heartbeat:{facts['consumer']}", "1", ex=600)
+    stale = f"UPDATE workers SET last_heartbeat = now() - interval '15 minutes' WHERE id = '{facts['consumer']}'"
+    asyncio.run(superuser(sandbox, stale, script=True))
+    worse = runner.run("stream_backlog", target="sandbox", params=QUICK)
+    assert worse.exit_code == runner.EXIT_FINDINGS, worse.error
+    assert History(runs).findings(acked.run_dir.name).set_index("key").loc[dead, "severity"] == "warning"
+    assert History(runs).findings(worse.run_dir.name).set_index("key").loc[dead, "severity"] == "critical"
+    assert set(json.loads((worse.run_dir / "run.json").read_text())["acknowledged"]) == keys - {dead}
 
 
 @pytest.mark.usefixtures("one_source")
