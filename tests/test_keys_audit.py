@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import redis as sync_redis
+import redis.asyncio as aioredis
 
 import bsnexus_lab as bl
 from bsnexus_lab.findings import Severity
@@ -104,17 +105,33 @@ def test_binary_names_and_an_empty_database(sandbox: Sandbox) -> None:
     assert set(binary.by_prefix["prefix"]) == {"bin:\\xff\\xfe", "\x00\x01"}
 
 
-def test_keys_vanishing_mid_scan_are_counted_not_fatal(sandbox: Sandbox, writer: sync_redis.Redis) -> None:
-    """Keys that expire between SCAN and the look-up (pipeline walk) are counted as vanished."""
+def test_keys_vanishing_mid_scan_are_counted_not_fatal(
+    sandbox: Sandbox, writer: sync_redis.Redis, acl_user: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key deleted between SCAN and its look-up (the pipeline walk's two round trips) is counted as vanished,
+    not as a key: the test deletes, on the real server, the first key SCAN returned, before the look-up."""
     sandbox.load("healthy")
-    pipe = writer.pipeline(transaction=False)
-    for n in range(3000):
-        pipe.set(f"flash:{n}", "v", px=1 if n % 2 else None)
-    pipe.execute()
-    with _lab(sandbox) as lab:
-        audit = lab.keys.audit(match="flash:*", progress=False)
+    writer.mset({f"flash:{n}": "v" for n in range(300)})
+    deleted: list[bytes] = []
+    scan = aioredis.Redis.scan
+
+    async def scan_then_delete(self: aioredis.Redis, *args: Any, **kwargs: Any) -> Any:
+        cursor, names = await scan(self, *args, **kwargs)
+        if names and not deleted:
+            deleted.append(names[0])
+            writer.delete(names[0])
+        return cursor, names
+
+    monkeypatch.setattr(aioredis.Redis, "scan", scan_then_delete)
+    try:
+        with _lab(sandbox, *acl_user("lab-vanish", "-@scripting")) as lab:
+            audit = lab.keys.audit(match="flash:*", progress=False)
+    finally:
+        writer.delete(*(f"flash:{n}" for n in range(300)))
     total = audit.totals.iloc[0]
-    assert total["keys"] + total["vanished"] <= 3000 and total["keys"] >= 1500
+    assert audit.totals["modes"].iloc[0] == "pipeline" and deleted
+    assert (total["scanned"], total["keys"], total["vanished"]) == (300, 299, 1)
+    assert audit.by_prefix.set_index("prefix").loc["flash:{id}", "keys"] == 299
 
 
 @pytest.fixture
