@@ -5,7 +5,8 @@ The proof runs on a sandbox where nothing else writes (`sandbox traffic stop`): 
 must show no command the server itself classes as a write (``COMMAND INFO``: the ``write`` flag or the
 ``@write`` category) and, on 7.x, scripts only through ``EVAL_RO``/``EVALSHA_RO``; PostgreSQL's log
 (``log_statement = 'mod'``) must show no modifying statement and ``pg_stat_user_tables`` no inserted, updated or
-deleted row. A positive control shows both detectors do see a write.
+deleted row. A positive control shows both detectors do see a write. So that a run that never reached
+PostgreSQL proves nothing by accident, ``pg_stat_statements`` must show the statements of the runbooks that read it.
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ QUICK: dict[str, dict[str, str]] = {
     "memory_growth": {"duration_s": "3"},
 }
 ON_THE_SERVICE = {"cpu_profile", "memory_growth"}  # profiling does not depend on the server build
+# What a runbook itself reads from PostgreSQL (beyond the reachability ping and the runner's environment facts,
+# which every run sends): a relation its statements name and nothing else in the quiet sandbox reads.
+READS_POSTGRES = {"db_health": "pg_stat_activity", "triage": "pg_stat_activity"}
 
 
 def test_every_runbook_is_proven() -> None:
@@ -110,6 +114,7 @@ class Writes:
         self.redis.config_resetstat()
         self.log_offset = self.log.stat().st_size
         self.rows = self._rows_changed()
+        self.calls = self._statement_calls()
 
     def redis_commands(self) -> dict[str, int]:
         """Commands run since start (subcommands as ``xinfo|stream`` on 7.x), with their call counts."""
@@ -132,22 +137,29 @@ class Writes:
             lines = log.read().decode(errors="replace").splitlines()
         return [line for line in lines if " LOG:  statement: " in line or " LOG:  execute " in line]
 
+    def postgres_reads(self) -> set[str]:
+        """Statements (as pg_stat_statements normalises them) run since start, from any session."""
+        return {query for query, calls in self._statement_calls().items() if calls > self.calls.get(query, 0)}
+
     def postgres_rows(self) -> int:
         return self._rows_changed() - self.rows
 
     def _rows_changed(self) -> int:
-        async def count() -> int:
+        sql = "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables"
+        return int(self._fetch(sql)[0][0])
+
+    def _statement_calls(self) -> dict[str, int]:
+        return dict(self._fetch("SELECT query, sum(calls)::bigint FROM pg_stat_statements GROUP BY query"))
+
+    def _fetch(self, sql: str) -> list[Any]:
+        async def fetch() -> list[Any]:
             conn = await asyncpg.connect(self.box.urls()["database_url"].replace("+asyncpg", ""))
             try:
-                return int(
-                    await conn.fetchval(
-                        "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables"
-                    )
-                )
+                return [tuple(row) for row in await conn.fetch(sql)]
             finally:
                 await conn.close()
 
-        return asyncio.run(count())
+        return asyncio.run(fetch())
 
 
 @pytest.fixture
@@ -178,11 +190,13 @@ def test_the_detectors_see_a_write(writes: Writes) -> None:
             await conn.execute("UPDATE settings SET value = value WHERE key = 'sandbox.fault'")
             await conn.execute("INSERT INTO settings (key, value) VALUES ('lab.control', '1') ON CONFLICT DO NOTHING")
             await conn.execute("DELETE FROM settings WHERE key = 'lab.control'")
+            await conn.fetchval("SELECT count(*) FROM pg_stat_activity")
         finally:
             await conn.close()
 
     asyncio.run(write())
     assert writes.redis_writes() == {"set"}
+    assert any("pg_stat_activity" in query for query in writes.postgres_reads())
     logged = writes.postgres_statements()
     assert len(logged) == 3 and all(f"{LOG_APP_PREFIX}{APPLICATION_NAME} " in line for line in logged)
     assert settled(writes) == 2  # the insert and the delete (the settings table holds no sandbox.fault here)
@@ -200,6 +214,9 @@ def test_runbook_is_read_only(runbook: str, writes: Writes, sandbox_root: tuple[
     assert writes.redis_writes() == set()
     if redis_major(writes.box) >= 7:
         assert not {"eval", "evalsha"} & set(commands), "scripts go out as EVAL_RO on 7.x"
+    if relation := READS_POSTGRES.get(runbook):
+        read = writes.postgres_reads()
+        assert any(relation in query for query in read), f"no statement read {relation}: PostgreSQL never queried"
     assert writes.postgres_statements() == []
     assert settled(writes) == 0
 
