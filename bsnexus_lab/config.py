@@ -154,6 +154,8 @@ def _check_url(url: str, schemes: set[str], what: str) -> str:
             raise ConfigError(f"{what} is malformed", target=shown, hint=_ENCODE_HINT) from None
         if "@" in parts.path + parts.query + parts.fragment and parts.scheme != "unix":  # a password's @ or tail
             raise ConfigError(f"{what} is ambiguous", target=shown, hint=_ENCODE_HINT)
+        if parts.scheme == "unix" and ":" in parts.netloc and "@" not in parts.netloc:  # no port: a password's head
+            raise ConfigError(f"{what} is ambiguous", target=shown, hint=_ENCODE_HINT)
         host = parts.hostname
     if scheme != "unix" and not host:
         raise ConfigError(f"{what} has no host", target=shown)

@@ -155,31 +155,46 @@ def test_a_password_in_the_query_never_shows(password: str, is_redis: bool) -> N
 @FUZZ
 @given(
     start=st.sampled_from(["", "redis://", "rediss://", "unix://", "postgresql://", "postgres://u:", "http://"]),
+    secret=st.one_of(st.just(""), PASSWORDS),
     rest=st.text(max_size=60),
     as_database=st.booleans(),
 )
-@example(start="", rest="0\n0", as_database=False)  # the error quoted the URL across two lines
-def test_any_text_is_a_target_or_a_config_error(start: str, rest: str, as_database: bool) -> None:
-    url = start + rest
+@example(start="", secret="", rest="0\n0", as_database=False)  # the error quoted the URL across two lines
+@example(start="redis://", secret="hunter2-pw", rest="cache:6379/0", as_database=False)
+@example(start="postgresql://", secret="hunter2-pw", rest="db/bsnexus", as_database=True)
+def test_any_text_is_a_target_or_a_config_error(start: str, secret: str, rest: str, as_database: bool) -> None:
+    """Any text around a password planted in the userinfo: a Target or a one-line error, the password in neither."""
+    url = start + (f":{secret}@" if secret else "") + rest
     settings_ = {"redis_url": "redis://c:1", "database_url": url} if as_database else {"redis_url": url}
     try:
         target = Target(name="t", **settings_)
     except ConfigError as exc:
-        assert str(exc) and "\n" not in str(exc)
+        shown = str(exc)
+        assert shown and "\n" not in shown
     else:
-        views(target)
+        shown = views(target)
         target.secrets()
+    assert shown.strip()  # what is searched below is real output
+    for part in betraying(secret, start + rest):
+        assert part not in shown, (url, part, shown)
 
 
 @FUZZ
-@given(rest=st.text(max_size=40))
-def test_resolve_turns_every_bad_url_into_a_config_error(rest: str) -> None:
-    """resolve() is what connect(redis_url=...) and the CLI use: pydantic's own errors must not get through."""
+@given(secret=st.one_of(st.just(""), PASSWORDS), rest=st.text(max_size=40))
+@example(secret="hunter2-pw", rest="cache:6379/0")
+def test_resolve_turns_every_bad_url_into_a_config_error(secret: str, rest: str) -> None:
+    """resolve() is what connect(redis_url=...) and the CLI use: pydantic's own errors must not get through, nor
+    the password planted in the userinfo."""
+    userinfo = f":{secret}@" if secret else ""
     try:
-        resolve_target = resolve(redis_url="redis://" + rest, database_url="postgresql://" + rest)
-    except ConfigError:
-        return
-    views(resolve_target)
+        target = resolve(redis_url=f"redis://{userinfo}{rest}", database_url=f"postgresql://u{userinfo}{rest}")
+    except ConfigError as exc:
+        shown = str(exc)
+    else:
+        shown = views(target)
+    assert shown.strip()  # what is searched below is real output
+    for part in betraying(secret, rest):
+        assert part not in shown, (rest, part, shown)
 
 
 # -- runbook parameters: coerced to the declared type and range, or one line naming the parameter ----------
