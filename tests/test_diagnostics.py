@@ -137,7 +137,7 @@ def test_sampler_records_one_round_trip_per_tick(sandbox: Sandbox) -> None:
         assert lab.counters.round_trips - before == 5  # ticks at 0, 0.2, 0.4, 0.6, 0.8 s
         assert sampler.stop() is not None and not sampler.running  # stopping twice is fine
     assert samples.index.is_monotonic_increasing and samples["error"].isna().all()
-    assert set(samples["stream"]) == set(bl.Target.model_fields["streams"].default)
+    assert set(samples["stream"]) == {"tasks:queue", "tasks:qa", "tasks:results", "tasks:escalation", "events:board"}
 
 
 def test_remediation_is_a_dry_run_until_writes_are_allowed(
