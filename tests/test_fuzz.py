@@ -32,10 +32,9 @@ from bsnexus_lab.areas.logs.checks import repeated_errors
 from bsnexus_lab.areas.logs.errors import grouped
 from bsnexus_lab.areas.logs.read import read
 from bsnexus_lab.areas.streams.checks import dead_consumer, lost_messages, poison_message, stuck_on_live_consumer
-from bsnexus_lab.areas.streams.names import is_worker
 from bsnexus_lab.areas.streams.probes import body_row
 from bsnexus_lab.cli import main
-from bsnexus_lab.config import postgres_url, resolve
+from bsnexus_lab.config import Conventions, postgres_url, resolve
 from bsnexus_lab.findings import Finding, to_html, to_json, to_text
 from bsnexus_lab.masking import mask_fields, mask_key
 from bsnexus_lab.resp import decode, entry_id, text
@@ -404,7 +403,7 @@ CONSUMERS = st.one_of(
 @example(name="٠b7c4a52-3f0e-4a57-9d1e-6c1f0c2b9a11")
 @example(name="{0b7c4a52-3f0e-4a57-9d1e-6c1f0c2b9a11}")
 def test_only_a_worker_id_as_bsnexus_writes_it_is_a_worker(name: str) -> None:
-    assert is_worker(name) == bool(CANONICAL_UUID.fullmatch(name))
+    assert Conventions().is_worker(name) == bool(CANONICAL_UUID.fullmatch(name))
 
 
 def rendered(findings: list[Finding]) -> tuple[str, str, list[dict[str, Any]]]:
@@ -441,7 +440,8 @@ def test_checks_name_odd_consumers_and_their_findings_render(name: str) -> None:
     [bodyless] = lost_messages(summary=summary, thresholds=STREAMS, pending=pending)
     assert dead.evidence["consumer"] == name and name in dead.title and repr(name) in dead.remedy
     assert poison.evidence["consumer"] == name
-    assert len(stuck) == (0 if is_worker(name) else 1) and all(f.evidence["consumer"] == name for f in stuck)
+    # Only the orchestrator's own consumers are judged stuck: any other name is a worker or unknown.
+    assert len(stuck) == (name in ("pm-0", "architect-0")) and all(f.evidence["consumer"] == name for f in stuck)
     assert bodyless.evidence["consumers"] == name
     findings = [dead, poison, *stuck, bodyless]
     as_text, as_html, as_json = rendered(findings)
