@@ -463,8 +463,10 @@ def test_odd_consumer_names_come_back_from_the_server_and_findings_render(
         writer.xadd(ODD_STREAM, {b"id": b"body-id", b"payload": b"[" * 5000, b"\xff": b"\xfe", "who": sent})
         writer.xreadgroup("g", sent, {ODD_STREAM: ">"}, count=1)
     writer.xadd(ODD_STREAM, {"task_id": "waiting"})
+    shown = set(ODD_CONSUMERS.values())
+    orchestrator = {"orchestrator_consumers": sorted(shown)}  # so that every odd name is in a finding
     try:
-        with bl.connect("sandbox", thresholds={"streams.stuck_result_idle_s": 0}) as lab:
+        with bl.connect("sandbox", conventions=orchestrator, thresholds={"streams.stuck_result_idle_s": 0}) as lab:
             summary = lab.streams.summary(ODD_STREAM)
             consumers = lab.streams.consumers(ODD_STREAM)
             pending = lab.streams.pending(ODD_STREAM)
@@ -472,7 +474,6 @@ def test_odd_consumer_names_come_back_from_the_server_and_findings_render(
             findings = lab.streams.check(summary=summary, consumers=consumers, pending=pending, bodies=bodies)
     finally:
         writer.delete(ODD_STREAM)
-    shown = set(ODD_CONSUMERS.values())
     assert (int(summary["pending"].iloc[0]), int(summary["lag"].iloc[0])) == (3, 1)
     assert set(consumers["consumer"]) == set(pending["consumer"]) == shown
     assert consumers["registered"].isna().all()  # not worker ids: no registry key looked up
