@@ -219,8 +219,8 @@ class Conventions(BaseModel):
     reviewer_field: str = "reviewer_id"  # the field of a QA message that names its reviewer
     worker_consumers: str = WORKER_ID  # a regular expression that a worker consumer's whole name matches
     orchestrator_consumers: tuple[str, ...] = ("pm-0", "architect-0")  # the backend's own loops: no registry key
-    trim_limits: Mapping[str, int] = Field(default_factory=lambda: {"events:board": 5000})  # MAXLEN where it
-    # differs from thresholds.streams.trim_limit (trim_streams() keeps ~5000 of events:board)
+    # MAXLEN of the streams trimmed to another length than thresholds.streams.trim_limit (trim_streams())
+    trim_limits: Mapping[str, int] = Field(default_factory=lambda: {"events:board": 5000})
     pool_size: int = 5  # the backend's SQLAlchemy pool (SQLAlchemy's defaults, which BSNexus keeps)
     max_overflow: int = 10
 
@@ -349,23 +349,26 @@ class Target(BaseModel):
             ("direct_streams", ", ".join(self.direct_streams) or "-"),
         ]
         shown = [(key, value, self.sources.get(key, "default")) for key, value in rows]
-        changed = self.conventions.model_fields_set
-        for key, value in self.conventions.model_dump().items():
-            text = ", ".join(f"{k}={v}" for k, v in value.items()) if isinstance(value, dict) else value
-            text = ", ".join(text) if isinstance(text, tuple) else str(text)
-            shown.append(
-                (
-                    f"conventions.{key}",
-                    text,
-                    self.sources.get("conventions", "default") if key in changed else "default",
-                )
+        conventions = self.sources.get("conventions", "default")
+        return shown + [
+            (
+                f"conventions.{key}",
+                _setting_text(value),
+                conventions if key in self.conventions.model_fields_set else "default",
             )
-        return shown
+            for key, value in self.conventions.model_dump().items()
+        ]
 
     def __repr__(self) -> str:
         return f"Target(name={self.name!r}, redis={self.redis!r}, database={self.database!r})"
 
     __str__ = __repr__
+
+
+def _setting_text(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    return ", ".join(value) if isinstance(value, tuple) else str(value)
 
 
 def _process_text(process: ProcessMatch | None) -> str:
