@@ -107,3 +107,29 @@ def test_a_worker_group_without_consumers_is_the_workers_not_the_orchestrators(r
         [idle] = by_check(lab.streams.check(summary=lab.streams.summary()))["streams.no_readers"]
     assert (idle.evidence["group"], idle.evidence["lag"]) == ("feeders", 9)
     assert "No worker has ever read this group" in idle.remedy
+
+
+@pytest.fixture
+def drift_renamed(sandbox: Sandbox, writer: sync_redis.Redis) -> Iterator[dict[str, Any]]:
+    """The db-stream-drift world with its queue and QA streams renamed (groups and pending entries move along)."""
+    facts = sandbox.load("db-stream-drift")
+    writer.rename("tasks:queue", RUN)
+    writer.rename("tasks:qa", REVIEW)
+    yield facts
+    writer.delete(RUN, REVIEW)
+
+
+def test_db_consistency_reads_the_renamed_streams(drift_renamed: dict[str, Any]) -> None:
+    target = resolve("sandbox", conventions={"queue_stream": RUN, "qa_stream": REVIEW})
+    with bl.connect(target) as lab:
+        frame = lab.db.consistency()
+    faults = {row.fault: row for row in frame.itertuples()}
+    assert set(faults) == {"lost_publish", "expired_worker", "missed_ack", "misrouted_qa"}
+    assert faults["lost_publish"].task_id == drift_renamed["lost_publish"] and faults["lost_publish"].stream == RUN
+    assert faults["missed_ack"].entry_id == drift_renamed["missed_ack"]["entry"] and faults["missed_ack"].stream == RUN
+    misrouted = faults["misrouted_qa"]
+    assert (misrouted.stream, misrouted.consumer) == (REVIEW, drift_renamed["misrouted_qa"]["holder"])
+    assert misrouted.expected_consumer == drift_renamed["misrouted_qa"]["reviewer"]
+    with bl.connect("sandbox") as lab:  # BSNexus's names find nothing pending: every queued task looks unpublished
+        blind = lab.db.consistency()
+    assert set(blind["fault"]) == {"lost_publish", "expired_worker"} and (blind["stream"] == "tasks:queue").any()

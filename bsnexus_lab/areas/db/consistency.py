@@ -74,7 +74,8 @@ async def consistency(ctx: Context, limit: int | None = None, active: pd.DataFra
         ignore_index=True,
     )
     waiting = await streams.waiting(ctx, queue, names.worker_group, limit)
-    body = await streams.bodies(ctx, held[["stream", "id"]]) if not held.empty else pd.DataFrame(columns=["id"])
+    nothing = pd.DataFrame(columns=["stream", "id"], dtype=object)  # nothing pending: merge keys of held's type
+    body = await streams.bodies(ctx, held[["stream", "id"]]) if not held.empty else nothing
     fields = body.reindex(columns=["stream", "id", "task_id", names.reviewer_field])
     fields = fields.rename(columns={names.reviewer_field: "reviewer_id"})
     held = held.merge(fields, on=["stream", "id"], how="left")
