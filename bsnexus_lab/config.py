@@ -34,7 +34,8 @@ from bsnexus_lab.kernel import search_dirs
 
 SANDBOX = "sandbox"
 
-# Stream names from BSNEXUS.md; a deployment that renamed them overrides ``streams`` in its profile.
+# Stream names from BSNEXUS.md; a deployment that renamed them overrides ``streams`` in its profile (and the
+# names the checks rely on in its ``conventions``, see :class:`Conventions`).
 DEFAULT_STREAMS = ("tasks:queue", "tasks:qa", "tasks:results", "tasks:escalation", "events:board")
 DEFAULT_WORKER_KEY = "worker:{consumer}"
 DEFAULT_DIRECT_STREAMS = ("events:board",)  # read with XREAD/XRANGE, no consumer group by design
