@@ -34,10 +34,13 @@ from bsnexus_lab.kernel import search_dirs
 
 SANDBOX = "sandbox"
 
-# Stream names from BSNEXUS.md; a deployment that renamed them overrides ``streams`` in its profile.
+# Stream names from BSNEXUS.md; a deployment that renamed them overrides ``streams`` in its profile (and the
+# names the checks rely on in its ``conventions``, see :class:`Conventions`).
 DEFAULT_STREAMS = ("tasks:queue", "tasks:qa", "tasks:results", "tasks:escalation", "events:board")
 DEFAULT_WORKER_KEY = "worker:{consumer}"
 DEFAULT_DIRECT_STREAMS = ("events:board",)  # read with XREAD/XRANGE, no consumer group by design
+WORKER_ID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"  # str(uuid4()): BSNexus's worker ids
+CONVENTIONS = "bsnexus_lab.conventions"  # DataFrame.attrs key: the Conventions a probe read the frame under
 
 _REDIS_SCHEMES = {"redis", "rediss", "unix"}
 _POSTGRES_SCHEMES = {"postgresql", "postgres", "postgresql+asyncpg"}
@@ -201,6 +204,66 @@ class ProcessMatch(BaseModel):
     cmdline: str | None = None
 
 
+class Conventions(BaseModel):
+    """BSNexus's names and sizes that the checks rely on (shared/BSNEXUS.md), for a deployment that changed them.
+
+    Set in a profile as a ``[profiles.NAME.conventions]`` table (or ``connect(conventions={...})``); what is not
+    set keeps BSNexus's value. It holds no secret, so probes stamp it on the frames they return
+    (:meth:`stamp`) and checks read it back (:meth:`of`): a check stays a pure function of its frames, and a
+    hand-built frame is read with BSNexus's names.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    queue_stream: str = "tasks:queue"  # tasks to execute, read by the workers
+    worker_group: str = "workers"
+    qa_stream: str = "tasks:qa"  # tasks to review, read by the reviewers
+    reviewer_group: str = "reviewers"
+    reviewer_field: str = "reviewer_id"  # the field of a QA message that names its reviewer
+    worker_consumers: str = WORKER_ID  # a regular expression that a worker consumer's whole name matches
+    orchestrator_consumers: tuple[str, ...] = ("pm-0", "architect-0")  # the backend's own loops: no registry key
+    # MAXLEN of the streams trimmed to another length than thresholds.streams.trim_limit (trim_streams())
+    trim_limits: Mapping[str, int] = Field(default_factory=lambda: {"events:board": 5000})
+    pool_size: int = 5  # the backend's SQLAlchemy pool (SQLAlchemy's defaults, which BSNexus keeps)
+    max_overflow: int = 10
+
+    @field_validator("worker_consumers")
+    @classmethod
+    def _pattern(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ConfigError(f"conventions.worker_consumers is not a regular expression: {exc}") from None
+        return value
+
+    def is_worker(self, consumer: str) -> bool:
+        """Whether a consumer is a worker (it has a registry key). Only the whole name counts: by default the
+        canonical form ``str(uuid4())`` writes, not braces, ``urn:uuid:``, upper case or a stray space."""
+        return re.fullmatch(self.worker_consumers, consumer, flags=re.ASCII) is not None
+
+    def is_orchestrator(self, consumer: str) -> bool:
+        return consumer in self.orchestrator_consumers
+
+    @property
+    def worker_groups(self) -> frozenset[str]:
+        return frozenset({self.worker_group, self.reviewer_group})
+
+    def trim_limit(self, stream: str, default: int) -> int:
+        return self.trim_limits.get(stream, default)
+
+    def stamp(self, frame: Any) -> Any:
+        """The frame, marked as read under these conventions; returns the same frame."""
+        frame.attrs[CONVENTIONS] = self
+        return frame
+
+    @classmethod
+    def of(cls, *frames: Any) -> Conventions:
+        """The conventions the first stamped frame was read under (None skipped); BSNexus's own for frames no
+        probe stamped."""
+        stamped = (f.attrs[CONVENTIONS] for f in frames if f is not None and CONVENTIONS in f.attrs)
+        return next(stamped, None) or cls()
+
+
 class Target(BaseModel):
     """One deployment. Build it with :func:`resolve`; it never shows its credentials."""
 
@@ -216,6 +279,7 @@ class Target(BaseModel):
     streams: tuple[str, ...] = DEFAULT_STREAMS
     worker_key: str = DEFAULT_WORKER_KEY
     direct_streams: tuple[str, ...] = DEFAULT_DIRECT_STREAMS
+    conventions: Conventions = Field(default_factory=Conventions)
     sources: Mapping[str, str] = Field(default_factory=dict)
 
     @field_validator("redis_url")
@@ -287,12 +351,27 @@ class Target(BaseModel):
             ("worker_key", self.worker_key),
             ("direct_streams", ", ".join(self.direct_streams) or "-"),
         ]
-        return [(key, value, self.sources.get(key, "default")) for key, value in rows]
+        shown = [(key, value, self.sources.get(key, "default")) for key, value in rows]
+        conventions = self.sources.get("conventions", "default")
+        return shown + [
+            (
+                f"conventions.{key}",
+                _setting_text(value),
+                conventions if key in self.conventions.model_fields_set else "default",
+            )
+            for key, value in self.conventions.model_dump().items()
+        ]
 
     def __repr__(self) -> str:
         return f"Target(name={self.name!r}, redis={self.redis!r}, database={self.database!r})"
 
     __str__ = __repr__
+
+
+def _setting_text(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    return ", ".join(value) if isinstance(value, tuple) else str(value)
 
 
 def _process_text(process: ProcessMatch | None) -> str:

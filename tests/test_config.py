@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
 
@@ -69,6 +70,45 @@ def test_named_profile_from_working_directory(tmp_path: Path, monkeypatch: pytes
     target = resolve("staging")
     assert (target.name, target.redis, target.streams) == ("staging", "redis://staging:6380/1", ("tasks:queue",))
     assert target.sources["redis_url"].startswith("profile staging")
+
+
+def test_a_profile_renames_bsnexus_s_conventions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What is set replaces BSNexus's name; the rest keeps its default, and ``target show`` says which is which."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bsnexus-lab.toml").write_text(
+        '[profiles.renamed]\nredis_url = "redis://r:6379"\n[profiles.renamed.conventions]\nqa_stream = "jobs:review"\n'
+        'worker_consumers = "runner-[0-9]+"\norchestrator_consumers = ["boss-1"]\ntrim_limits = {"jobs:feed" = 50}\n'
+        "pool_size = 20\n"
+    )
+    names = resolve("renamed").conventions
+    assert (names.qa_stream, names.queue_stream, names.reviewer_field) == ("jobs:review", "tasks:queue", "reviewer_id")
+    assert names.is_worker("runner-12") and not names.is_worker("runner-12 ") and not names.is_worker(str(uuid4()))
+    assert names.is_orchestrator("boss-1") and not names.is_orchestrator("pm-0")
+    assert names.trim_limit("jobs:feed", 1000) == 50 and names.trim_limit("events:board", 1000) == 1000
+    assert (names.pool_size, names.max_overflow) == (20, 10)
+    shown = {key: (value, source) for key, value, source in resolve("renamed").describe()}
+    assert shown["conventions.qa_stream"][0] == "jobs:review"
+    assert shown["conventions.qa_stream"][1].startswith("profile renamed")
+    assert shown["conventions.reviewer_field"] == ("reviewer_id", "default")
+    (tmp_path / "bsnexus-lab.toml").write_text(
+        '[profiles.bad]\nredis_url = "redis://r:6379"\n[profiles.bad.conventions]\nworker_consumers = "runner-("\n'
+    )
+    with pytest.raises(ConfigError, match=r"conventions\.worker_consumers is not a regular expression"):
+        resolve("bad")
+
+
+def test_bsnexus_s_own_conventions_by_default() -> None:
+    names = Target(name="t", redis_url="redis://r:6379").conventions
+    worker = str(uuid4())
+    assert names.is_worker(worker) and not names.is_worker(worker.upper()) and not names.is_worker("pm-0")
+    assert names.orchestrator_consumers == ("pm-0", "architect-0")
+    assert names.worker_groups == {"workers", "reviewers"} and names.trim_limit("events:board", 1000) == 5000
+    assert (names.queue_stream, names.qa_stream, names.pool_size, names.max_overflow) == (
+        "tasks:queue",
+        "tasks:qa",
+        5,
+        10,
+    )
 
 
 def test_profile_named_by_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -32,10 +32,9 @@ from bsnexus_lab.areas.logs.checks import repeated_errors
 from bsnexus_lab.areas.logs.errors import grouped
 from bsnexus_lab.areas.logs.read import read
 from bsnexus_lab.areas.streams.checks import dead_consumer, lost_messages, poison_message, stuck_on_live_consumer
-from bsnexus_lab.areas.streams.names import is_worker
 from bsnexus_lab.areas.streams.probes import body_row
 from bsnexus_lab.cli import main
-from bsnexus_lab.config import postgres_url, resolve
+from bsnexus_lab.config import Conventions, postgres_url, resolve
 from bsnexus_lab.findings import Finding, to_html, to_json, to_text
 from bsnexus_lab.masking import mask_fields, mask_key
 from bsnexus_lab.resp import decode, entry_id, text
@@ -419,7 +418,7 @@ CONSUMERS = st.one_of(
 @example(name="٠b7c4a52-3f0e-4a57-9d1e-6c1f0c2b9a11")
 @example(name="{0b7c4a52-3f0e-4a57-9d1e-6c1f0c2b9a11}")
 def test_only_a_worker_id_as_bsnexus_writes_it_is_a_worker(name: str) -> None:
-    assert is_worker(name) == bool(CANONICAL_UUID.fullmatch(name))
+    assert Conventions().is_worker(name) == bool(CANONICAL_UUID.fullmatch(name))
 
 
 def rendered(findings: list[Finding]) -> tuple[str, str, list[dict[str, Any]]]:
@@ -456,7 +455,8 @@ def test_checks_name_odd_consumers_and_their_findings_render(name: str) -> None:
     [bodyless] = lost_messages(summary=summary, thresholds=STREAMS, pending=pending)
     assert dead.evidence["consumer"] == name and name in dead.title and repr(name) in dead.remedy
     assert poison.evidence["consumer"] == name
-    assert len(stuck) == (0 if is_worker(name) else 1) and all(f.evidence["consumer"] == name for f in stuck)
+    # Only the orchestrator's own consumers are judged stuck: any other name is a worker or unknown.
+    assert len(stuck) == (name in ("pm-0", "architect-0")) and all(f.evidence["consumer"] == name for f in stuck)
     assert bodyless.evidence["consumers"] == name
     findings = [dead, poison, *stuck, bodyless]
     as_text, as_html, as_json = rendered(findings)
@@ -478,8 +478,10 @@ def test_odd_consumer_names_come_back_from_the_server_and_findings_render(
         writer.xadd(ODD_STREAM, {b"id": b"body-id", b"payload": b"[" * 5000, b"\xff": b"\xfe", "who": sent})
         writer.xreadgroup("g", sent, {ODD_STREAM: ">"}, count=1)
     writer.xadd(ODD_STREAM, {"task_id": "waiting"})
+    shown = set(ODD_CONSUMERS.values())
+    orchestrator = {"orchestrator_consumers": sorted(shown)}  # so that every odd name is in a finding
     try:
-        with bl.connect("sandbox", thresholds={"streams.stuck_result_idle_s": 0}) as lab:
+        with bl.connect("sandbox", conventions=orchestrator, thresholds={"streams.stuck_result_idle_s": 0}) as lab:
             summary = lab.streams.summary(ODD_STREAM)
             consumers = lab.streams.consumers(ODD_STREAM)
             pending = lab.streams.pending(ODD_STREAM)
@@ -487,7 +489,6 @@ def test_odd_consumer_names_come_back_from_the_server_and_findings_render(
             findings = lab.streams.check(summary=summary, consumers=consumers, pending=pending, bodies=bodies)
     finally:
         writer.delete(ODD_STREAM)
-    shown = set(ODD_CONSUMERS.values())
     assert (int(summary["pending"].iloc[0]), int(summary["lag"].iloc[0])) == (3, 1)
     assert set(consumers["consumer"]) == set(pending["consumer"]) == shown
     assert consumers["registered"].isna().all()  # not worker ids: no registry key looked up

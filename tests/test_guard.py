@@ -18,7 +18,7 @@ import redis as sync_redis
 
 import bsnexus_lab as bl
 from bsnexus_lab import clients, runner
-from bsnexus_lab.areas import read_commands, read_scripts
+from bsnexus_lab.areas import areas, read_commands, read_scripts
 from bsnexus_lab.areas.streams.commands import COUNT_SCRIPT
 from bsnexus_lab.cli import main
 from bsnexus_lab.clients import CONNECTION_COMMANDS
@@ -68,6 +68,20 @@ def test_the_allow_lists_are_immutable(sandbox: Sandbox) -> None:
     with pytest.raises(AttributeError):
         guarded.scripts.add("return redis.call('DEL', KEYS[1])")  # type: ignore[attr-defined]
     assert "SELECT" in CONNECTION_COMMANDS and "SELECT" not in read_commands()
+
+
+def test_the_db_area_declares_every_redis_command_it_sends(sandbox: Sandbox) -> None:
+    """The consistency probe reads streams through the streams area's face on the db's own Context: a guard that
+    lets through only what the db area declares still lets it find every planted fault."""
+    facts = sandbox.load("db-stream-drift")
+    with bl.connect("sandbox") as lab:
+        lab._clients.commands = CONNECTION_COMMANDS | areas()["db"].commands  # before the first Redis call
+        frame = lab.db.consistency()
+        assert "XINFO.STREAM" not in lab._clients.redis().connection_pool.connection_class.commands
+    faults = dict(zip(frame["fault"], frame["task_id"], strict=True))
+    assert faults["lost_publish"] == facts["lost_publish"]
+    assert faults["misrouted_qa"] == facts["misrouted_qa"]["task_id"]
+    assert faults["missed_ack"] == facts["missed_ack"]["task_id"]
 
 
 def test_select_is_refused_the_database_comes_from_the_url(healthy: dict[str, Any], writer: sync_redis.Redis) -> None:

@@ -11,7 +11,7 @@ AREA = register(
         name="db",
         facade=Db,
         thresholds=DbThresholds(),
-        commands=frozenset({"EXISTS"}),  # worker registry keys; streams are read through the streams area's probes
+        commands=frozenset({"EXISTS", "XPENDING", "XINFO.GROUPS", "TYPE", "XRANGE"}),  # registry keys, consistency
         scripts=(),
         collect=collect,
     )

@@ -90,7 +90,7 @@ async def activity(ctx: Context) -> pd.DataFrame:
     frame = frame.reindex(columns=ACTIVITY_COLUMNS)
     frame["blocked_by"] = frame["blocked_by"].map(lambda pids: sorted(pids) if pids is not None else [])
     frame["hidden"] = frame["query"].eq(HIDDEN)
-    return frame
+    return ctx.target.conventions.stamp(frame)  # db.pool_exhaustion judges it by the service's pool size
 
 
 def summary(activity: pd.DataFrame) -> pd.DataFrame:

@@ -13,6 +13,7 @@ import pandas as pd
 
 from bsnexus_lab.areas.db.thresholds import DbThresholds
 from bsnexus_lab.checks import check
+from bsnexus_lab.config import Conventions
 from bsnexus_lab.findings import Finding, Kind, Severity
 
 EVIDENCE_ROWS = 20  # a finding names at most this many sessions/tasks; the frame holds the rest
@@ -138,8 +139,10 @@ def pool_exhaustion(
     activity: pd.DataFrame, thresholds: DbThresholds, connections: pd.DataFrame | None = None
 ) -> list[Finding]:
     """Seen from the server, an exhausted SQLAlchemy pool is sessions of one application idle in transaction
-    (checked out and forgotten) or a session count that sits at pool_size + max_overflow."""
-    pool = thresholds.pool_size + thresholds.pool_overflow
+    (checked out and forgotten) or a session count that sits at pool_size + max_overflow (the target's
+    conventions: SQLAlchemy's 5 + 10 by default)."""
+    names = Conventions.of(activity)
+    pool = names.pool_size + names.max_overflow
     findings = []
     leaked = activity[
         (activity["state"] == "idle in transaction") & (activity["state_age_s"] >= thresholds.idle_in_transaction_s)
@@ -148,14 +151,14 @@ def pool_exhaustion(
     for app in sorted(set(leaked["application"].fillna("")) | set(steady)):
         mine = leaked[leaked["application"].fillna("") == app]
         sessions = int((activity["application"].fillna("") == app).sum())
-        if len(mine) < thresholds.pool_size and app not in steady:
+        if len(mine) < names.pool_size and app not in steady:
             continue
         severity = Severity.CRITICAL if len(mine) >= pool or app in steady else Severity.WARNING
         what = (
             f"{len(mine)} of its {sessions} sessions idle in transaction for over "
             f"{_s(thresholds.idle_in_transaction_s)}"
             if len(mine)
-            else f"a steady {steady[app]} sessions, its pool's {thresholds.pool_size} + {thresholds.pool_overflow}"
+            else f"a steady {steady[app]} sessions, its pool's {names.pool_size} + {names.max_overflow}"
         )
         findings.append(
             Finding(
@@ -167,18 +170,19 @@ def pool_exhaustion(
                     "sessions": sessions,
                     "idle_in_transaction": len(mine),
                     "oldest_idle_s": _num(mine["state_age_s"].max()) if len(mine) else None,
-                    "pool_size": thresholds.pool_size,
-                    "max_overflow": thresholds.pool_overflow,
+                    "pool_size": names.pool_size,
+                    "max_overflow": names.max_overflow,
                     "clients": sorted(str(c) for c in mine["client"].dropna().unique())[:EVIDENCE_ROWS],
                     "last_queries": mine["query"].value_counts().head(3).to_dict(),
                     "pids": [int(p) for p in mine["pid"].head(EVIDENCE_ROWS)],
                 },
                 remedy="In the application: every session must end (async with async_session() as s, s.begin(): "
                 "...), commit or roll back on every path, and never await an HTTP call, an LLM or a blocking "
-                "XREADGROUP inside a transaction. Each process's pool (SQLAlchemy pool_size 5 + max_overflow 10) "
-                "then drains: today requests wait pool_timeout (30 s) and fail with 'QueuePool limit of size 5 "
-                "overflow 10 reached'. Safety net on the server: ALTER ROLE ... SET "
-                "idle_in_transaction_session_timeout = '60s'. Keep processes x 15 below the usable connections.",
+                "XREADGROUP inside a transaction. Each process's pool (SQLAlchemy pool_size "
+                f"{names.pool_size} + max_overflow {names.max_overflow}) then drains: today requests wait "
+                f"pool_timeout (30 s) and fail with 'QueuePool limit of size {names.pool_size} overflow "
+                f"{names.max_overflow} reached'. Safety net on the server: ALTER ROLE ... SET "
+                f"idle_in_transaction_session_timeout = '60s'. Keep processes x {pool} below the usable connections.",
                 subject=(app,),
                 scope=frozenset({f"pg:app:{app}"}) | _pids(mine["pid"]),
             )
@@ -511,7 +515,7 @@ def migrations(migrations: pd.DataFrame, thresholds: DbThresholds) -> list[Findi
 FAULT_TEXT = {
     "lost_publish": (
         Severity.CRITICAL,
-        "{n} task(s) queued with no entry in tasks:queue (lost publish): their projects never queue again",
+        "{n} task(s) queued with no entry in {stream} (lost publish): their projects never queue again",
         "Republish them (the board's retry, or set the task back to ready so 'queue next' publishes it). Publishing "
         "after the commit without a retry loses the message when Redis blips.",
     ),
@@ -529,13 +533,13 @@ FAULT_TEXT = {
     ),
     "misrouted_qa": (
         Severity.CRITICAL,
-        "{n} task(s) in review whose tasks:qa entry is pending on another worker than their reviewer",
+        "{n} task(s) in review whose {stream} entry is pending on another worker than their reviewer",
         "The holder skips it on every poll and the reviewer never gets it: XCLAIM the entry to the task's "
         "reviewer_id (dry run first).",
     ),
     "unverified": (
         Severity.INFO,
-        "Lost publishes not checked: tasks:queue holds more entries than the scan limit, or pending entries "
+        "Lost publishes not checked: {stream} holds more entries than the scan limit, or pending entries "
         "whose bodies were trimmed",
         "Raise thresholds.db.consistency_scan_limit for a one-off deeper scan; trimmed bodies are the streams "
         "area's finding.",
@@ -560,7 +564,7 @@ def consistency(consistency: pd.DataFrame, thresholds: DbThresholds) -> list[Fin
             Finding(
                 "db.consistency",
                 severity,
-                title.format(n=len(group)),
+                title.format(n=len(group), stream=next(iter(group["stream"].dropna()), "the stream")),
                 kind=Kind.SYMPTOM if fault == "misrouted_qa" else None,  # streams.misrouted_qa names the entry
                 evidence={"fault": fault, "tasks": tasks},
                 remedy=remedy,

@@ -1,17 +1,19 @@
 """PostgreSQL against Redis: tasks whose row and stream entry tell different stories.
 
-- ``lost_publish``: a task ``queued`` with no entry for it in ``tasks:queue`` (neither pending nor waiting);
+- ``lost_publish``: a task ``queued`` with no entry for it in the queue stream (``tasks:queue``: neither pending
+  nor waiting);
 - ``expired_worker``: a task ``in_progress`` whose worker's registry key expired;
 - ``missed_ack``: an entry still pending for a task already ``done``;
-- ``misrouted_qa``: a task in ``review`` whose ``tasks:qa`` entry is pending on another consumer than its
+- ``misrouted_qa``: a task in ``review`` whose QA entry (``tasks:qa``) is pending on another consumer than its
   ``reviewer_id``;
 - ``dead_consumer``: a ``queued`` (or ``review``) task whose entry is pending on a consumer without a registry
   key. The streams area reports that consumer (streams.dead_consumer); the row is kept here as context only;
 - ``unverified``: the bounded scan stopped before the end of a stream, or pending entries lost their bodies
   to trimming (streams.lost_messages reports those), so a missing entry proves nothing.
 
-Streams are read with the streams area's paged probes (XPENDING pages, XRANGE with COUNT), at most
-``consistency_scan_limit`` entries per group.
+Streams are read with the streams area's public probes (XPENDING pages, XINFO GROUPS, XRANGE with COUNT), at
+most ``consistency_scan_limit`` entries per group; the streams, groups and reviewer field are the target's
+:class:`~bsnexus_lab.config.Conventions`.
 """
 
 from __future__ import annotations
@@ -20,17 +22,15 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from bsnexus_lab.areas import streams
 from bsnexus_lab.areas.db.activity import MARKER
 from bsnexus_lab.areas.db.tasks import active_tasks
 from bsnexus_lab.areas.db.tasks import registered as registry
-from bsnexus_lab.areas.streams import probes as streams
 from bsnexus_lab.errors import NotFound
 
 if TYPE_CHECKING:
     from bsnexus_lab.context import Context
 
-QUEUE = ("tasks:queue", "workers")
-QA = ("tasks:qa", "reviewers")
 CONSISTENCY_COLUMNS = [
     "fault",
     "task_id",
@@ -60,26 +60,24 @@ async def _pending(ctx: Context, stream: str, group: str, limit: int) -> pd.Data
         return pd.DataFrame(columns=streams.PENDING_COLUMNS)
 
 
-async def _waiting(ctx: Context, stream: str, group: str, limit: int) -> pd.DataFrame:
-    """Entries not yet delivered to the group (after its last-delivered id), at most ``limit``."""
-    summary = await streams.summary(ctx, [stream])
-    row = summary[(summary["group"] == group) & summary["exists"].astype(bool)]
-    if row.empty:
-        return pd.DataFrame(columns=["stream", "id", "task_id"])
-    return await streams.peek(ctx, stream, start="(" + str(row["last_delivered_id"].iloc[0]), count=limit)
-
-
 async def consistency(ctx: Context, limit: int | None = None, active: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per task whose PostgreSQL status and Redis stream state disagree (see the module's faults).
 
     ``active`` is :func:`~bsnexus_lab.areas.db.tasks.active_tasks` when the caller already read it.
     """
     limit = limit or ctx.thresholds.consistency_scan_limit
+    names = ctx.target.conventions
+    queue, qa = names.queue_stream, names.qa_stream
     active = await active_tasks(ctx, limit=limit) if active is None else active
-    held = pd.concat([await _pending(ctx, *QUEUE, limit), await _pending(ctx, *QA, limit)], ignore_index=True)
-    waiting = await _waiting(ctx, *QUEUE, limit)
-    body = await streams.bodies(ctx, held[["stream", "id"]]) if not held.empty else pd.DataFrame(columns=["id"])
-    fields = body.reindex(columns=["stream", "id", "task_id", "reviewer_id"])
+    held = pd.concat(
+        [await _pending(ctx, queue, names.worker_group, limit), await _pending(ctx, qa, names.reviewer_group, limit)],
+        ignore_index=True,
+    )
+    waiting = await streams.waiting(ctx, queue, names.worker_group, limit)
+    nothing = pd.DataFrame(columns=["stream", "id"], dtype=object)  # nothing pending: merge keys of held's type
+    body = await streams.bodies(ctx, held[["stream", "id"]]) if not held.empty else nothing
+    fields = body.reindex(columns=["stream", "id", "task_id", names.reviewer_field])
+    fields = fields.rename(columns={names.reviewer_field: "reviewer_id"})
     held = held.merge(fields, on=["stream", "id"], how="left")
     ids = sorted({str(t) for t in held["task_id"].dropna()} - set(active["task_id"]))
     known = ["task_id", "status", "project_id", "project", "age_s"]
@@ -115,14 +113,14 @@ async def consistency(ctx: Context, limit: int | None = None, active: pd.DataFra
             "deliveries": row.deliveries,
         }
 
-    queue_held = held[held["stream"] == QUEUE[0]]
+    queue_held = held[held["stream"] == queue]
     for row in held.itertuples():
         state = status.get(str(row.task_id))
         if state == "done":
             add("missed_ack", row.task_id, **entry(row))
         elif registered.get(row.consumer) is False and state in ("queued", "review"):
             add("dead_consumer", row.task_id, **entry(row))
-        elif row.stream == QA[0] and state == "review":
+        elif row.stream == qa and state == "review":
             reviewer = next(
                 (r for r in (reviewer_of.get(row.task_id), row.reviewer_id) if isinstance(r, str) and r), None
             )
@@ -139,7 +137,7 @@ async def consistency(ctx: Context, limit: int | None = None, active: pd.DataFra
     if complete:
         for task in queued.itertuples():
             if task.task_id not in published:
-                add("lost_publish", task.task_id, stream=QUEUE[0])
+                add("lost_publish", task.task_id, stream=queue)
     elif not queued.empty:
-        add("unverified", None, stream=QUEUE[0], deliveries=None, idle_s=None)
+        add("unverified", None, stream=queue, deliveries=None, idle_s=None)
     return pd.DataFrame(rows, columns=CONSISTENCY_COLUMNS)

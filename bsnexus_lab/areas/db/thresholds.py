@@ -36,8 +36,6 @@ class DbThresholds:
     long_query_s: float = threshold(
         60.0, "PgHero's long-running query threshold: nothing BSNexus runs per request should take a minute."
     )
-    pool_size: int = threshold(5, "SQLAlchemy's default pool_size, which BSNexus's engine keeps.")
-    pool_overflow: int = threshold(10, "SQLAlchemy's default max_overflow, which BSNexus's engine keeps.")
     slow_statement_mean_ms: float = threshold(
         20.0, "PgHero's slow-query threshold: a statement averaging 20 ms is slow for a request-path query."
     )

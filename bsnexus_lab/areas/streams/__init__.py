@@ -1,4 +1,8 @@
-"""The streams area: BSNexus's Redis Streams, their consumer groups and consumers (``lab.streams``)."""
+"""The streams area: BSNexus's Redis Streams, their consumer groups and consumers (``lab.streams``).
+
+Another area reads streams through ``pending``, ``bodies`` and ``waiting``: coroutines it runs on its own
+Context, so the Redis commands they send are that area's to declare.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,10 @@ from bsnexus_lab.areas.streams import checks as checks  # importing registers th
 from bsnexus_lab.areas.streams import lag as lag
 from bsnexus_lab.areas.streams.commands import COUNT_SCRIPT, READ_COMMANDS
 from bsnexus_lab.areas.streams.facade import Streams
+from bsnexus_lab.areas.streams.probes import PENDING_COLUMNS as PENDING_COLUMNS
+from bsnexus_lab.areas.streams.probes import bodies as bodies
+from bsnexus_lab.areas.streams.probes import pending as pending
+from bsnexus_lab.areas.streams.probes import waiting as waiting
 from bsnexus_lab.areas.streams.thresholds import StreamThresholds
 
 

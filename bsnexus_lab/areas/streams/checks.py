@@ -4,6 +4,10 @@ Causes (a consumer that died, a message that kills its reader, a QA message held
 result the orchestrator failed to process, a group nobody reads) carry scope tokens
 (``stream:S/G``, ``consumer:S/G/C``, ``entry:S/G/ID``, ``task:ID``) that the symptoms they explain share
 (messages lost to trimming, a backlog near the trim limit), so a report shows each story once, cause first.
+
+BSNexus's names (the QA stream, the reviewer field, which consumers are workers or the orchestrator, the worker
+groups, per-stream trim limits) come from the target's :class:`~bsnexus_lab.config.Conventions`, which the
+probes stamp on the frames they return.
 """
 
 from __future__ import annotations
@@ -12,9 +16,9 @@ from typing import Any
 
 import pandas as pd
 
-from bsnexus_lab.areas.streams.names import QA_STREAM, REVIEWER_FIELD, is_worker, is_worker_group
 from bsnexus_lab.areas.streams.thresholds import StreamThresholds
 from bsnexus_lab.checks import check
+from bsnexus_lab.config import Conventions
 from bsnexus_lab.findings import Finding, Kind, Severity
 from bsnexus_lab.resp import entry_id
 from bsnexus_lab.text import duration, plural
@@ -41,8 +45,8 @@ def dead_consumer(
     them otherwise, so these entries (and their tasks, stuck in ``queued``) wait forever. A missing key alone
     is not death: under ``allkeys-lru`` a live worker's key can be evicted. So when PostgreSQL answers, a
     critical finding also needs the worker row's heartbeat older than the registry TTL; a recent heartbeat
-    makes it a warning that the key is missing. Consumers without a registry key by design (the orchestrator's
-    ``pm-0``, ``architect-0``) are judged by :func:`stuck_on_live_consumer` instead.
+    makes it a warning that the key is missing. Consumers without a registry key by design (the orchestrator's,
+    ``pm-0`` and ``architect-0`` by default) are judged by :func:`stuck_on_live_consumer` instead.
     """
     idle_ms = thresholds.dead_consumer_idle_s * 1000
     candidates = consumers[
@@ -175,11 +179,13 @@ def held_evidence(held: pd.DataFrame, thresholds: StreamThresholds) -> list[Find
 
 def _misrouted(pending: pd.DataFrame, bodies: pd.DataFrame | None) -> pd.DataFrame:
     """Pending QA entries held by a consumer other than the reviewer their body names."""
-    if bodies is None or REVIEWER_FIELD not in bodies or pending.empty:
+    names = Conventions.of(pending, bodies)
+    field = names.reviewer_field
+    if bodies is None or field not in bodies or pending.empty:
         return pending.iloc[0:0].assign(reviewer=None, task_id=None)
-    body = bodies[bodies["stream"] == QA_STREAM][["id", REVIEWER_FIELD, *(["task_id"] if "task_id" in bodies else [])]]
-    qa = pending[pending["stream"] == QA_STREAM].merge(body, on="id", how="inner")
-    qa = qa.rename(columns={REVIEWER_FIELD: "reviewer"})
+    body = bodies[bodies["stream"] == names.qa_stream][["id", field, *(["task_id"] if "task_id" in bodies else [])]]
+    qa = pending[pending["stream"] == names.qa_stream].merge(body, on="id", how="inner")
+    qa = qa.rename(columns={field: "reviewer"})
     if "task_id" not in qa:
         qa["task_id"] = None
     named = qa["reviewer"].map(lambda r: isinstance(r, str) and bool(r))
@@ -190,7 +196,7 @@ def _misrouted(pending: pd.DataFrame, bodies: pd.DataFrame | None) -> pd.DataFra
 def misrouted_qa(
     pending: pd.DataFrame, thresholds: StreamThresholds, bodies: pd.DataFrame | None = None
 ) -> list[Finding]:
-    """A ``tasks:qa`` entry pending on a consumer other than its body's ``reviewer_id``.
+    """A QA entry (``tasks:qa``) pending on a consumer other than the reviewer its body names (``reviewer_id``).
 
     All reviewers share one group; a worker that reads a QA message meant for another keeps it pending and
     skips it on every poll (its delivery count climbs), so the intended reviewer never gets it and the task
@@ -234,8 +240,14 @@ def poison_message(
 
     A misrouted QA message also climbs in deliveries; it has its own finding and is left out here.
     """
-    misrouted = set(_misrouted(pending, bodies)["id"])
-    poison = pending[(pending["deliveries"] >= thresholds.poison_deliveries) & ~pending["id"].isin(misrouted)]
+    wrong = _misrouted(pending, bodies)
+    misrouted = set(zip(wrong["stream"], wrong["id"], strict=True))
+    other = pd.Series(
+        [(stream, entry) not in misrouted for stream, entry in zip(pending["stream"], pending["id"], strict=True)],
+        index=pending.index,
+        dtype=bool,
+    )
+    poison = pending[(pending["deliveries"] >= thresholds.poison_deliveries) & other]
     poison = poison.sort_values("deliveries", ascending=False)
     findings = []
     for row in poison.head(POISON_SHOWN).itertuples():
@@ -248,7 +260,7 @@ def poison_message(
             "idle_s": round(row.idle_ms / 1000, 1),
         }
         task_id = None
-        if bodies is not None and not (body := bodies[bodies["id"] == row.id]).empty:
+        if bodies is not None and not (body := _body(bodies, row.stream, row.id)).empty:
             fields = {k: v for k, v in body.iloc[0].items() if k not in {"stream", "id", "exists"} and _present(v)}
             evidence["body"] = _shorten(fields) if body.iloc[0]["exists"] else "gone (trimmed or deleted)"
             task_id = fields.get("task_id")
@@ -285,19 +297,20 @@ def poison_message(
 def stuck_on_live_consumer(
     pending: pd.DataFrame, thresholds: StreamThresholds, bodies: pd.DataFrame | None = None
 ) -> list[Finding]:
-    """An entry pending on a consumer that never re-reads its own pending entries (the orchestrator's ``pm-0``,
-    ``architect-0``), delivered once and idle past the threshold.
+    """An entry pending on a consumer that never re-reads its own pending entries (the orchestrator's, ``pm-0``
+    and ``architect-0`` by default), delivered once and idle past the threshold.
 
     The orchestrator acks a result only after its database commit; when processing raises (a duplicate result:
     ``Invalid transition: done -> review``) the entry stays pending forever and the exception is in
-    ``orchestrator.log``.
+    ``orchestrator.log``. Only the target's orchestrator consumers count: a consumer that is neither one of them
+    nor a worker is unknown, and nothing says it never retries.
     """
     idle_ms = thresholds.stuck_result_idle_s * 1000
-    orchestrator = pending["consumer"].map(lambda c: not is_worker(c)).astype(bool)
+    orchestrator = pending["consumer"].map(Conventions.of(pending).is_orchestrator).astype(bool)
     stuck = pending[orchestrator & (pending["deliveries"] == 1) & (pending["idle_ms"] >= idle_ms)]
     findings = []
     for row in stuck.sort_values("idle_ms", ascending=False).itertuples():
-        task_id = _body_field(bodies, row.id, "task_id")
+        task_id = _body_field(bodies, row.stream, row.id, "task_id")
         task = f" for task {task_id}" if task_id else ""
         findings.append(
             Finding(
@@ -328,10 +341,15 @@ def stuck_on_live_consumer(
     return findings
 
 
-def _body_field(bodies: pd.DataFrame | None, entry: str, name: str) -> Any:
+def _body(bodies: pd.DataFrame, stream: str, entry: str) -> pd.DataFrame:
+    """The body of one entry: ids are per stream, and two streams written in the same millisecond share them."""
+    return bodies[(bodies["stream"] == stream) & (bodies["id"] == entry)]
+
+
+def _body_field(bodies: pd.DataFrame | None, stream: str, entry: str, name: str) -> Any:
     if bodies is None or name not in bodies:
         return None
-    match = bodies.loc[bodies["id"] == entry, name]
+    match = _body(bodies, stream, entry)[name]
     return match.iloc[0] if not match.empty and _present(match.iloc[0]) else None
 
 
@@ -451,8 +469,9 @@ def trim_risk(summary: pd.DataFrame, thresholds: StreamThresholds) -> list[Findi
     """Where a stream is trimmed (observed, not assumed: the public backend never trims), an undelivered
     backlog near the MAXLEN loses tasks when it passes it."""
     findings = []
+    names = Conventions.of(summary)
     for row in summary.dropna(subset=["group"]).itertuples():
-        limit = thresholds.trim_limit_for(row.stream)
+        limit = names.trim_limit(row.stream, thresholds.trim_limit)
         if pd.notna(row.lag) and row.lag >= thresholds.trim_warning_ratio * limit and trimmed(row, thresholds):
             findings.append(
                 Finding(
@@ -480,6 +499,7 @@ def trim_risk(summary: pd.DataFrame, thresholds: StreamThresholds) -> list[Findi
 def no_readers(summary: pd.DataFrame, thresholds: StreamThresholds) -> list[Finding]:
     """A stream with entries and no consumer group (unless it is read directly), or a group with no consumers
     while entries wait for it."""
+    worker_groups = Conventions.of(summary).worker_groups
     findings = []
     for stream, rows in summary[summary["exists"]].groupby("stream", sort=False):
         first = rows.iloc[0]
@@ -509,7 +529,7 @@ def no_readers(summary: pd.DataFrame, thresholds: StreamThresholds) -> list[Find
                         evidence={"stream": stream, "group": row.group, "lag": int(row.lag)},
                         remedy=(
                             "No worker has ever read this group: check that workers are registered and polling."
-                            if is_worker_group(row.group)
+                            if row.group in worker_groups
                             else f"The {row.group!r} group is read by the backend's orchestrator loop, which starts "
                             "with a project (POST /api/v1/pm/{project_id}/start) and is not restarted when the "
                             "backend restarts: start the project's orchestration again."

@@ -41,9 +41,9 @@ from typing import Any
 
 import pandas as pd
 
-from bsnexus_lab.areas.streams.names import is_worker, is_worker_group
 from bsnexus_lab.areas.streams.thresholds import StreamThresholds
 from bsnexus_lab.checks import check
+from bsnexus_lab.config import Conventions
 from bsnexus_lab.findings import Finding, Kind, Severity
 from bsnexus_lab.resp import entry_id
 from bsnexus_lab.text import duration, plural
@@ -101,8 +101,10 @@ def _saturation(consumers: pd.DataFrame | None, stream: str, group: str) -> str 
     worker reviewing is as busy as one executing); None otherwise or unknown."""
     if consumers is None or consumers.empty:
         return None
+    names = Conventions.of(consumers)
     is_worker_row = [
-        is_worker(c) and is_worker_group(g) for c, g in zip(consumers["consumer"], consumers["group"], strict=True)
+        names.is_worker(c) and g in names.worker_groups
+        for c, g in zip(consumers["consumer"], consumers["group"], strict=True)
     ]
     workers = consumers[is_worker_row]
     busy = set(workers.loc[workers["pending"] > 0, "consumer"])
@@ -178,6 +180,7 @@ def lag_status(
     SATURATED group explains the messages trimmed from it); a window that cannot be judged says so at info."""
     statuses = evaluate(samples, thresholds, consumers, summary)
     gaps = int(samples["error"].notna().sum()) if "error" in samples else 0
+    worker_groups = Conventions.of(consumers, summary, samples).worker_groups
     findings = []
     for row in statuses.itertuples():
         if row.status == "OK":
@@ -204,7 +207,7 @@ def lag_status(
                 severity=severity,
                 title=f"{row.stream}/{row.group} is {row.status}: {row.reason}",
                 evidence=evidence,
-                remedy=remedy_for(row.status, row.group),
+                remedy=remedy_for(row.status, row.group, worker_groups),
                 kind=kind,
                 subject=(row.stream, row.group),
                 # A window cut short by an outage is explained by it (deps.unreachable, deps.lost_during_run).
@@ -216,11 +219,11 @@ def lag_status(
     return findings
 
 
-def remedy_for(status: str, group: str) -> str:
+def remedy_for(status: str, group: str, worker_groups: frozenset[str]) -> str:
     """The remedy names the right component: the orchestrator reads results and escalations, not workers."""
     if status == "NODATA":
         return "Sample longer (see the gaps and the dependency findings) before judging this group."
-    if status in {"STOP", "STALL"} and not is_worker_group(group):
+    if status in {"STOP", "STALL"} and group not in worker_groups:
         return (
             f"The {group!r} group is read by the backend's orchestrator loop, which runs per started project and "
             "is not restarted with the backend: restart the project's orchestration "

@@ -19,7 +19,7 @@ import pandas as pd
 from redis.exceptions import NoPermissionError, ResponseError
 
 from bsnexus_lab.areas.streams.commands import COUNT_SCRIPT
-from bsnexus_lab.areas.streams.names import QA_STREAM, is_worker
+from bsnexus_lab.config import Conventions
 from bsnexus_lab.context import Context
 from bsnexus_lab.errors import NotFound, WrongType
 from bsnexus_lab.masking import mask_fields
@@ -230,7 +230,7 @@ async def summary(ctx: Context, streams: str | Iterable[str] | None = None) -> p
             if row["oldest_waiting_id"]:
                 row["oldest_wait_ms"] = max(0, now_ms - entry_id(row["oldest_waiting_id"])[0])
             rows.append(row)
-    frame = _frame(rows, SUMMARY_COLUMNS)
+    frame = _frame(ctx, rows, SUMMARY_COLUMNS)
     if refused:
         frame.attrs["notes"] = [
             f"lag on {name} is estimated: the server refused the lab's read-only counting script ({why})"
@@ -306,7 +306,7 @@ async def consumers(ctx: Context, streams: str | Iterable[str] | None = None, gr
     groups = [(s.name, text(g["name"])) for s in found for g in s.groups if group in (None, text(g["name"]))]
     if group is not None and not groups:
         raise NotFound(f"no consumer group named {group!r} on {', '.join(names)}", target=ctx.target.redis)
-    return _frame(await _consumer_rows(ctx, groups), CONSUMER_COLUMNS)
+    return _frame(ctx, await _consumer_rows(ctx, groups), CONSUMER_COLUMNS)
 
 
 async def _consumer_rows(ctx: Context, groups: list[tuple[str, str]]) -> list[dict[str, Any]]:
@@ -328,6 +328,7 @@ async def _consumer_rows(ctx: Context, groups: list[tuple[str, str]]) -> list[di
         for (stream_name, group_name), reply in zip(groups, per_group, strict=True)
         for c in reply
     ]
+    is_worker = ctx.target.conventions.is_worker
     workers = sorted({text(c["name"]) for _, _, c in members if is_worker(text(c["name"]))})
     holding = [(s, g, c) for s, g, c in members if int(c.get("pending", 0))]
     if not members:
@@ -404,7 +405,7 @@ async def pending(
             if len(page) < count:
                 break
             start = "(" + text(page[-1][0])
-    return _frame([dict(zip(PENDING_COLUMNS, r, strict=True)) for r in rows], PENDING_COLUMNS)
+    return _frame(ctx, [dict(zip(PENDING_COLUMNS, r, strict=True)) for r in rows], PENDING_COLUMNS)
 
 
 async def peek(
@@ -440,7 +441,8 @@ async def peek(
     else:
         entries = [(entry, reply[0][1] if reply else None) for entry, reply in zip(wanted, replies, strict=True)]
     rows = [body_row(stream, entry, fields) for entry, fields in entries]
-    return pd.DataFrame(rows, columns=list(dict.fromkeys(["stream", "id", "exists", *(k for r in rows for k in r)])))
+    frame = pd.DataFrame(rows, columns=list(dict.fromkeys(["stream", "id", "exists", *(k for r in rows for k in r)])))
+    return ctx.target.conventions.stamp(frame)
 
 
 def body_row(stream: str, entry: str, fields: Any) -> dict[str, Any]:
@@ -460,11 +462,13 @@ def body_row(stream: str, entry: str, fields: Any) -> dict[str, Any]:
 
 
 def worth_reading(pending: pd.DataFrame, thresholds: Any) -> pd.DataFrame:
-    """The pending entries whose bodies the checks need, most suspicious first, bounded."""
+    """The pending entries whose bodies the checks need, most suspicious first, bounded: redelivered ones, QA
+    messages (their reviewer), and entries held by the orchestrator (their task)."""
+    names = Conventions.of(pending)
     suspicious = (
         (pending["deliveries"] >= thresholds.poison_deliveries)
-        | (pending["stream"] == QA_STREAM)
-        | pending["consumer"].map(lambda c: not is_worker(c)).astype(bool)
+        | (pending["stream"] == names.qa_stream)
+        | pending["consumer"].map(names.is_orchestrator).astype(bool)
     )
     chosen = pending[suspicious].sort_values(["deliveries", "idle_ms"], ascending=False)
     return chosen.head(thresholds.bodies_limit)
@@ -473,7 +477,18 @@ def worth_reading(pending: pd.DataFrame, thresholds: Any) -> pd.DataFrame:
 async def bodies(ctx: Context, entries: pd.DataFrame) -> pd.DataFrame:
     """The bodies of the entries in a frame with ``stream`` and ``id`` columns (a pending frame, say)."""
     frames = [await peek(ctx, stream, list(group["id"])) for stream, group in entries.groupby("stream", sort=False)]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["stream", "id", "exists"])
+    found = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["stream", "id", "exists"])
+    return ctx.target.conventions.stamp(found)
+
+
+async def waiting(ctx: Context, stream: str, group: str, limit: int) -> pd.DataFrame:
+    """The bodies of the entries not yet delivered to ``group`` (after its last-delivered id), at most ``limit``;
+    none when the stream or the group does not exist."""
+    [found] = await _read_streams(ctx, [stream], explicit=False, info=False)
+    delivered = [text(g["last-delivered-id"]) for g in found.groups if text(g["name"]) == group]
+    if not delivered:
+        return ctx.target.conventions.stamp(pd.DataFrame(columns=["stream", "id", "exists"]))
+    return await peek(ctx, stream, start="(" + delivered[0], count=limit)
 
 
 TICK_COLUMNS = [
@@ -528,8 +543,9 @@ _COUNT_COLUMNS = (
 )
 
 
-def _frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=columns)
+def _frame(ctx: Context, rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
+    """The rows as a frame with nullable counts, stamped with the conventions the checks read it under."""
+    frame = ctx.target.conventions.stamp(pd.DataFrame(rows, columns=columns))
     if "registered" in frame:
         frame["registered"] = frame["registered"].astype("boolean")
     for column in _COUNT_COLUMNS:

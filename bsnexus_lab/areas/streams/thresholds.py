@@ -36,9 +36,10 @@ class StreamThresholds:
         "entries: one still pending after 5 minutes failed and will stay pending.",
     )
     trim_limit: int = threshold(
-        1000, "BSNexus's trim_streams() uses XTRIM MAXLEN ~ 1000 on task streams: undelivered entries past it go."
+        1000,
+        "BSNexus's trim_streams() uses XTRIM MAXLEN ~ 1000 on task streams: undelivered entries past it go. A "
+        "stream trimmed to another length is named in the target's conventions.trim_limits (events:board: 5000).",
     )
-    board_trim_limit: int = threshold(5000, "trim_streams() keeps ~5000 entries of events:board.")
     trim_warning_ratio: float = threshold(0.8, "Warn while there is still room: at 80 % of the trim limit.")
     assume_trimming: bool = threshold(
         False,
@@ -65,6 +66,3 @@ class StreamThresholds:
     pending_scan_limit: int = threshold(
         100_000, "How many pending entries a runbook scans per group (XPENDING pages of 10,000): bounded cost."
     )
-
-    def trim_limit_for(self, stream: str) -> int:
-        return self.board_trim_limit if stream == "events:board" else self.trim_limit
