@@ -28,11 +28,10 @@ from bsnexus_lab.config import redact_url
 from bsnexus_lab.findings import Finding
 from bsnexus_lab.findings.notebook import bundle
 from bsnexus_lab.findings.render import COLOURS, to_html, to_text
-from bsnexus_lab.text import duration
+from bsnexus_lab.text import MISSING, duration
 
 T = TypeVar("T")
 
-MISSING = "–"  # the one way a missing value is shown, whatever pandas holds (NaN, <NA>, None, NaT)
 KIND = "bsnexus_lab.kind"  # DataFrame.attrs key: what a frame is ("streams.summary"); pandas carries attrs along
 NAMES = "bsnexus_lab.names"  # DataFrame.attrs key: {worker id: worker name}, shown beside the ids
 # DataFrame.attrs key: the columns shown by default, as the frame's area declares them for its wide frames (so

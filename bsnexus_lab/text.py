@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import timedelta
 
+MISSING = "–"  # the one way a missing value is shown, whatever pandas holds (NaN, <NA>, None, NaT)
 _DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|min|m|h|d|w|)\s*")
 _UNITS = {"ms": 0.001, "": 1, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -14,12 +16,14 @@ def plural(count: int, singular: str, many: str | None = None) -> str:
     return f"{count} {singular if count == 1 else (many or singular + 's')}"
 
 
-def duration(seconds: float) -> str:
+def duration(seconds: float | None) -> str:
     """Seconds as people say them: "340 ms", "4.2 s", "45 s", "15 min", "2 h 5 min", "3 d 2 h".
 
     One decimal below 10 s (none when it is 0: "3 s"), whole seconds up to 90 s and whole minutes up to 90 min,
-    so the figures in finding titles stay short.
+    so the figures in finding titles stay short. None or NaN (no such time) is :data:`MISSING`.
     """
+    if seconds is None or math.isnan(seconds):
+        return MISSING
     s = abs(float(seconds))
     sign = "-" if seconds < 0 else ""
     if 0 < s < 1:
