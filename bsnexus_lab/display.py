@@ -17,9 +17,9 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,8 +29,6 @@ from bsnexus_lab.findings import Finding
 from bsnexus_lab.findings.notebook import bundle
 from bsnexus_lab.findings.render import COLOURS, to_html, to_text
 from bsnexus_lab.text import MISSING, duration
-
-T = TypeVar("T")
 
 KIND = "bsnexus_lab.kind"  # DataFrame.attrs key: what a frame is ("streams.summary"); pandas carries attrs along
 NAMES = "bsnexus_lab.names"  # DataFrame.attrs key: {worker id: worker name}, shown beside the ids
@@ -262,17 +260,6 @@ class Findings(list[Finding]):
 
 
 # -- progress ------------------------------------------------------------------------------------------
-def progress(items: Iterable[T], *, total: int | None = None, desc: str = "") -> Iterator[T]:
-    """A progress bar that is a widget in JupyterLab and a text bar in a terminal (tqdm's auto mode).
-
-    Off when ``BSNEXUS_LAB_RUN_DIR`` is set (the run directory a runbook run journals into, see
-    :meth:`bsnexus_lab.context.Context.record`): a report should not carry a bar.
-    """
-    from tqdm.auto import tqdm
-
-    return iter(tqdm(items, total=total, desc=desc, leave=False, disable=_in_run()))
-
-
 def wait(thread: threading.Thread, seconds: float, desc: str = "") -> None:
     """Wait for ``thread``, showing a bar over the ``seconds`` it was asked to take (none when 0)."""
     if seconds <= 0:

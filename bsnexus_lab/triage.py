@@ -113,12 +113,12 @@ class Triage:
     def _footer(self) -> str:
         counts = {s: sum(1 for f in flatten(self.findings) if f.severity is s) for s in Severity}
         more = max(0, len(self.problems()) - SUMMARY_LINES)
-        deps = ", ".join(
+        reachable = ", ".join(
             f"{r.dependency} {'up ' + str(r.version) if r.reachable else 'DOWN'}" for r in self.health.itertuples()
         )
         return (
             f"{more} more above info below; {counts[Severity.INFO]} info, {counts[Severity.OK]} checks ok. "
-            f"Dependencies: {deps}. Took {self.elapsed_s:.1f} s."
+            f"Dependencies: {reachable}. Took {self.elapsed_s:.1f} s."
         )
 
     def __repr__(self) -> str:

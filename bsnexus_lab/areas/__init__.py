@@ -51,6 +51,8 @@ class Area:
 def register(area: Area) -> Area:
     if area.name in _REGISTERED and _REGISTERED[area.name] != area:
         raise ValueError(f"area {area.name!r} registered twice")
+    if (area.sample is None) != (not area.samples):
+        raise ValueError(f"area {area.name!r}: a sampler and the frame name of its samples go together")
     _REGISTERED[area.name] = area
     return area
 
