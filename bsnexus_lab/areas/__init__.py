@@ -45,7 +45,7 @@ class Area:
     columns: Mapping[str, Sequence[str]] = field(default_factory=dict)  # "area.frame" -> columns shown by default
     sample: Callable[[Any, float, float], Any] | None = None  # (facade, every_s, window_s) -> a started Sampler
     samples: str = ""  # the frame name ``sample``'s rows are checked under and kept in the history as
-    reachability: Reachability | None = None
+    reachability: Reachability | None = None  # its part in "is the target reachable", asked before anything else
 
 
 def register(area: Area) -> Area:
