@@ -72,20 +72,18 @@ def run(
     """Every applicable check (of ``area``, or all); an ``ok`` finding for each that found nothing.
 
     ``frames`` are keyed by qualified name (``"streams.summary"``). The result is linked (symptoms under the
-    causes that explain them) and ranked.
+    causes that explain them) and ranked. The checks are those the areas registered when they were discovered
+    (by the Lab, or :func:`bsnexus_lab.areas.areas`); this module imports no area.
     """
-    from bsnexus_lab.areas import areas
-
-    areas()  # importing the areas registers their checks
+    known = sorted({c.area for c in REGISTRY.values()})
     selected = [c for c in REGISTRY.values() if area is None or c.area == area]
     if area is not None and not selected:
-        known = ", ".join(sorted({c.area for c in REGISTRY.values()}))
-        raise LabError(f"no checks for area {area!r}", hint=f"known areas: {known}")
-    unqualified = sorted(name for name in frames if name.split(".")[0] not in areas())
+        raise LabError(f"no checks for area {area!r}", hint=f"known areas: {', '.join(known)}")
+    unqualified = sorted(name for name in frames if name.split(".")[0] not in known)
     if unqualified:
         raise LabError(
             f"frames must be named area.probe, not {', '.join(unqualified)}",
-            hint=f"e.g. streams.summary; areas: {', '.join(areas())}",
+            hint=f"name each <area>.<probe>; areas: {', '.join(known)}",
         )
     findings: list[Finding] = []
     for chk in selected:

@@ -86,6 +86,11 @@ class Facade:
         """This area's thresholds."""
         return self._ctx.thresholds
 
+    @property
+    def target(self) -> Target:
+        """The target this facade looks at: its settings say what an area's snapshot can gather."""
+        return self._ctx.target
+
     def __repr__(self) -> str:
         calls = [name for name in dir(self) if not name.startswith("_")]
         return f"<lab.{self.area}: {', '.join(calls)}>"

@@ -1,11 +1,11 @@
 """How the lab's objects look: HTML in JupyterLab and reports, clean text in a terminal.
 
 Probes return plain DataFrames with machine units (``idle_ms``, ``registry_ttl_s``) and real missing values;
-this module only changes how they are shown: durations as "15 min", one sign for every missing value (NaN,
-``<NA>``, None, NaT), URLs redacted, rows coloured by severity. A frame tagged with :func:`tag` (the
-``%lab`` magics tag what they return) also gets a caption, its default columns and worker names beside
-their ids. :func:`install` registers the formatters with IPython for every DataFrame; the extension (and so
-the "BSNexus Lab" kernel and every runbook run) does it on load.
+this module only changes how they are shown: durations as "15 min" (:func:`~bsnexus_lab.text.duration`), one
+sign for every missing value (NaN, ``<NA>``, None, NaT), URLs redacted, rows coloured by severity. A frame
+tagged with :func:`tag` (the ``%lab`` magics tag what they return) also gets a caption, the default columns
+its area declares and worker names beside their ids. :func:`install` registers the formatters with IPython for
+every DataFrame; the extension (and so the "BSNexus Lab" kernel and every runbook run) does it on load.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,24 +28,17 @@ from bsnexus_lab.config import redact_url
 from bsnexus_lab.findings import Finding
 from bsnexus_lab.findings.notebook import bundle
 from bsnexus_lab.findings.render import COLOURS, to_html, to_text
+from bsnexus_lab.text import MISSING, duration
 
-T = TypeVar("T")
-
-MISSING = "–"  # the one way a missing value is shown, whatever pandas holds (NaN, <NA>, None, NaT)
 KIND = "bsnexus_lab.kind"  # DataFrame.attrs key: what a frame is ("streams.summary"); pandas carries attrs along
 NAMES = "bsnexus_lab.names"  # DataFrame.attrs key: {worker id: worker name}, shown beside the ids
+# DataFrame.attrs key: the columns shown by default, as the frame's area declares them for its wide frames (so
+# they fit a laptop screen and a printed page); the hidden ones are named under the table and stay in the frame.
+COLUMNS = "bsnexus_lab.columns"
 MAX_ROWS = 50  # a notebook cell or report section shows this many rows, then says how many it left out
 MAX_TEXT = 160  # longer cell values (JSON bodies, error text) are cut with an ellipsis
 BAR_AFTER_S = 2.0  # a call given a duration this long or longer counts it down on a progress bar
 
-# Fewer default columns for the wide frames, so they fit a laptop screen and a printed page; the hidden
-# ones are named under the table and stay in the frame itself.
-COLUMNS = {
-    "streams.summary": ["stream", "group", "length", "lag", "pending", "consumers", "max_pending_idle_ms"],
-    "streams.consumers": ["stream", "group", "consumer", "pending", "idle_ms", "oldest_pending_idle_ms",
-                          "oldest_pending_deliveries", "registered"],
-    "streams.pending": ["stream", "group", "consumer", "id", "idle_ms", "deliveries"],
-}  # fmt: skip
 # Columns ending in one of these hold durations in that unit.
 _DURATION_UNITS = {"_ms": 0.001, "_s": 1.0}
 _ID_COLUMNS = {"consumer", "worker_id", "reviewer_id"}
@@ -69,11 +62,16 @@ STYLE = (
 )
 
 
-def tag(frame: pd.DataFrame, kind: str, names: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """Mark a frame as the lab's ``kind`` (and give worker names for its ids); returns the same frame."""
+def tag(
+    frame: pd.DataFrame, kind: str, names: Mapping[str, str] | None = None, *, columns: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Mark a frame as the lab's ``kind``, with worker names for its ids and the columns it shows by default
+    (:attr:`bsnexus_lab.areas.Area.columns`); returns the same frame."""
     frame.attrs[KIND] = kind
     if names:
         frame.attrs[NAMES] = dict(names)
+    if columns:
+        frame.attrs[COLUMNS] = list(columns)
     return frame
 
 
@@ -82,25 +80,6 @@ def is_missing(value: Any) -> bool:
     if value is None or value is pd.NA or value is pd.NaT:
         return True
     return isinstance(value, float) and math.isnan(value)
-
-
-def duration(seconds: float | None) -> str:
-    """Seconds as people say them: ``0.0008`` -> "0.8 ms", ``900`` -> "15 min", ``7500`` -> "2 h 5 min"."""
-    if seconds is None or is_missing(seconds):
-        return MISSING
-    s = abs(float(seconds))
-    sign = "-" if seconds < 0 else ""
-    if s < 1:
-        return f"{sign}{s * 1000:.1f} ms" if s < 0.01 else f"{sign}{s * 1000:.0f} ms"
-    if s < 60:
-        return f"{sign}{s:.1f} s" if round(s, 1) < 10 else f"{sign}{s:.0f} s"
-    if s < 3600:
-        return f"{sign}{s / 60:.0f} min"
-    if s < 86400:
-        hours, minutes = divmod(round(s / 60), 60)
-        return f"{sign}{hours} h {minutes} min" if minutes else f"{sign}{hours} h"
-    days, hours = divmod(round(s / 3600), 24)
-    return f"{sign}{days} d {hours} h" if hours else f"{sign}{days} d"
 
 
 def size(count: float) -> str:
@@ -161,7 +140,7 @@ def _shown(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
         frame = frame.reset_index()
     if isinstance(frame.columns, pd.MultiIndex):
         frame = frame.set_axis([" / ".join(map(str, c)).strip(" /") for c in frame.columns], axis=1)
-    wanted = COLUMNS.get(frame.attrs.get(KIND, ""), list(frame.columns))
+    wanted = frame.attrs.get(COLUMNS, list(frame.columns))
     shown = [c for c in wanted if c in frame.columns] or list(frame.columns)
     return frame[shown], [str(c) for c in frame.columns if c not in shown]
 
@@ -249,9 +228,7 @@ def _more(frame: pd.DataFrame, max_rows: int, hidden: list[str], sep: str) -> st
 # -- the Lab and findings ------------------------------------------------------------------------------
 def lab_rows(lab: Any) -> list[tuple[str, str]]:
     """What a Lab is connected to, redacted, and what it can look at."""
-    from bsnexus_lab.areas import areas
-
-    facades = [name for name, area in areas().items() if area.facade is not None]
+    facades = [name for name, area in lab.areas.items() if area.facade is not None]
     return [
         ("target", lab.target.name),
         ("redis", lab.target.redis),
@@ -283,17 +260,6 @@ class Findings(list[Finding]):
 
 
 # -- progress ------------------------------------------------------------------------------------------
-def progress(items: Iterable[T], *, total: int | None = None, desc: str = "") -> Iterator[T]:
-    """A progress bar that is a widget in JupyterLab and a text bar in a terminal (tqdm's auto mode).
-
-    Off when ``BSNEXUS_LAB_RUN_DIR`` is set (the run directory a runbook run journals into, see
-    :meth:`bsnexus_lab.context.Context.record`): a report should not carry a bar.
-    """
-    from tqdm.auto import tqdm
-
-    return iter(tqdm(items, total=total, desc=desc, leave=False, disable=_in_run()))
-
-
 def wait(thread: threading.Thread, seconds: float, desc: str = "") -> None:
     """Wait for ``thread``, showing a bar over the ``seconds`` it was asked to take (none when 0)."""
     if seconds <= 0:

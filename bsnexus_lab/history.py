@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
@@ -27,6 +26,7 @@ import pandas as pd
 
 from bsnexus_lab.errors import ConfigError, LabError
 from bsnexus_lab.masking import MASK, is_secret_parameter
+from bsnexus_lab.text import parse_duration
 
 SAMPLES_MIME = "application/vnd.bsnexus-lab.samples+json"
 DATABASE = "history.sqlite"
@@ -67,15 +67,6 @@ def runs_dir(explicit: str | Path | None = None) -> Path:
         if (directory / "runs" / DATABASE).is_file():
             return directory / "runs"
     return here / "runs"
-
-
-def parse_duration(text: str) -> timedelta:
-    """``30d``, ``12h``, ``15m``, ``90s`` (or a number of seconds) as a timedelta."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", text)
-    if not match:
-        raise ConfigError(f"not a duration: {text!r}", hint="write it like 30m, 12h, 7d")
-    unit = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[match[2]]
-    return timedelta(seconds=float(match[1]) * unit)
 
 
 def parse_time(text: str, now: datetime | None = None) -> datetime:

@@ -1,7 +1,8 @@
 """The Lab: one target's clients, an event loop, and one facade per registered area (``lab.streams``...).
 
-The Lab knows no area by name: each area registers itself (:mod:`bsnexus_lab.areas`), and ``lab.<area>``
-is built on first use from the area's facade class and a :class:`~bsnexus_lab.context.Context`.
+The Lab knows no area by name: the areas are discovered once, when a Lab is made (:mod:`bsnexus_lab.areas`),
+and kept as ``lab.areas``; ``lab.<area>`` is built on first use from the area's facade class and a
+:class:`~bsnexus_lab.context.Context`, and ``lab.health()`` is answered by the area that declares it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from bsnexus_lab import checks
-from bsnexus_lab.areas import areas, default_thresholds, read_commands, read_scripts
+from bsnexus_lab.areas import Area, areas, default_thresholds, health_area, read_commands, read_scripts
 from bsnexus_lab.clients import Clients, Counters, check_sql
 from bsnexus_lab.config import Target, resolve
 from bsnexus_lab.context import Context
@@ -31,6 +32,7 @@ class Lab:
         allow_writes: bool = False,
         thresholds: Thresholds | Mapping[str, Any] | None = None,
     ) -> None:
+        self.areas: Mapping[str, Area] = areas()  # first: __getattr__ reads it
         self.target = target
         self.allow_writes = allow_writes
         self.thresholds = thresholds if isinstance(thresholds, Thresholds) else default_thresholds().replace(thresholds)
@@ -45,8 +47,8 @@ class Lab:
 
     def __getattr__(self, name: str) -> Any:
         """``lab.<area>``: the area's facade, made on first use."""
-        area = areas().get(name)
-        if name.startswith("_") or area is None or area.facade is None:
+        area = None if name.startswith("_") or name == "areas" else self.areas.get(name)
+        if area is None or area.facade is None:
             raise AttributeError(f"{type(self).__name__!r} has no attribute {name!r}")
         if name not in self._facades:
             ctx = Context(name, self.target, self._clients, self.thresholds, self.journal)
@@ -54,7 +56,7 @@ class Lab:
         return self._facades[name]
 
     def __dir__(self) -> list[str]:
-        return [*super().__dir__(), *(n for n, a in areas().items() if a.facade is not None)]
+        return [*super().__dir__(), *(n for n, a in self.areas.items() if a.facade is not None)]
 
     @property
     def counters(self) -> Counters:
@@ -63,7 +65,7 @@ class Lab:
 
     def health(self) -> pd.DataFrame:
         """One row per dependency: reachable or not, version, latency. Never raises for a dead server."""
-        return self.deps.health()
+        return getattr(self, health_area(self.areas).name).health()
 
     def query(self, sql: str, **params: Any) -> pd.DataFrame:
         """Run one read-only SQL statement against the target's database; credential columns come back masked.

@@ -4,7 +4,7 @@
 
     %lab connect [PROFILE]      open a Lab (read-only) as ``lab``; without a profile, as the CLI resolves
     %lab health                 one row per dependency
-    %lab triage                 every area's quick snapshot and every check: the findings, ranked
+    %lab triage                 the triage (``bsnexus-lab run triage``): its summary, then the findings, ranked
     %lab help                   the commands and every area's calls
 
 Anything else names an area, so a new area appears here without editing this module:
@@ -20,9 +20,7 @@ Line magics return their frame (``df = %lab streams``); arguments ``10s``/``500m
 
 from __future__ import annotations
 
-import importlib
 import inspect
-import re
 import shlex
 import threading
 from collections.abc import Callable
@@ -34,13 +32,12 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import display
 
 from bsnexus_lab import display as lab_display
-from bsnexus_lab.areas import areas
+from bsnexus_lab import triage
+from bsnexus_lab.areas import Area, areas, health_area
 from bsnexus_lab.errors import LabError
-from bsnexus_lab.findings import Finding, Kind, Severity, link
 from bsnexus_lab.lab import Lab, connect
+from bsnexus_lab.text import is_duration, parse_duration
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|min|h)$")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600}
 _WORKER_NAMES = "SELECT id::text AS id, name FROM workers WHERE id::text = ANY(:ids)"
 
 
@@ -77,10 +74,14 @@ class LabMagics(Magics):
 
     # -- built-ins --------------------------------------------------------------------------------------
     def _health(self) -> pd.DataFrame:
-        return lab_display.tag(self._lab().health(), "deps.health")
+        lab = self._lab()
+        return lab_display.tag(lab.health(), f"{health_area(lab.areas).name}.health")
 
     def _triage(self) -> lab_display.Findings:
-        return lab_display.Findings(triage(self._lab()))
+        """What ``bsnexus-lab run triage`` does: its one-screen summary shown, its findings returned."""
+        result = triage.run(self._lab())
+        display(result)
+        return lab_display.Findings(result.findings)
 
     def _help(self) -> None:
         lines = [(__doc__ or "").strip().replace("``", ""), "", "Areas in this installation and their calls:"]
@@ -94,6 +95,7 @@ class LabMagics(Magics):
             known = ", ".join(n for n, a in registered.items() if a.facade is not None)
             raise UsageError(f"%lab {name}: no such command or area in this installation (areas: {known})")
         lab = self._lab()
+        area = lab.areas[name]
         facade = getattr(lab, name)
         if not words:
             if cell and cell.strip():
@@ -108,29 +110,29 @@ class LabMagics(Magics):
         result = self._in_background(call, args, kwargs, cell, seconds) if background else call(*args, **kwargs)
         if not isinstance(result, pd.DataFrame):
             return result
-        frame = self._shown(lab, f"{name}.{method}", result)
-        _plots(name, {method: frame})
+        frame = self._shown(lab, area, f"{name}.{method}", result)
+        _plots(area, {method: frame})
         return frame
 
     def _snapshot(self, lab: Lab, name: str) -> pd.DataFrame | None:
         """The area's quick snapshot: findings, then each frame and the plots its frames allow."""
-        collect = areas()[name].collect
-        if collect is None:
+        area = lab.areas[name]
+        if area.collect is None:
             calls = ", ".join(_calls(type(getattr(lab, name))))
             raise UsageError(f"%lab {name}: this area has no quick snapshot; name a call: {calls}")
-        frames = {key: self._shown(lab, key, frame) for key, frame in collect(getattr(lab, name)).items()}
+        frames = {key: self._shown(lab, area, key, frame) for key, frame in area.collect(getattr(lab, name)).items()}
         if not frames:
             print(f"%lab {name}: nothing to show for {lab.target.name} (its snapshot needs settings this target lacks)")
             return None
         display(lab_display.Findings(lab.check(frames)))
-        _plots(name, {key.split(".", 1)[1]: frame for key, frame in frames.items()})
+        _plots(area, {key.split(".", 1)[1]: frame for key, frame in frames.items()})
         shown = list(frames.values())
         for frame in shown[1:]:
             display(frame)
         return shown[0] if shown else None
 
-    def _shown(self, lab: Lab, kind: str, frame: pd.DataFrame) -> pd.DataFrame:
-        return lab_display.tag(frame, kind, worker_names(lab, frame))
+    def _shown(self, lab: Lab, area: Area, kind: str, frame: pd.DataFrame) -> pd.DataFrame:
+        return lab_display.tag(frame, kind, worker_names(lab, frame), columns=area.columns.get(kind))
 
     def _in_background(
         self, call: Callable[..., Any], args: list[Any], kwargs: dict[str, Any], cell: str | None, seconds: float
@@ -155,30 +157,6 @@ class LabMagics(Magics):
         return outcome["result"]
 
 
-def triage(lab: Lab) -> list[Finding]:
-    """Every area's quick snapshot and every check the lab has; an area that could not look says so."""
-    frames: dict[str, Any] = {}
-    skipped = []
-    collectors = [(name, area.collect) for name, area in areas().items() if area.collect is not None]
-    for name, collect in lab_display.progress(collectors, desc="triage"):
-        try:
-            frames |= collect(getattr(lab, name))
-        except LabError as exc:  # "could not check" is a finding, under the dead dependency that explains it
-            skipped.append(
-                Finding(f"{name}.skipped", Severity.WARNING, f"{name} not checked: {exc}", target=lab.target.name,
-                        kind=Kind.SYMPTOM, scope=_dependency(exc))
-            )  # fmt: skip
-    return link([*lab.check(frames), *skipped])
-
-
-def _dependency(exc: LabError) -> frozenset[str]:
-    """The ``dep:`` scope of the server an error names (its redacted URL), so deps.unreachable explains it."""
-    url = exc.target or ""
-    if url.startswith(("redis", "unix")):
-        return frozenset({"dep:redis"})
-    return frozenset({"dep:postgresql"}) if url.startswith("postgres") else frozenset()
-
-
 def worker_names(lab: Lab, frame: pd.DataFrame) -> dict[str, str]:
     """Worker ids in a ``consumer`` column mapped to their names in the ``workers`` table (none without one)."""
     if "consumer" not in frame.columns or lab.target.database_url is None or frame.empty:
@@ -190,17 +168,13 @@ def worker_names(lab: Lab, frame: pd.DataFrame) -> dict[str, str]:
     return dict(zip(rows["id"], rows["name"], strict=True))
 
 
-def _plots(area: str, frames: dict[str, pd.DataFrame]) -> None:
-    """Every plot of the area whose inputs (named like the probes) are among ``frames``."""
-    try:
-        module = importlib.import_module(f"bsnexus_lab.areas.{area}.plots")
-    except ModuleNotFoundError:
+def _plots(area: Area, frames: dict[str, pd.DataFrame]) -> None:
+    """Every plot the area declares whose inputs (named like the probes) are among ``frames``."""
+    if area.plots is None:
         return
     import matplotlib.pyplot as plt
 
-    for _, plot in inspect.getmembers(module, inspect.isfunction):
-        if plot.__module__ != module.__name__ or plot.__name__.startswith("_"):
-            continue
+    for plot in area.plots():
         params = inspect.signature(plot).parameters.values()
         required = [p.name for p in params if p.default is inspect.Parameter.empty]
         if required and all(name in frames and not frames[name].empty for name in required):  # no data, no plot
@@ -227,14 +201,14 @@ def _arguments(words: list[str]) -> tuple[list[Any], dict[str, Any]]:
 
 def _duration(words: list[str]) -> float:
     """The longest duration among the arguments (``10s``, ``duration=5m``), in seconds; 0 without one."""
-    found = [_DURATION.match(word.split("=", 1)[-1]) for word in words]
-    return max((float(m[1]) * _UNITS[m[2]] for m in found if m), default=0.0)
+    values = [word.split("=", 1)[-1] for word in words]
+    return max((parse_duration(v).total_seconds() for v in values if is_duration(v)), default=0.0)
 
 
 def _value(word: str) -> Any:
     """``10s`` -> 10.0 (seconds), ``42`` -> 42, ``0.5`` -> 0.5, ``true``/``none``; anything else stays text."""
-    if match := _DURATION.match(word):
-        return float(match[1]) * _UNITS[match[2]]
+    if is_duration(word):
+        return parse_duration(word).total_seconds()
     lowered = word.lower()
     if lowered in {"true", "false"}:
         return lowered == "true"

@@ -3,9 +3,10 @@
 BSNexus keeps credentials where a debugging tool looks: worker auth tokens are Redis key names
 (``worker:token:{token}``) and the ``token`` field of every ``worker:{id}`` hash; PostgreSQL holds
 ``registration_tokens``, ``api_keys`` and each project's ``llm_config`` (provider API keys); its statistics keep
-the text of ``ALTER ROLE ... PASSWORD '...'``. These pure functions mask them by structure (a key's pattern, a
-field's or column's name, a SQL password literal); :func:`mask_text` is the last net for text that mentions a
-token key or a password literal. Every probe that reads such data applies them, and the runner applies
+the text of ``ALTER ROLE ... PASSWORD '...'``. These pure functions mask them by structure (a key name's
+segments, a field's or column's name, a SQL password literal); :func:`mask_key` is the one masker of Redis key
+names (the keyspace audit, SLOWLOG), and :func:`mask_text` is the last net for text that mentions a token key or
+a password literal. Every probe that reads such data applies them, and the runner applies
 :func:`mask_data` to every artefact.
 """
 
@@ -14,9 +15,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
+
+T = TypeVar("T", str, bytes)
 
 MASK = "***"
 # Field / column names whose value is a credential, wherever they appear (hash fields, SQL columns, JSON).
@@ -32,10 +35,13 @@ _SECRET_SUFFIXES = ("_token", "_secret", "_password", "_api_key", "_apikey")
 _SECRET_WORDS = frozenset(
     ["token", "password", "passwd", "pass", "secret", "key", "apikey", "credential", "credentials"]
 )
+# A key name segment named like this is followed by a secret: everything after it is masked (``worker:token:{t}``,
+# ``app:session:{id}``). The keyspace audit's Lua script receives the same list.
+SECRET_SEGMENTS = ("token", "tokens", "secret", "secrets", "password", "apikey", "api_key", "session")
 # Values whose inside holds credentials next to harmless settings (model names): masked field by field.
 NESTED_SECRETS = frozenset(["llm_config"])
-# The token after ``worker:token:``, but not a ``{token}`` placeholder (a key pattern, as the keyspace audit names
-# its prefixes) and not an already masked ``***``.
+# In free text: the token after ``worker:token:``, but not a ``{token}`` placeholder (a key pattern, as the keyspace
+# audit names its prefixes) and not an already masked ``***``.
 _TOKEN_KEY = re.compile(r"(worker:token:)(?!\{[a-z_]*\}|\*\*\*)[^\s'\",;)\]}]+")
 # A password literal in SQL text (CREATE/ALTER ROLE ... PASSWORD '...'), as pg_stat_statements and pg_stat_activity
 # keep it: any role's password, not only the target's own.
@@ -58,10 +64,20 @@ def is_secret_parameter(name: str) -> bool:
 
 
 def mask_key(name: Any) -> Any:
-    """A Redis key name with a worker token in it (``worker:token:{token}``) shown as ``worker:token:***``."""
+    """A Redis key name as it may be shown: whatever follows a secret-named segment (:data:`SECRET_SEGMENTS`,
+    any case) becomes ``***``, so ``worker:token:{token}`` shows as ``worker:token:***``.
+
+    Bytes come back as bytes (a name that is not UTF-8 byte for byte); decode first to show one as text.
+    """
     if isinstance(name, bytes):  # surrogateescape: a name that is not UTF-8 comes back byte for byte
         return mask_key(name.decode(errors="surrogateescape")).encode(errors="surrogateescape")
-    return _TOKEN_KEY.sub(rf"\g<1>{MASK}", name) if isinstance(name, str) else name
+    if not isinstance(name, str):
+        return name
+    segments = name.split(":")
+    for n, segment in enumerate(segments[:-1]):
+        if segment.lower() in SECRET_SEGMENTS:
+            return ":".join([*segments[: n + 1], MASK])
+    return name
 
 
 def mask_fields(fields: Mapping[Any, Any]) -> dict[Any, Any]:
@@ -113,13 +129,15 @@ def mask_frame(frame: pd.DataFrame) -> pd.DataFrame:
         elif name.lower() in NESTED_SECRETS:
             masked[column] = masked[column].map(_mask_nested)
         elif masked[column].dtype == object or pd.api.types.is_string_dtype(masked[column]):
-            masked[column] = masked[column].map(lambda v: mask_text(v) if isinstance(v, str) else mask_key(v))
+            masked[column] = masked[column].map(lambda v: mask_text(v) if isinstance(v, str | bytes) else v)
     return masked
 
 
-def mask_text(text: str) -> str:
-    """Free text with worker-token key names and SQL password literals masked."""
-    return _SQL_PASSWORD.sub(rf"\g<1>'{MASK}'", mask_key(text))
+def mask_text(text: T) -> T:
+    """Free text (or bytes) with worker-token key names and SQL password literals masked."""
+    if isinstance(text, bytes):  # surrogateescape: bytes that are not UTF-8 come back byte for byte
+        return mask_text(text.decode(errors="surrogateescape")).encode(errors="surrogateescape")
+    return _SQL_PASSWORD.sub(rf"\g<1>'{MASK}'", _TOKEN_KEY.sub(rf"\g<1>{MASK}", text))
 
 
 def mask_data(value: Any) -> Any:

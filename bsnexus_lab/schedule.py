@@ -16,7 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from bsnexus_lab.errors import ConfigError
-from bsnexus_lab.history import parse_duration
+from bsnexus_lab.text import parse_duration
 
 MARKER = "# bsnexus-lab schedule"
 

@@ -1,13 +1,13 @@
 """Triage: reachability first, then every area's quick snapshot and every check, ranked cause before symptom.
 
-Reachability is the deps area (Redis, PostgreSQL) and the service area (``/health``, ``/health/deps`` when
-the target has a ``service_url``).
-
-Areas are discovered through the registry (:func:`bsnexus_lab.areas.areas` and each area's ``collect``), so
-triage grows as areas land. A dependency that is down shortens the run (areas that need it are skipped with
-a finding the ``deps.unreachable`` cause explains); an area that cannot collect is a "could not check"
-finding, never a crash. Lag needs a window: triage samples briefly itself and adds the samples that recent
-runs on the same target kept in the history (:func:`bsnexus_lab.history.keep`).
+Triage names no area: it reads what each declares in the Lab's registry (``lab.areas``): its part in
+reachability (which answers ``lab.health()``, which is collected right after), its quick snapshot
+(``collect``) and the samples it takes (``sample``, kept as ``samples``), so triage grows as areas land.
+A dependency that is down shortens the run (areas that send Redis commands are skipped when Redis is down,
+with a finding the dependency's cause explains); an area that cannot collect is a "not checked" finding
+(:func:`bsnexus_lab.findings.not_checked`), never a crash. Lag needs a window: triage samples briefly itself
+and adds the samples that recent runs on the same target kept in the history
+(:func:`bsnexus_lab.history.keep`).
 """
 
 from __future__ import annotations
@@ -23,13 +23,11 @@ from typing import Any
 
 import pandas as pd
 
-from bsnexus_lab.areas import areas as registered_areas
+from bsnexus_lab import history
+from bsnexus_lab.areas import health_area, reachability_first
 from bsnexus_lab.errors import LabError
-from bsnexus_lab.findings import Finding, Kind, Severity, flatten, link
-from bsnexus_lab.history import History
+from bsnexus_lab.findings import Finding, Kind, Severity, flatten, link, not_checked
 
-SAMPLES = "streams.samples"
-REACHABILITY = ("deps", "service")  # collected first: Redis, PostgreSQL, then the service's /health endpoints
 SUMMARY_LINES = 3  # causes on the one-screen summary; the rest follows in the findings table
 
 
@@ -47,36 +45,37 @@ def collect(lab: Any, names: Iterable[str] | None = None, *, health: pd.DataFram
     snapshot = Snapshot()
     started = time.perf_counter()
     health = lab.health() if health is None else health
-    snapshot.timings["deps"] = time.perf_counter() - started
-    snapshot.frames["deps.health"] = health
+    answers = health_area(lab.areas)
+    snapshot.timings[answers.name] = time.perf_counter() - started
+    snapshot.frames[f"{answers.name}.health"] = health
     down = {row.dependency for row in health.itertuples() if not row.reachable}
     wanted = set(names) if names is not None else None
-    reachability_first = sorted(registered_areas().items(), key=lambda item: item[0] not in REACHABILITY)
-    for name, area in reachability_first:
-        if area.collect is None or name == "deps" or (wanted is not None and name not in wanted):
+    for area in reachability_first(lab.areas):
+        name = area.name
+        if area.collect is None or area is answers or (wanted is not None and name not in wanted):
             continue
         if "redis" in down and area.commands:
-            snapshot.problems.append(_skipped(name, "Redis is unreachable", {"dep:redis"}))
+            snapshot.problems.append(_skipped(name, "Redis is unreachable", dependency="redis"))
             continue
         started = time.perf_counter()
         try:
             snapshot.frames |= area.collect(getattr(lab, name))
         except LabError as exc:
-            scope = {"dep:postgresql"} if "postgresql" in down else set()
-            snapshot.problems.append(_skipped(name, str(exc), scope))
+            dependency = "postgresql" if "postgresql" in down else None
+            snapshot.problems.append(_skipped(name, str(exc), error=str(exc), dependency=dependency))
         snapshot.timings[name] = time.perf_counter() - started
     return snapshot
 
 
-def _skipped(area: str, reason: str, scope: set[str]) -> Finding:
-    return Finding(
-        check=f"{area}.skipped",
-        severity=Severity.WARNING,
-        title=f"{area} not checked: {reason}",
-        evidence={"area": area, "reason": reason},
-        remedy="Restore what it needs, then triage again." if scope else "See the reason; it names what to fix.",
-        subject=(area,),
-        scope=frozenset(scope),
+def _skipped(area: str, reason: str, *, error: str = "", dependency: str | None) -> Finding:
+    return not_checked(
+        f"{area}.skipped",
+        f"{area} not checked: {reason}",
+        area=area,
+        reason=reason,
+        error=error,
+        remedy="Restore what it needs, then triage again." if dependency else "See the reason; it names what to fix.",
+        dependency=dependency,
     )
 
 
@@ -90,7 +89,7 @@ class Triage:
     health: pd.DataFrame
     frames: dict[str, Any]
     findings: list[Finding]
-    own_samples: pd.DataFrame | None
+    own_samples: dict[str, pd.DataFrame]  # what this triage sampled itself, by frame name (for the history)
     timings: dict[str, float]
 
     def problems(self) -> list[Finding]:
@@ -114,12 +113,12 @@ class Triage:
     def _footer(self) -> str:
         counts = {s: sum(1 for f in flatten(self.findings) if f.severity is s) for s in Severity}
         more = max(0, len(self.problems()) - SUMMARY_LINES)
-        deps = ", ".join(
+        reachable = ", ".join(
             f"{r.dependency} {'up ' + str(r.version) if r.reachable else 'DOWN'}" for r in self.health.itertuples()
         )
         return (
             f"{more} more above info below; {counts[Severity.INFO]} info, {counts[Severity.OK]} checks ok. "
-            f"Dependencies: {deps}. Took {self.elapsed_s:.1f} s."
+            f"Dependencies: {reachable}. Took {self.elapsed_s:.1f} s."
         )
 
     def __repr__(self) -> str:
@@ -161,14 +160,15 @@ def run(
     clock = time.perf_counter()
     health = lab.health()
     redis_up = bool(health.set_index("dependency").loc["redis", "reachable"])
-    sampler = (
-        lab.streams.sample(every=every_s, duration=window_s) if redis_up and "streams" in registered_areas() else None
-    )
+    samplers = {
+        area.samples: area.sample(getattr(lab, area.name), every_s, window_s)
+        for area in lab.areas.values()
+        if area.sample is not None and (redis_up or not area.commands)
+    }
     snapshot = collect(lab, health=health)
-    own = None
-    if sampler is not None:
-        own = sampler.wait()
-        snapshot.frames[SAMPLES] = _with_history(own, lab.target.name, started - history_window, runs_dir)
+    own = {name: sampler.wait() for name, sampler in samplers.items()}
+    for name, frame in own.items():
+        snapshot.frames[name] = _with_history(name, frame, lab.target.name, started - history_window, runs_dir)
     extra = snapshot.problems
     checked = [dataclasses.replace(f, explains=()) for f in flatten(lab.check(snapshot.frames))]  # linked anew below
     findings = link([*checked, *(_targeted(f, lab.target.name) for f in extra)])
@@ -188,10 +188,16 @@ def _targeted(finding: Finding, target: str) -> Finding:
     return dataclasses.replace(finding, target=target, kind=finding.kind or Kind.SYMPTOM)
 
 
-def _with_history(own: pd.DataFrame, target: str, since: datetime, runs_dir: Path | None) -> pd.DataFrame:
+def keep(result: Triage) -> None:
+    """In a runbook: keep the samples this triage took in the run's history, for the next triages' lag."""
+    for name, frame in result.own_samples.items():
+        history.keep(name, frame)
+
+
+def _with_history(name: str, own: pd.DataFrame, target: str, since: datetime, runs_dir: Path | None) -> pd.DataFrame:
     """This triage's samples after those that recent runs on the same target kept."""
-    history = History(runs_dir)
-    past = history.samples(SAMPLES, target=target, since=since) if history.path.exists() else pd.DataFrame()
+    runs = history.History(runs_dir)
+    past = runs.samples(name, target=target, since=since) if runs.path.exists() else pd.DataFrame()
     if past.empty or "time" not in past:
         return own
     past = past.assign(time=pd.to_datetime(past["time"], utc=True, format="ISO8601")).set_index("time")

@@ -10,20 +10,43 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 import bsnexus_lab as bl
-from bsnexus_lab import display, report
+from bsnexus_lab import ConfigError, display, report
+from bsnexus_lab.areas import areas
 from bsnexus_lab.findings import MIME_TYPE, Finding, Severity
+from bsnexus_lab.text import duration, is_duration, parse_duration
 
 DEAD = "8ec4002d-1111-4222-8333-444455556666"
 
 
 @pytest.mark.parametrize(
     ("seconds", "shown"),
-    [(0.0008, "0.8 ms"), (0.34, "340 ms"), (4.25, "4.2 s"), (9.97, "10 s"), (42, "42 s"), (900, "15 min"),
-     (7500, "2 h 5 min"), (3600, "1 h"), (2 * 86400 + 4 * 3600, "2 d 4 h"), (None, display.MISSING),
-     (float("nan"), display.MISSING)],
+    [(0, "0 s"), (0.0008, "0.8 ms"), (0.34, "340 ms"), (3.0, "3 s"), (4.25, "4.2 s"), (9.97, "10 s"), (42, "42 s"),
+     (75, "75 s"), (90, "2 min"), (900, "15 min"), (3600, "60 min"), (5400, "1 h 30 min"), (7500, "2 h 5 min"),
+     (2 * 86400 + 4 * 3600, "2 d 4 h"), (-5, "-5 s"), (None, display.MISSING), (float("nan"), display.MISSING)],
 )  # fmt: skip
 def test_durations_read_as_time(seconds: float | None, shown: str) -> None:
-    assert display.duration(seconds) == shown
+    assert duration(seconds) == shown
+
+
+@pytest.mark.parametrize("missing", [None, float("nan"), pd.NA, pd.NaT])
+def test_a_missing_duration_shows_the_one_missing_sign(missing: object) -> None:
+    assert display.cell("idle_ms", missing) == display.MISSING
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("500ms", 0.5), ("90s", 90), ("90", 90), ("15m", 900), ("15min", 900), (" 12h ", 43200), ("30d", 2_592_000),
+     ("2w", 1_209_600), ("1.5h", 5400)],
+)  # fmt: skip
+def test_durations_parse_as_people_write_them(text: str, seconds: float) -> None:
+    assert parse_duration(text).total_seconds() == seconds
+
+
+@pytest.mark.parametrize("text", ["", "5 parsecs", "-5s", "tasks:queue", "1h30m"])
+def test_what_is_not_a_duration_is_refused_in_one_line(text: str) -> None:
+    with pytest.raises(ConfigError, match="not a duration"):
+        parse_duration(text)
+    assert not is_duration(text)
 
 
 def test_sizes_and_times_read_short() -> None:
@@ -63,7 +86,8 @@ def test_consumer_table_shows_durations_names_and_colours_the_dead_consumer() ->
             "registry_ttl_s": [None, 61.0],
         }
     )
-    display.tag(consumers, "streams.consumers", {DEAD: "worker-7"})
+    kind = "streams.consumers"
+    display.tag(consumers, kind, {DEAD: "worker-7"}, columns=areas()["streams"].columns[kind])
     html = display.frame_html(consumers)
     assert "<th>idle</th>" in html and '<td class="num">15 min</td>' in html and "1.2 s" in html
     assert "<b>worker-7</b>" in html and f"title='{DEAD}'>8ec4002d…" in html  # the name beside the (short) id

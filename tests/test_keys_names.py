@@ -6,8 +6,9 @@ import pytest
 import redis as sync_redis
 
 from bsnexus_lab.areas.keys.audit import SCAN_SCRIPT
-from bsnexus_lab.areas.keys.names import BSNEXUS_PATTERNS, SECRET_SEGMENTS, mask, prefix
+from bsnexus_lab.areas.keys.names import BSNEXUS_PATTERNS, decode, prefix
 from bsnexus_lab.areas.keys.tally import ttl_bucket
+from bsnexus_lab.masking import SECRET_SEGMENTS, mask_key
 
 NAMES = [
     "worker:3f2a9c1e-1b2c-4d5e-8f90-1234567890ab",
@@ -64,10 +65,11 @@ def test_prefix_depth() -> None:
 
 
 def test_mask_hides_what_follows_a_secret_segment() -> None:
-    assert mask("worker:token:0123456789abcdef") == "worker:token:***"
-    assert mask("app:Session:xyz:cart") == "app:Session:***"
-    assert mask("worker:abc") == "worker:abc"
-    assert mask(b"bin:\xff") == "bin:\\xff"
+    assert mask_key("worker:token:0123456789abcdef") == "worker:token:***"
+    assert mask_key("app:Session:xyz:cart") == "app:Session:***"
+    assert mask_key("worker:abc") == "worker:abc"
+    assert mask_key(decode(b"bin:\xff")) == "bin:\\xff"
+    assert mask_key(b"app:token:\xff") == b"app:token:***" and mask_key(b"bin:\xff") == b"bin:\xff"
 
 
 def test_ttl_buckets() -> None:

@@ -4,6 +4,7 @@ returns its frame, and a command for an area or call that does not exist says so
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -14,9 +15,9 @@ from IPython.core.pylabtools import select_figure_formats
 from IPython.utils.capture import capture_output
 
 import bsnexus_lab as bl
-from bsnexus_lab import display
+from bsnexus_lab import display, runner
 from bsnexus_lab.areas import areas
-from bsnexus_lab.findings import MIME_TYPE
+from bsnexus_lab.findings import MIME_TYPE, Finding, flatten
 from bsnexus_lab.magics import _arguments, _duration, _value
 from bsnexus_lab.sandbox import Sandbox
 
@@ -95,6 +96,24 @@ def test_triage_returns_ranked_findings_that_a_runbook_collects(shell: Interacti
     bundle, _ = shell.display_formatter.format(findings)  # what the notebook shows and keeps
     assert bundle[MIME_TYPE]["findings"][0]["check"] == "streams.dead_consumer"
     assert bundle["text/plain"].startswith("CRITICAL ") and "bsnexus-findings" in bundle["text/html"]
+
+
+def _stable(findings: list[Finding]) -> set[tuple[str, str, tuple[str, ...]]]:
+    """Each finding's key, severity and what it explains: what two triages of one world agree on (titles carry
+    live ages and timings)."""
+    return {(f.key, f.severity.value, tuple(sorted(e.key for e in f.explains))) for f in flatten(findings)}
+
+
+def test_the_magic_and_run_triage_find_the_same(shell: InteractiveShell, stuck: dict[str, Any], tmp_path: Path) -> None:
+    shell.run_line_magic("lab", "connect sandbox")
+    with capture_output() as captured:
+        magic = shell.run_line_magic("lab", "triage")
+    assert any("bsnexus-lab-triage" in o.get("text/html", "") for o in _outputs(captured))  # the summary first
+    run = runner.run("triage", target="sandbox", params={"window_s": "1", "every_s": "0.25"}, output_root=tmp_path)
+    assert run.exit_code == runner.EXIT_FINDINGS, run.error
+    assert _stable(magic) == _stable(run.findings)
+    checks = {f.check for f in flatten(magic)}
+    assert {"streams.dead_consumer", "streams.lag_status", "server.memory_pressure"} <= checks, checks
 
 
 def test_cell_magic_runs_the_call_while_the_cell_runs(shell: InteractiveShell, healthy: dict[str, Any]) -> None:

@@ -14,11 +14,13 @@ import pytest
 
 import bsnexus_lab as bl
 from bsnexus_lab import runner, triage
+from bsnexus_lab.areas import areas
 from bsnexus_lab.findings import Severity, flatten
 from bsnexus_lab.history import History
 from bsnexus_lab.sandbox import Sandbox
 
 QUICK = {"window_s": "1", "every_s": "0.25"}
+SAMPLES = areas()["streams"].samples  # the lag samples triage takes and keeps
 
 
 def profile(directory: Path, name: str, **settings: str) -> None:
@@ -40,7 +42,7 @@ def test_stuck_consumer_ranks_its_planted_cause_first(stuck: dict[str, Any], tmp
     )
     text = "".join(summary)
     assert text.startswith("Triage of sandbox") and stuck["dead_consumer"] in text and "what to do:" in text
-    kept = History(tmp_path).samples(triage.SAMPLES, target="sandbox", since=_epoch())
+    kept = History(tmp_path).samples(SAMPLES, target="sandbox", since=_epoch())
     assert len(kept) > 0  # the samples joined the history for the next triage
 
 
@@ -60,8 +62,9 @@ def test_lag_is_judged_over_recent_runs_samples_too(stuck: dict[str, Any], tmp_p
     runner.run("triage", target="sandbox", params=QUICK, output_root=tmp_path)
     with bl.connect("sandbox") as lab:
         result = triage.run(lab, window_s=0.5, every_s=0.25, runs_dir=tmp_path)
-    assert len(result.frames[triage.SAMPLES]) > len(result.own_samples)
-    assert result.frames[triage.SAMPLES].index.is_monotonic_increasing
+    assert list(result.own_samples) == [SAMPLES]
+    assert len(result.frames[SAMPLES]) > len(result.own_samples[SAMPLES])
+    assert result.frames[SAMPLES].index.is_monotonic_increasing
 
 
 def test_dead_postgresql_shortens_the_run_never_crashes_it(
@@ -85,7 +88,7 @@ def test_dead_redis_skips_what_needs_it(sandbox: Sandbox, tmp_path: Path) -> Non
     top = result.findings[0]
     assert top.check == "deps.unreachable" and top.evidence["url"] == "redis://127.0.0.1:9/0"
     assert any(f.check == "streams.skipped" for f in top.explains)  # explained by the dead dependency
-    assert result.own_samples is None
+    assert result.own_samples == {}  # no lag samples without Redis
 
 
 class _Service(BaseHTTPRequestHandler):

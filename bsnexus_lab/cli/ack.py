@@ -9,7 +9,8 @@ from pathlib import Path
 from bsnexus_lab.cli import add
 from bsnexus_lab.config import resolve
 from bsnexus_lab.errors import LabError
-from bsnexus_lab.history import History, parse_duration
+from bsnexus_lab.history import History
+from bsnexus_lab.text import parse_duration
 
 
 def ack(args: argparse.Namespace) -> int:

@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 
 from bsnexus_lab.cli import add
-from bsnexus_lab.history import History, parse_duration
+from bsnexus_lab.history import History
+from bsnexus_lab.text import parse_duration
 
 
 def runs(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,4 +136,38 @@ def worst(findings: Iterable[Finding], *, kinds: Iterable[Kind] | None = None) -
         (f.severity for f in flatten(findings) if wanted is None or (f.kind or Kind.SYMPTOM) in wanted),
         key=lambda s: s.rank,
         default=Severity.OK,
+    )
+
+
+def not_checked(
+    check: str,
+    title: str,
+    *,
+    area: str,
+    reason: str,
+    probe: str = "",
+    error: Any = "",
+    remedy: str = "",
+    dependency: str | None = None,
+    not_run: Sequence[str] | None = None,
+    severity: Severity = Severity.WARNING,
+) -> Finding:
+    """An area, or one probe of it, could not look: said as a finding of its own, never silence or a traceback.
+
+    Every such finding carries the same evidence (``area``, ``probe``, ``reason``, ``error``, and ``not_run``
+    when the probes after it were given up) and, when a dependency stopped it, that dependency's ``dep:`` scope,
+    so the finding that the dependency is down explains it.
+    """
+    evidence = {"area": area, "probe": probe, "reason": reason, "error": error}
+    if not_run is not None:
+        evidence["not_run"] = list(not_run)
+    return Finding(
+        check,
+        severity,
+        title,
+        evidence=evidence,
+        remedy=remedy,
+        kind=Kind.SYMPTOM,
+        subject=(probe or area,),
+        scope=frozenset({f"dep:{dependency}"} if dependency else ()),
     )

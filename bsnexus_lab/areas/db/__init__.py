@@ -1,10 +1,26 @@
 """PostgreSQL diagnostics (``lab.db``): connections and pools, blocking chains, slow statements, table and
 index health, migration drift, BSNexus tasks, and PostgreSQL-vs-Redis consistency."""
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 from bsnexus_lab.areas import Area, register
 from bsnexus_lab.areas.db import checks  # noqa: F401  (importing registers the checks)
 from bsnexus_lab.areas.db.facade import Db, collect
 from bsnexus_lab.areas.db.thresholds import DbThresholds
+
+
+def figures() -> Sequence[Callable[..., Any]]:
+    """Imported when first drawn, so the CLI never loads matplotlib."""
+    from bsnexus_lab.areas.db import plots
+
+    return (
+        plots.connections,
+        plots.blocking_tree,
+        plots.top_statements,
+        plots.table_bloat,
+    )
+
 
 AREA = register(
     Area(
@@ -14,5 +30,6 @@ AREA = register(
         commands=frozenset({"EXISTS", "XPENDING", "XINFO.GROUPS", "TYPE", "XRANGE"}),  # registry keys, consistency
         scripts=(),
         collect=collect,
+        plots=figures,
     )
 )

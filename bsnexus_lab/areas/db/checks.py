@@ -14,14 +14,10 @@ import pandas as pd
 from bsnexus_lab.areas.db.thresholds import DbThresholds
 from bsnexus_lab.checks import check
 from bsnexus_lab.config import Conventions
-from bsnexus_lab.findings import Finding, Kind, Severity
+from bsnexus_lab.findings import Finding, Kind, Severity, not_checked
+from bsnexus_lab.text import duration
 
 EVIDENCE_ROWS = 20  # a finding names at most this many sessions/tasks; the frame holds the rest
-
-
-def _s(seconds: Any) -> str:
-    seconds = float(seconds or 0)
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
 
 def _num(value: Any) -> float | None:
@@ -47,18 +43,20 @@ def skipped(skipped: pd.DataFrame, thresholds: DbThresholds) -> list[Finding]:
     """Evidence that could not be gathered is said, not dropped: one finding per probe and reason."""
     findings = []
     for row in skipped.itertuples():
-        scope = frozenset({f"dep:{row.dependency}"}) if isinstance(row.dependency, str) else frozenset()
+        not_run = row.not_run if isinstance(row.not_run, list) else None
         findings.append(
-            Finding(
+            not_checked(
                 "db.skipped",
-                Severity(row.severity),
                 f"{row.probe} probe skipped: {row.reason}"
-                + (f" ({len(row.not_run)} later probes not run)" if isinstance(row.not_run, list) else ""),
-                evidence={"probe": row.probe, "reason": row.reason, "error": row.error}
-                | ({"not_run": list(row.not_run)} if isinstance(row.not_run, list) else {}),
+                + (f" ({len(not_run)} later probes not run)" if not_run is not None else ""),
+                area="db",
+                probe=row.probe,
+                reason=row.reason,
+                error=row.error,
                 remedy=row.remedy,
-                subject=(row.probe,),
-                scope=scope,
+                dependency=row.dependency if isinstance(row.dependency, str) else None,
+                not_run=not_run,
+                severity=Severity(row.severity),
             )
         )
     return findings
@@ -156,7 +154,7 @@ def pool_exhaustion(
         severity = Severity.CRITICAL if len(mine) >= pool or app in steady else Severity.WARNING
         what = (
             f"{len(mine)} of its {sessions} sessions idle in transaction for over "
-            f"{_s(thresholds.idle_in_transaction_s)}"
+            f"{duration(thresholds.idle_in_transaction_s)}"
             if len(mine)
             else f"a steady {steady[app]} sessions, its pool's {names.pool_size} + {names.max_overflow}"
         )
@@ -217,7 +215,7 @@ def idle_in_transaction(activity: pd.DataFrame, thresholds: DbThresholds) -> lis
                 "db.idle_in_transaction",
                 Severity.WARNING,
                 f"{len(rows)} session(s) of {app or '(unnamed)'} idle in transaction, the oldest for "
-                f"{_s(rows['state_age_s'].max())}",
+                f"{duration(rows['state_age_s'].max())}",
                 evidence={
                     "sessions": [
                         _session(r) | {"idle_s": _num(r.state_age_s)} for r in rows.head(EVIDENCE_ROWS).itertuples()
@@ -239,7 +237,7 @@ def long_queries(activity: pd.DataFrame, thresholds: DbThresholds) -> list[Findi
         Finding(
             "db.long_queries",
             Severity.WARNING,
-            f"pid {int(r.pid)} ({r.application or 'unnamed'}) has run one statement for {_s(r.query_age_s)}",
+            f"pid {int(r.pid)} ({r.application or 'unnamed'}) has run one statement for {duration(r.query_age_s)}",
             evidence=_session(r) | {"query_age_s": _num(r.query_age_s), "wait_event": r.wait_event},
             remedy="EXPLAIN it (lab.db.explain(sql)); a request-path query should not run a minute. "
             "pg_cancel_backend(pid) stops it.",
@@ -266,8 +264,8 @@ def lock_chain(locks: pd.DataFrame, thresholds: DbThresholds) -> list[Finding]:
                 "db.lock_chain",
                 severity,
                 f"pid {int(root)} ({head['application'] or 'unnamed'}, {head['state']}, transaction open "
-                f"{_s(head['xact_age_s'])}) blocks {waiters['pid'].nunique()} session(s), {int(tree['depth'].max())} "
-                f"deep; the longest has waited {_s(longest)}",
+                f"{duration(head['xact_age_s'])}) blocks {waiters['pid'].nunique()} session(s), "
+                f"{int(tree['depth'].max())} deep; the longest has waited {duration(longest)}",
                 evidence={
                     "root": _session(head),
                     "waiters": [
@@ -596,7 +594,7 @@ def stale_workers(
         Finding(
             "db.stale_workers",
             Severity.WARNING,
-            f"Worker {r.name} ({r.worker_id}) is marked busy, last heartbeat {_s(r.heartbeat_age_s)} ago",
+            f"Worker {r.name} ({r.worker_id}) is marked busy, last heartbeat {duration(r.heartbeat_age_s)} ago",
             evidence={"worker_id": r.worker_id, "name": r.name, "current_task_id": r.current_task_id},
             remedy="Its workers row is stale: the dashboard shows it busy while nothing runs. Check the worker "
             "process; set the row offline once it is confirmed gone.",

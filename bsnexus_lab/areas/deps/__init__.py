@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 
-from bsnexus_lab.areas import Area, register
+from bsnexus_lab.areas import Area, Reachability, register
 from bsnexus_lab.areas.deps import checks as checks  # importing registers the checks
 from bsnexus_lab.areas.deps.reachability import reachability
 from bsnexus_lab.context import Facade
@@ -24,4 +24,12 @@ def collect(deps: Deps) -> dict[str, Any]:
     return {"deps.health": deps.health()}
 
 
-AREA = register(Area(name="deps", facade=Deps, commands=frozenset({"INFO"}), collect=collect))
+AREA = register(
+    Area(
+        name="deps",
+        facade=Deps,
+        commands=frozenset({"INFO"}),
+        collect=collect,
+        reachability=Reachability.HEALTH,
+    )
+)

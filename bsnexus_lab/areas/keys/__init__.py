@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from bsnexus_lab.areas import Area, register
@@ -16,6 +17,25 @@ def collect(keys: Keys) -> dict[str, Any]:
     return keys.audit(sample=keys.thresholds.triage_sample, progress=False).frames()
 
 
+def figures() -> Sequence[Callable[..., Any]]:
+    """Imported when first drawn, so the CLI never loads matplotlib."""
+    from bsnexus_lab.areas.keys import plots
+
+    return (
+        plots.memory_by_prefix,
+        plots.ttl_buckets,
+        plots.by_type,
+    )
+
+
 AREA = register(
-    Area(name="keys", facade=Keys, thresholds=KeysThresholds(), commands=COMMANDS, scripts=SCRIPTS, collect=collect)
+    Area(
+        name="keys",
+        facade=Keys,
+        thresholds=KeysThresholds(),
+        commands=COMMANDS,
+        scripts=SCRIPTS,
+        collect=collect,
+        plots=figures,
+    )
 )

@@ -23,10 +23,11 @@ from pydantic import SecretStr
 from redis.exceptions import ResponseError
 from tqdm.auto import tqdm
 
-from bsnexus_lab.areas.keys.names import BSNEXUS_PATTERNS, SECRET_SEGMENTS, decode, mask, prefix
+from bsnexus_lab.areas.keys.names import BSNEXUS_PATTERNS, decode, prefix
 from bsnexus_lab.areas.keys.tally import BIGGEST_COLUMNS, Tally
 from bsnexus_lab.clients import redis_client
 from bsnexus_lab.errors import LabError
+from bsnexus_lab.masking import SECRET_SEGMENTS, mask_key
 
 if TYPE_CHECKING:
     from bsnexus_lab.context import Context
@@ -500,7 +501,7 @@ async def _biggest(ctx: Context, tally: Tally, nodes: dict[str, _Node], depth: i
             lengths[(name, key)] = None if isinstance(reply, Exception) else int(reply)
     rows = [
         {
-            "key": mask(key),
+            "key": mask_key(decode(key)),
             "type": kind,
             "memory_bytes": size,
             "elements": lengths.get((node, key)),

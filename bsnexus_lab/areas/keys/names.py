@@ -1,4 +1,4 @@
-"""Key names: the prefix a key is counted under, and the mask that keeps secrets out of every output.
+"""Key names: the prefix a key is counted under (shown names are masked by :func:`bsnexus_lab.masking.mask_key`).
 
 BSNexus's own key patterns (``shared/BSNEXUS.md``) are recognised first, so ``worker:{id}`` and
 ``worker:token:{token}`` never merge whatever the depth; other names are split on ``:`` to a depth, with
@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 
+from bsnexus_lab.masking import MASK, SECRET_SEGMENTS
+
 # (pattern, prefix it is counted under); first match wins. Lua-pattern/regex common subset only.
 BSNEXUS_PATTERNS: tuple[tuple[str, str], ...] = (
     ("^worker:token:.", "worker:token:{token}"),
@@ -24,9 +26,6 @@ BSNEXUS_PATTERNS: tuple[tuple[str, str], ...] = (
 )
 # Patterns BSNexus always writes with a TTL (BSNEXUS.md, "Other Redis keys"): a key here without one is a bug.
 MUST_EXPIRE = frozenset(prefix for _, prefix in BSNEXUS_PATTERNS)
-# A segment named like this is followed by a secret: everything after it is masked.
-SECRET_SEGMENTS = ("token", "tokens", "secret", "secrets", "password", "apikey", "api_key", "session")
-MASK = "***"
 ID = "{id}"
 
 _KNOWN = tuple((re.compile(pattern, re.DOTALL), prefix) for pattern, prefix in BSNEXUS_PATTERNS)
@@ -52,12 +51,3 @@ def prefix(name: bytes | str, depth: int = 2) -> str:
             return ":".join([*out, segment, MASK])
         out.append(ID if _ID.fullmatch(segment) else segment)
     return ":".join(out) + (":*" if len(segments) > depth else "")
-
-
-def mask(name: bytes | str) -> str:
-    """The name as it may be shown: whatever follows a secret-named segment becomes ``***``."""
-    segments = decode(name).split(":")
-    for n, segment in enumerate(segments[:-1]):
-        if segment.lower() in SECRET_SEGMENTS:
-            return ":".join([*segments[: n + 1], MASK])
-    return ":".join(segments)

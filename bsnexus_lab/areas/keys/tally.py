@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from bsnexus_lab.areas.keys.names import mask, prefix
+from bsnexus_lab.areas.keys.names import decode, prefix
+from bsnexus_lab.masking import mask_key
 
 TTL_BUCKETS = ("ttl_none", "ttl_under_1h", "ttl_1h_24h", "ttl_1d_7d", "ttl_over_7d")
 _BUCKET_LIMITS_MS = (3_600_000, 86_400_000, 604_800_000)
@@ -93,7 +94,7 @@ class Tally:
         for bucket, count in zip(TTL_BUCKETS, buckets, strict=True):
             stats.buckets[bucket] += count
         stats.types[kind] += keys
-        stats.examples.extend(mask(name) for name in examples[: EXAMPLES - len(stats.examples)])
+        stats.examples.extend(mask_key(decode(name)) for name in examples[: EXAMPLES - len(stats.examples)])
         totals = self.types.setdefault(kind, [0, 0])
         totals[0] += keys
         totals[1] += memory

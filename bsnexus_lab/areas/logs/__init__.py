@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -13,9 +14,16 @@ from bsnexus_lab.areas.logs.thresholds import LogsThresholds
 
 def collect(logs: Logs) -> dict[str, Any]:
     """The last ``window_s`` of the target's logs; nothing when the target names no log files."""
-    if not logs._ctx.target.log_files:
+    if not logs.target.log_files:
         return {}
     return {"logs.records": logs.read(since=timedelta(seconds=logs.thresholds.window_s))}
 
 
-AREA = register(Area(name="logs", facade=Logs, thresholds=LogsThresholds(), collect=collect))
+def figures() -> Sequence[Callable[..., Any]]:
+    """Imported when first drawn, so the CLI never loads matplotlib."""
+    from bsnexus_lab.areas.logs import plots
+
+    return (plots.errors_over_time,)
+
+
+AREA = register(Area(name="logs", facade=Logs, thresholds=LogsThresholds(), collect=collect, plots=figures))

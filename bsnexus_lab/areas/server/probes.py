@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from bsnexus_lab.areas.keys.names import mask
 from bsnexus_lab.clients import APPLICATION_NAME
 from bsnexus_lab.errors import LabError
+from bsnexus_lab.masking import mask_key
 
 if TYPE_CHECKING:
     from bsnexus_lab.context import Context
@@ -164,7 +164,7 @@ async def slowlog(ctx: Context, count: int = 128) -> pd.DataFrame:
                 "time": pd.Timestamp(int(entry[1]), unit="s", tz="UTC"),
                 "duration_ms": int(entry[2]) / 1000,
                 "command": " ".join(words[:1]).upper(),
-                "key": mask(words[1]) if len(words) > 1 and words[0].upper() not in ("EVAL", "EVAL_RO") else "",
+                "key": mask_key(words[1]) if len(words) > 1 and words[0].upper() not in ("EVAL", "EVAL_RO") else "",
                 "arguments": max(len(words) - 2, 0),
                 "client": _text(entry[4]) if len(entry) > 4 else "",
                 "client_name": _text(entry[5]) if len(entry) > 5 else "",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bsnexus_lab.areas import Area, register
+from bsnexus_lab.areas import Area, Reachability, register
 from bsnexus_lab.areas.service import checks as checks  # importing registers the checks
 from bsnexus_lab.areas.service.facade import Service
 from bsnexus_lab.areas.service.thresholds import ServiceThresholds
@@ -12,7 +12,7 @@ from bsnexus_lab.areas.service.thresholds import ServiceThresholds
 
 def collect(service: Service) -> dict[str, Any]:
     """The quick picture for triage: both health endpoints and a few /health requests; nothing without a URL."""
-    if not service._ctx.target.service_url:
+    if not service.target.service_url:
         return {}
     return {
         "service.health": service.health(),
@@ -20,4 +20,12 @@ def collect(service: Service) -> dict[str, Any]:
     }
 
 
-AREA = register(Area(name="service", facade=Service, thresholds=ServiceThresholds(), collect=collect))
+AREA = register(
+    Area(
+        name="service",
+        facade=Service,
+        thresholds=ServiceThresholds(),
+        collect=collect,
+        reachability=Reachability.FIRST,
+    )
+)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pandas as pd
 
-from bsnexus_lab.areas.profile.processes import main_pid
+from bsnexus_lab.areas.profile import main_pid
 from bsnexus_lab.config import redact_url
 from bsnexus_lab.errors import ConfigError, LabError
 

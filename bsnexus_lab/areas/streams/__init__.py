@@ -6,6 +6,7 @@ Context, so the Redis commands they send are that area's to declare.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from bsnexus_lab.areas import Area, register
@@ -34,6 +35,27 @@ def collect(streams: Streams) -> dict[str, Any]:
     }
 
 
+def sample(streams: Streams, every_s: float, window_s: float) -> Any:
+    """Triage's own lag window: every group's backlog, one round trip per tick."""
+    return streams.sample(every=every_s, duration=window_s)
+
+
+def figures() -> Sequence[Callable[..., Any]]:
+    """Imported when first drawn, so the CLI never loads matplotlib."""
+    from bsnexus_lab.areas.streams import plots
+
+    return (plots.backlog, plots.backlog_over_time, plots.pending_by_consumer, plots.pending_idle, plots.deliveries)
+
+
+# Fewer default columns for the wide frames, so they fit a laptop screen and a printed page; the hidden
+# ones are named under the table and stay in the frame itself.
+COLUMNS = {
+    "streams.summary": ["stream", "group", "length", "lag", "pending", "consumers", "max_pending_idle_ms"],
+    "streams.consumers": ["stream", "group", "consumer", "pending", "idle_ms", "oldest_pending_idle_ms",
+                          "oldest_pending_deliveries", "registered"],
+    "streams.pending": ["stream", "group", "consumer", "id", "idle_ms", "deliveries"],
+}  # fmt: skip
+
 AREA = register(
     Area(
         name="streams",
@@ -42,5 +64,9 @@ AREA = register(
         commands=READ_COMMANDS,
         scripts=(COUNT_SCRIPT,),
         collect=collect,
+        plots=figures,
+        columns=COLUMNS,
+        sample=sample,
+        samples="streams.samples",
     )
 )
