@@ -17,3 +17,8 @@ def duration(seconds: float) -> str:
     if seconds < 48 * 3600:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 86400:.1f} d"
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception as one line: its message's first line, or its type's name when it has no message."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -9,7 +9,8 @@ from typing import Any
 import nbformat
 import pytest
 
-from bsnexus_lab import RunbookError, runner
+from bsnexus_lab import RunbookError, runbooks, runner
+from bsnexus_lab.errors import EXIT_FAILED, EXIT_FINDINGS, EXIT_OK
 from bsnexus_lab.findings import Severity
 from bsnexus_lab.sandbox import Sandbox
 from tests.running import parameters_cell, write_runbook
@@ -27,7 +28,7 @@ def test_stream_backlog_reports_the_dead_consumer(stuck: dict[str, Any], tmp_pat
     result = runner.run(
         "stream_backlog", target="sandbox", params={"idle_threshold_s": "60", **QUICK}, output_root=tmp_path
     )
-    assert result.exit_code == runner.EXIT_FINDINGS, result.error
+    assert result.exit_code == EXIT_FINDINGS, result.error
     top = json.loads((result.run_dir / "findings.json").read_text())[0]
     assert top["check"] == "streams.dead_consumer" and top["severity"] == "critical"
     assert top["evidence"]["consumer"] == stuck["dead_consumer"] and top["evidence"]["pending"] == 3
@@ -49,7 +50,7 @@ def test_stream_backlog_reports_the_dead_consumer(stuck: dict[str, Any], tmp_pat
 def test_threshold_parameter_changes_the_verdict(stuck: dict[str, Any], tmp_path: Path) -> None:
     params = {"idle_threshold_s": 3600, "target": "sandbox", **QUICK}  # the target as a parameter works like --target
     result = runner.run("stream_backlog", params=params, output_root=tmp_path)
-    assert result.exit_code == runner.EXIT_OK
+    assert result.exit_code == EXIT_OK
     assert all(f.severity.rank <= Severity.INFO.rank for f in result.findings)  # saturation, short window: info
 
 
@@ -57,7 +58,7 @@ def test_fail_on_critical_only(healthy: dict[str, Any], tmp_path: Path) -> None:
     result = runner.run(
         "stream_backlog", target="sandbox", params=QUICK, fail_on=Severity.CRITICAL, output_root=tmp_path
     )
-    assert result.exit_code == runner.EXIT_OK
+    assert result.exit_code == EXIT_OK
 
 
 @pytest.mark.parametrize(
@@ -80,7 +81,7 @@ def test_bad_parameters_are_refused_before_a_kernel_starts(params: dict, message
 
 def test_unknown_runbook_lists_the_known_ones() -> None:
     with pytest.raises(RunbookError, match=r"no runbook named 'nope'.*stream_backlog"):
-        runner.find("nope")
+        runbooks.find("nope")
 
 
 def test_failing_notebook_exits_2_and_keeps_the_evidence(
@@ -90,7 +91,7 @@ def test_failing_notebook_exits_2_and_keeps_the_evidence(
     write_runbook(books, "broken", [parameters_cell(), "print('before')", "1 / 0"])
     monkeypatch.setenv("BSNEXUS_LAB_RUNBOOKS", str(books))
     result = runner.run("broken", target="sandbox", output_root=tmp_path / "runs")
-    assert result.exit_code == runner.EXIT_FAILED
+    assert result.exit_code == EXIT_FAILED
     assert "ZeroDivisionError" in (result.error or "")
     executed = nbformat.read(result.notebook, as_version=4)
     assert executed.cells[-1].outputs[0]["ename"] == "ZeroDivisionError"
@@ -111,6 +112,6 @@ def test_a_runbook_that_writes_journals_into_its_run_directory(
     monkeypatch.setenv("BSNEXUS_LAB_RUNBOOKS", str(books))
     params_given = {"to": stuck["live_workers"][0], "dead": stuck["dead_consumer"]}
     result = runner.run("claim", target="sandbox", params=params_given, output_root=tmp_path / "runs")
-    assert result.exit_code == runner.EXIT_OK, result.error
+    assert result.exit_code == EXIT_OK, result.error
     [written] = [json.loads(line) for line in (result.run_dir / "writes.jsonl").read_text().splitlines()]
     assert (written["action"], written["from_consumer"], len(written["ids"])) == ("claim", stuck["dead_consumer"], 3)

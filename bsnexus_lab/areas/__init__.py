@@ -3,8 +3,10 @@ registers itself, so adding one edits nothing in the centre.
 
 An area's ``__init__`` calls :func:`register` with an :class:`Area`: its facade (``lab.<name>``), its
 thresholds, the Redis read commands and read-only scripts it sends (the guard allows their union and
-nothing else), and optionally ``collect``, its quick standard snapshot for triage. :func:`areas` imports
-every subpackage once and returns the registry, which is read-only from then on.
+nothing else), and optionally ``collect``, its quick standard snapshot for triage, and ``environment``, the
+facts a run records about what it ran against (versions, policies; see
+:func:`bsnexus_lab.artefacts.environment`). :func:`areas` imports every subpackage once and returns the
+registry, which is read-only from then on.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class Area:
     commands: frozenset[str] = frozenset()  # Redis read commands the area sends ("XINFO.STREAM")
     scripts: tuple[str, ...] = ()  # read-only Lua scripts the area sends, as exact text
     collect: Callable[[Any], dict[str, Any]] | None = None  # facade -> {"area.frame": frame} for triage
+    environment: Callable[[Any], dict[str, Any]] | None = None  # facade -> {"redis_version": "7.2.4"} for run.json
 
 
 def register(area: Area) -> Area:

@@ -1,10 +1,19 @@
 """PostgreSQL diagnostics (``lab.db``): connections and pools, blocking chains, slow statements, table and
 index health, migration drift, BSNexus tasks, and PostgreSQL-vs-Redis consistency."""
 
+from typing import Any
+
 from bsnexus_lab.areas import Area, register
 from bsnexus_lab.areas.db import checks  # noqa: F401  (importing registers the checks)
 from bsnexus_lab.areas.db.facade import Db, collect
 from bsnexus_lab.areas.db.thresholds import DbThresholds
+
+
+def environment(db: Db) -> dict[str, Any]:
+    """The Alembic revision the database is at (none when it was never migrated)."""
+    current = db.migrations()["current"].iloc[0]
+    return {"alembic_revision": current[0]} if current else {}
+
 
 AREA = register(
     Area(
@@ -14,5 +23,6 @@ AREA = register(
         commands=frozenset({"EXISTS"}),  # worker registry keys; streams are read through the streams area's probes
         scripts=(),
         collect=collect,
+        environment=environment,
     )
 )

@@ -24,4 +24,10 @@ def collect(deps: Deps) -> dict[str, Any]:
     return {"deps.health": deps.health()}
 
 
-AREA = register(Area(name="deps", facade=Deps, commands=frozenset({"INFO"}), collect=collect))
+def environment(deps: Deps) -> dict[str, Any]:
+    """The versions of the dependencies that answered."""
+    names = {"redis": "redis_version", "postgresql": "postgresql_version"}
+    return {names[r.dependency]: r.version for r in deps.health().itertuples() if r.reachable and r.dependency in names}
+
+
+AREA = register(Area(name="deps", facade=Deps, commands=frozenset({"INFO"}), collect=collect, environment=environment))

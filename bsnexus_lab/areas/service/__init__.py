@@ -20,4 +20,13 @@ def collect(service: Service) -> dict[str, Any]:
     }
 
 
-AREA = register(Area(name="service", facade=Service, thresholds=ServiceThresholds(), collect=collect))
+def environment(service: Service) -> dict[str, Any]:
+    """The version the service reports on ``/health`` (none without a service_url or an answer)."""
+    health = service.health()
+    versions = health.loc[health["component"] == "service", "version"].dropna()
+    return {"service_version": versions.iloc[0]} if len(versions) else {}
+
+
+AREA = register(
+    Area(name="service", facade=Service, thresholds=ServiceThresholds(), collect=collect, environment=environment)
+)
