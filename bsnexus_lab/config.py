@@ -335,6 +335,8 @@ def _plain_postgres(url: str) -> str:
 TARGET_ENV = "BSNEXUS_LAB_TARGET"  # the profile to use when none is named
 STATE_DIR_ENV = "BSNEXUS_LAB_STATE_DIR"  # where the sandbox keeps its servers and profile
 RUN_DIR_ENV = "BSNEXUS_LAB_RUN_DIR"  # set for a runbook's kernel: the directory of the run in progress
+RUNS_DIR_ENV = "BSNEXUS_LAB_RUNS_DIR"  # where run directories and the history go (else the nearest runs/)
+RUNBOOKS_ENV = "BSNEXUS_LAB_RUNBOOKS"  # a directory of runbooks, searched before ./runbooks and the packaged ones
 
 
 def run_dir() -> Path | None:

@@ -32,6 +32,7 @@ from typing import Any
 
 import pandas as pd
 
+from bsnexus_lab.config import RUNS_DIR_ENV
 from bsnexus_lab.errors import ConfigError, LabError
 from bsnexus_lab.findings import Finding, flatten
 from bsnexus_lab.masking import MASK, is_secret_parameter
@@ -68,7 +69,7 @@ def runs_dir(explicit: str | Path | None = None) -> Path:
     (this directory or a parent), else ``./runs`` (where the CLI writes)."""
     if explicit is not None:
         return Path(explicit)
-    if configured := os.environ.get("BSNEXUS_LAB_RUNS_DIR"):
+    if configured := os.environ.get(RUNS_DIR_ENV):
         return Path(configured)
     here = Path.cwd()
     for directory in [here, *here.parents]:

@@ -34,11 +34,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from bsnexus_lab.config import RUNBOOKS_ENV
 from bsnexus_lab.errors import RunbookError
 from bsnexus_lab.sampler import MIN_EVERY_S
 from bsnexus_lab.text import first_line
 
-RUNBOOKS_ENV = "BSNEXUS_LAB_RUNBOOKS"
 PACKAGED = Path(__file__).resolve().parent / "runbooks"  # shipped in the wheel (see pyproject.toml)
 KERNEL = "python3"
 MAX_SECONDS = 86_400.0

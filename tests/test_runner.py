@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import signal
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +13,10 @@ import pytest
 
 from bsnexus_lab import RunbookError, runbooks, runner
 from bsnexus_lab.errors import EXIT_FAILED, EXIT_FINDINGS, EXIT_OK
-from bsnexus_lab.findings import Severity
+from bsnexus_lab.execute import Outcome
+from bsnexus_lab.findings import Finding, Kind, Severity
 from bsnexus_lab.sandbox import Sandbox
+from bsnexus_lab.verdict import NO_FINDINGS, Verdict, judge
 from tests.running import parameters_cell, write_runbook
 
 QUICK = {"duration_s": "1", "every_s": "0.25"}  # sample briefly: the suite stays fast
@@ -115,3 +119,24 @@ def test_a_runbook_that_writes_journals_into_its_run_directory(
     assert result.exit_code == EXIT_OK, result.error
     [written] = [json.loads(line) for line in (result.run_dir / "writes.jsonl").read_text().splitlines()]
     assert (written["action"], written["from_consumer"], len(written["ids"])) == ("claim", stuck["dead_consumer"], 3)
+
+
+def test_the_verdict_decides_status_and_exit_code_once() -> None:
+    ran = Outcome(started=0.0, ended=1.0)
+    backlog = Finding("streams.backlog", Severity.WARNING, "A backlog grows", subject=("tasks:queue",))
+    cause = Finding("streams.dead_consumer", Severity.INFO, "-", kind=Kind.CAUSE, explains=(backlog,))
+    risk = Finding("server.eviction_policy", Severity.CRITICAL, "-", kind=Kind.CONFIG)
+    assert judge([cause], ran) == Verdict("findings", EXIT_FINDINGS)  # an explained finding counts
+    assert judge([cause], ran, fail_on=Severity.CRITICAL) == Verdict("ok", EXIT_OK)
+    assert judge([risk], ran).exit_code == EXIT_OK and judge([risk], ran, fail_on_config=True).exit_code == 1
+    acked = judge([cause], ran, acks={backlog.key: Severity.WARNING})
+    assert (acked.exit_code, acked.acknowledged) == (EXIT_OK, (backlog.key,))
+    worse = replace(backlog, severity=Severity.CRITICAL)
+    assert judge([worse], ran, acks={backlog.key: Severity.WARNING}).exit_code == EXIT_FINDINGS  # worse than acked
+    assert judge([cause], ran, previous={backlog.key}).exit_code == EXIT_OK  # --fail-on new: not new
+    assert judge([cause], ran, previous={"streams.backlog:tasks:qa"}).exit_code == EXIT_FINDINGS
+    assert judge([], ran) == Verdict("failed", EXIT_FAILED, NO_FINDINGS)
+    for failure in ("failed", "timed-out", "dead-kernel"):
+        assert judge([cause], replace(ran, failure=failure, error="why")) == Verdict(failure, EXIT_FAILED, "why")
+    stopped = replace(ran, failure="interrupted", error="interrupted by SIGTERM", signum=signal.SIGTERM)
+    assert judge([cause], stopped) == Verdict("interrupted", 143, "interrupted by SIGTERM")
