@@ -62,7 +62,7 @@ def test_fixed_then_rerun_shows_the_finding_resolved(
     with redis.Redis.from_url(sandbox.urls()["redis_url"], decode_responses=True) as plain:
         policy = plain.config_get("maxmemory-policy")["maxmemory-policy"]
     assert environment["redis_version"].startswith(("6.", "7.")) and environment["maxmemory_policy"] == policy
-    assert environment["postgresql_version"]
+    assert environment["postgresql_version"] and environment["alembic_revision"]
     key = f"streams.dead_consumer:tasks:queue/workers/{stuck['dead_consumer']}"
     changes = index.diff(first.run_dir.name, second.run_dir.name).set_index("key")
     assert changes.loc[key, "change"] == "resolved" and changes.loc[key, "before"] == "critical"
