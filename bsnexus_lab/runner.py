@@ -72,6 +72,7 @@ def run(
         notebook, unreadable = artefacts.executed_notebook(run_dir / ".executing.ipynb", clean, values)
         if unreadable and outcome.failure is None:
             outcome = dataclasses.replace(outcome, failure="failed", error=unreadable)
+        outcome = dataclasses.replace(outcome, error=clean(outcome.error))  # a cell's error may quote a secret
         found = artefacts.cleaned(from_notebook(notebook) if notebook is not None else [], clean)
         index = history.History(root)
         judged = verdict.judge(
@@ -82,7 +83,6 @@ def run(
             acks={key: Severity(ack.severity) for key, ack in index.acks(resolved.name).items()},
             previous=index.latest_keys(path.stem, resolved.name) if fail_on_new else None,
         )
-        judged = dataclasses.replace(judged, error=clean(judged.error))
         manifest = artefacts.manifest(
             path.stem,
             resolved,
