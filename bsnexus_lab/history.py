@@ -154,7 +154,7 @@ class History:
                 yield db
 
     # -- writing -----------------------------------------------------------------------------------------
-    def record(self, run_dir: Path, *, scrub: Any = str, environment: Mapping[str, Any] | None = None) -> str:
+    def record(self, run_dir: Path, *, scrub: Any = str) -> str:
         """Index a finished run directory (its run.json, findings.json and notebook); returns its id."""
         manifest = json.loads((run_dir / "run.json").read_text())
         findings_file = run_dir / "findings.json"
@@ -183,7 +183,7 @@ class History:
             "exit_code": manifest.get("exit_code"),
             "error": manifest.get("error"),
             **counts,
-            "environment": json.dumps(dict(environment or manifest.get("environment") or {}), default=str),
+            "environment": json.dumps(manifest.get("environment") or {}, default=str),
             "run_dir": str(run_dir.resolve()),
         }
         row = {k: scrub(v) if isinstance(v, str) else v for k, v in row.items()}
