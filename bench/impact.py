@@ -27,6 +27,8 @@ import redis
 
 import bsnexus_lab as bl
 from bsnexus_lab import runner
+from bsnexus_lab.config import STATE_DIR_ENV
+from bsnexus_lab.errors import EXIT_FINDINGS, EXIT_OK
 from bsnexus_lab.sandbox import Sandbox
 from bsnexus_lab.text import plural
 
@@ -130,7 +132,7 @@ def phases(box: Sandbox, output_root: Path, keys: int = AUDIT_KEYS) -> dict[str,
     def run(name: str, **params: str) -> Callable[[], Any]:
         def go() -> Any:
             result = runner.run(name, target="sandbox", params=params, output_root=output_root)
-            assert result.exit_code in (runner.EXIT_OK, runner.EXIT_FINDINGS), result.error
+            assert result.exit_code in (EXIT_OK, EXIT_FINDINGS), result.error
             return result
 
         return go
@@ -176,7 +178,7 @@ def main() -> None:
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bsnexus-impact-", dir="/tmp"))
     root.chmod(0o755)
-    os.environ["BSNEXUS_LAB_STATE_DIR"] = str(root)  # the runbooks' `sandbox` target is this one
+    os.environ[STATE_DIR_ENV] = str(root)  # the runbooks' `sandbox` target is this one
     box = Sandbox(root)
     try:
         box.up()

@@ -13,13 +13,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from bsnexus_lab.config import STATE_DIR_ENV
+
 REPEATS = 3
 
 
 def main() -> None:
     state = Path(tempfile.mkdtemp(prefix="bsnexus-lab-bench-triage-", dir="/tmp"))
     state.chmod(0o755)
-    os.environ["BSNEXUS_LAB_STATE_DIR"] = str(state)
+    os.environ[STATE_DIR_ENV] = str(state)
     from bsnexus_lab import runner, triage
     from bsnexus_lab.lab import connect
     from bsnexus_lab.sandbox import Sandbox

@@ -412,6 +412,21 @@ def _plain_postgres(url: str) -> str:
     return "postgresql://" + rest if scheme in _POSTGRES_SCHEMES else url
 
 
+# The lab's own environment variables that more than one module reads or sets (the URLs are read only here).
+TARGET_ENV = "BSNEXUS_LAB_TARGET"  # the profile to use when none is named
+STATE_DIR_ENV = "BSNEXUS_LAB_STATE_DIR"  # where the sandbox keeps its servers and profile
+RUN_DIR_ENV = "BSNEXUS_LAB_RUN_DIR"  # set for a runbook's kernel: the directory of the run in progress
+RUNS_DIR_ENV = "BSNEXUS_LAB_RUNS_DIR"  # where run directories and the history go (else the nearest runs/)
+RUNBOOKS_ENV = "BSNEXUS_LAB_RUNBOOKS"  # a directory of runbooks, searched before ./runbooks and the packaged ones
+
+
+def run_dir() -> Path | None:
+    """The run directory when this process is a runbook's kernel (the runner sets :data:`RUN_DIR_ENV`): its
+    writes are journalled there, its captures kept there; None outside a run."""
+    value = os.environ.get(RUN_DIR_ENV)
+    return Path(value) if value else None
+
+
 _LAB_VARIABLES = {"redis_url": "BSNEXUS_LAB_REDIS_URL", "database_url": "BSNEXUS_LAB_DATABASE_URL",
                   "service_url": "BSNEXUS_LAB_SERVICE_URL"}  # fmt: skip
 _SERVICE_VARIABLES = {"redis_url": "REDIS_URL", "database_url": "DATABASE_URL"}  # read the way BSNexus reads them
@@ -446,7 +461,7 @@ def state_dir() -> Path:
     Root's home is usually closed to other users, and PostgreSQL must run as one (it refuses root), so root
     gets ``/var/lib/bsnexus-lab``.
     """
-    if explicit := os.environ.get("BSNEXUS_LAB_STATE_DIR"):
+    if explicit := os.environ.get(STATE_DIR_ENV):
         return Path(explicit)
     if os.geteuid() == 0:
         return Path("/var/lib/bsnexus-lab")
@@ -498,7 +513,7 @@ def resolve(target: str | None = None, **overrides: Any) -> Target:
         for names in (_LAB_VARIABLES, _SERVICE_VARIABLES):
             for key, (value, source) in _variables(names).items():
                 offer(source, {key: value})
-        if named := _variables({"target": "BSNEXUS_LAB_TARGET"}).get("target"):
+        if named := _variables({"target": TARGET_ENV}).get("target"):
             offer(*_profile(named[0], profiles))
         if "redis_url" not in values and SANDBOX in profiles:
             offer(*_profile(SANDBOX, profiles))

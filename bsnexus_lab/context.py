@@ -7,18 +7,16 @@ Keeping it to that makes the import graph run one way: areas import this module,
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Coroutine
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, TypeVar
 
 import pandas as pd
 
 from bsnexus_lab.clients import Clients
-from bsnexus_lab.config import Target
+from bsnexus_lab.config import Target, run_dir
 from bsnexus_lab.loop import Loop
 from bsnexus_lab.thresholds import Thresholds
 
@@ -65,8 +63,8 @@ class Context:
         """Journal a write: in ``lab.journal`` and, inside a runbook, in the run's ``writes.jsonl``."""
         entry = {"time": datetime.now(UTC).isoformat(), "target": self.target.name, "action": action, **details}
         self.journal.append(entry)
-        if run_dir := os.environ.get("BSNEXUS_LAB_RUN_DIR"):
-            with (Path(run_dir) / "writes.jsonl").open("a") as handle:
+        if directory := run_dir():
+            with (directory / "writes.jsonl").open("a") as handle:
                 handle.write(json.dumps(entry, default=str) + "\n")
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import html
 import json
 import math
-import os
 import re
 import threading
 import time
@@ -24,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bsnexus_lab.config import redact_url
+from bsnexus_lab.config import redact_url, run_dir
 from bsnexus_lab.findings import Finding
 from bsnexus_lab.findings.notebook import bundle
 from bsnexus_lab.findings.render import COLOURS, to_html, to_text
@@ -275,7 +274,7 @@ def wait(thread: threading.Thread, seconds: float, desc: str = "") -> None:
 
 
 def _in_run() -> bool:
-    return bool(os.environ.get("BSNEXUS_LAB_RUN_DIR"))
+    return run_dir() is not None
 
 
 # -- IPython -------------------------------------------------------------------------------------------

@@ -9,8 +9,10 @@
     ├── WrongType             a key that exists but holds another type
     ├── SandboxError          the embedded servers could not be started or stopped
     └── RunbookError          a runbook that is unknown, mis-parameterized or failed
+        └── RunbookBusy       the same runbook already runs on the same target
 
-Every message names the redacted target and what to check, never a password.
+Every message names the redacted target and what to check, never a password. Each error carries the exit
+status the CLI returns for it (:data:`EXIT_FAILED` unless said otherwise); the statuses of a run live here too.
 """
 
 from __future__ import annotations
@@ -22,13 +24,26 @@ from collections.abc import Iterator
 
 import redis.exceptions as redis_errors
 
+from bsnexus_lab.text import first_line
+
+# Exit statuses: ok (no finding counted), findings (one did), failed (the tool could not do its job), busy
+# (the runbook already runs on the target); an interrupted run exits 128 + the signal (:func:`exit_interrupted`).
+EXIT_OK, EXIT_FINDINGS, EXIT_FAILED, EXIT_BUSY = 0, 1, 2, 3
+STATUS = {EXIT_OK: "ok", EXIT_FINDINGS: "findings", EXIT_FAILED: "failed", EXIT_BUSY: "busy"}
+
+
+def exit_interrupted(signum: int) -> int:
+    """The shell's convention: 128 + the signal (130 for SIGINT, 143 for SIGTERM)."""
+    return 128 + signum
+
+
 _LINE_BREAK = re.compile("[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")  # what str.splitlines() splits on
 
 
 class LabError(Exception):
     """Root of the lab's errors. ``exit_code`` is what the CLI returns for it."""
 
-    exit_code = 2
+    exit_code = EXIT_FAILED
 
     def __init__(self, message: str, *, target: str | None = None, hint: str | None = None) -> None:
         self.target = target
@@ -74,6 +89,12 @@ class RunbookError(LabError):
     pass
 
 
+class RunbookBusy(RunbookError):
+    """The same runbook is already running on the same target."""
+
+    exit_code = EXIT_BUSY
+
+
 @contextlib.contextmanager
 def redis_errors_translated(url: str) -> Iterator[None]:
     """Map redis-py's exceptions to the lab's, naming the redacted ``url``."""
@@ -89,7 +110,7 @@ def redis_errors_translated(url: str) -> Iterator[None]:
         raise PermissionDenied(
             "the Redis user may not run a command the lab sends",
             target=url,
-            hint=f"{_first_line(exc)}; `bsnexus-lab target role-sql` prints the ACL the lab needs",
+            hint=f"{first_line(exc)}; `bsnexus-lab target role-sql` prints the ACL the lab needs",
         ) from exc
     except redis_errors.ResponseError as exc:
         raise _redis_response_error(exc, url) from exc
@@ -101,12 +122,12 @@ def redis_errors_translated(url: str) -> Iterator[None]:
         raise TargetUnreachable(
             "cannot reach Redis",
             target=url,
-            hint=f"is it running and is the host/port right? ({_first_line(exc)})",
+            hint=f"is it running and is the host/port right? ({first_line(exc)})",
         ) from exc
 
 
 def _redis_response_error(exc: Exception, url: str) -> LabError:
-    text = _first_line(exc)
+    text = first_line(exc)
     if "WRONGTYPE" in text:
         return WrongType("a key holds another type than expected", target=url, hint=text)
     if "NOAUTH" in text or "WRONGPASS" in text:
@@ -130,9 +151,9 @@ def postgres_error(exc: BaseException, url: str) -> LabError:
             "PostgreSQL refused the credentials", target=url, hint="check the user and password in the URL"
         )
     if isinstance(cause, asyncpg.InvalidCatalogNameError):
-        return TargetUnreachable("PostgreSQL has no such database", target=url, hint=_first_line(cause))
+        return TargetUnreachable("PostgreSQL has no such database", target=url, hint=first_line(cause))
     if isinstance(cause, asyncpg.UndefinedTableError):
-        return NotFound("a table the lab expects is missing", target=url, hint=_first_line(cause))
+        return NotFound("a table the lab expects is missing", target=url, hint=first_line(cause))
     if isinstance(cause, asyncpg.QueryCanceledError):
         return QueryTimedOut("PostgreSQL did not answer in time", target=url, hint="statement_timeout reached")
     if isinstance(cause, asyncio.TimeoutError | TimeoutError):  # the driver's only own timeout is the connect's
@@ -162,11 +183,6 @@ def postgres_error(exc: BaseException, url: str) -> LabError:
         return TargetUnreachable(
             "cannot reach PostgreSQL",
             target=url,
-            hint=f"is it running and is the host/port right? ({_first_line(cause)})",
+            hint=f"is it running and is the host/port right? ({first_line(cause)})",
         )
-    return LabError("PostgreSQL query failed", target=url, hint=_first_line(cause))
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
+    return LabError("PostgreSQL query failed", target=url, hint=first_line(cause))

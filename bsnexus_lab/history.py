@@ -1,9 +1,16 @@
 """The run history: an SQLite index beside the run directories (which stay the evidence).
 
 Every run is one row (runbook, its git revision, redacted target, parameters with secrets redacted, times,
-status, exit code, counts by severity, what it ran against) with its findings, each under a stable key
-(check + subject: stream/group/consumer or table) so the same problem matches across runs, and the samples
-the runbook kept (:func:`keep`). Acknowledgements (``bsnexus-lab ack``) live here too.
+status and exit code as the verdict decided them, counts by severity, what it ran against) with its findings,
+each under its :attr:`~bsnexus_lab.findings.Finding.key` (the key ``findings.json`` carries) so the same problem
+matches across runs, and the samples the runbook kept (:func:`keep`). Acknowledgements (``bsnexus-lab ack``)
+live here too.
+
+The schema's version is SQLite's ``user_version``. Version 0 keyed findings ``check:`` + a subject rebuilt from
+the evidence, always with a ``:`` (``db.privileges:``); opening such an index migrates its findings and acks
+to the findings' own keys (read from each run's ``findings.json`` where it still exists, else the trailing
+``:`` dropped) and keeps every old key in ``key_aliases``, so a key quoted from an old report, RCA or
+postmortem still resolves (:meth:`History.resolve`).
 
 The index is ``<runs>/history.sqlite``; :func:`runs_dir` finds ``runs/`` from any directory below the
 project (like git finds ``.git``), or takes ``BSNEXUS_LAB_RUNS_DIR``.
@@ -15,7 +22,7 @@ import json
 import os
 import shutil
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,15 +31,16 @@ from typing import Any
 
 import pandas as pd
 
+from bsnexus_lab.config import RUNS_DIR_ENV
 from bsnexus_lab.errors import ConfigError, LabError
+from bsnexus_lab.findings import Finding, flatten
 from bsnexus_lab.masking import MASK, is_secret_parameter
 from bsnexus_lab.text import parse_duration
 
 SAMPLES_MIME = "application/vnd.bsnexus-lab.samples+json"
 DATABASE = "history.sqlite"
 SEVERITIES = ("ok", "info", "warning", "critical")
-# Evidence fields that name what a finding is about, most specific last.
-SUBJECT_FIELDS = ("stream", "group", "consumer", "table", "pid", "key", "dependency", "logger", "shape")
+VERSION = 1  # 1: findings and acks keyed by Finding.key, old keys kept in key_aliases
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -50,6 +58,7 @@ CREATE TABLE IF NOT EXISTS samples (
 CREATE TABLE IF NOT EXISTS acks (
     key TEXT, target TEXT, severity TEXT, until TEXT, why TEXT, created TEXT, PRIMARY KEY (key, target)
 );
+CREATE TABLE IF NOT EXISTS key_aliases (old TEXT PRIMARY KEY, new TEXT);
 CREATE INDEX IF NOT EXISTS findings_run ON findings(run_id);
 CREATE INDEX IF NOT EXISTS runs_target ON runs(target, runbook, started);
 """
@@ -60,7 +69,7 @@ def runs_dir(explicit: str | Path | None = None) -> Path:
     (this directory or a parent), else ``./runs`` (where the CLI writes)."""
     if explicit is not None:
         return Path(explicit)
-    if configured := os.environ.get("BSNEXUS_LAB_RUNS_DIR"):
+    if configured := os.environ.get(RUNS_DIR_ENV):
         return Path(configured)
     here = Path.cwd()
     for directory in [here, *here.parents]:
@@ -81,22 +90,6 @@ def parse_time(text: str, now: datetime | None = None) -> datetime:
     except ValueError:
         raise ConfigError(f"not a time: {text!r}", hint="write it like 1h, 30m or 2026-11-29T10:00") from None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def finding_key(finding: Mapping[str, Any]) -> str:
-    """``check:subject``: the same problem in two runs has the same key (ids and ages left out)."""
-    subject = finding.get("subject") or [
-        str(finding["evidence"][f]) for f in SUBJECT_FIELDS if f in finding.get("evidence", {})
-    ]
-    return f"{finding['check']}:{'/'.join(map(str, subject))}"
-
-
-def flatten(findings: Iterable[Mapping[str, Any]]) -> Iterator[tuple[Mapping[str, Any], str | None]]:
-    """Every finding with the key of the cause that explains it (None at the top level)."""
-    for finding in findings:
-        yield finding, None
-        for nested in finding.get("explains", ()):
-            yield nested, finding_key(finding)
 
 
 def redact_parameters(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -147,20 +140,23 @@ class History:
             db.execute("PRAGMA foreign_keys = ON")
             db.executescript(SCHEMA)
             with db:
+                if db.execute("PRAGMA user_version").fetchone()[0] < VERSION:
+                    _migrate(db)
                 yield db
 
     # -- writing -----------------------------------------------------------------------------------------
-    def record(self, run_dir: Path, *, scrub: Any = str, environment: Mapping[str, Any] | None = None) -> str:
+    def record(self, run_dir: Path, *, scrub: Any = str) -> str:
         """Index a finished run directory (its run.json, findings.json and notebook); returns its id."""
         manifest = json.loads((run_dir / "run.json").read_text())
         findings_file = run_dir / "findings.json"
-        found = json.loads(findings_file.read_text()) if findings_file.exists() else []
+        found = _read_findings(findings_file)
+        causes = {id(nested): f.key for f in found for nested in f.explains}
         notebook_file = run_dir / "notebook.ipynb"
         kept = samples_from_notebook(json.loads(notebook_file.read_text())) if notebook_file.exists() else []
         run_id = run_dir.name
         counts = dict.fromkeys(SEVERITIES, 0)
-        for finding, _ in flatten(found):
-            counts[finding["severity"]] += 1
+        for finding in found:
+            counts[finding.severity.value] += 1
         started = datetime.fromisoformat(manifest["started"])
         ended = started + timedelta(seconds=float(manifest.get("duration_s") or 0))
         target = manifest.get("target", {})
@@ -174,11 +170,11 @@ class History:
             "parameters": json.dumps(redact_parameters(manifest.get("parameters", {})), default=str),
             "started": started.isoformat(),
             "ended": ended.isoformat(),
-            "status": status(manifest),
+            "status": manifest.get("status"),
             "exit_code": manifest.get("exit_code"),
             "error": manifest.get("error"),
             **counts,
-            "environment": json.dumps(dict(environment or manifest.get("environment") or {}), default=str),
+            "environment": json.dumps(manifest.get("environment") or {}, default=str),
             "run_dir": str(run_dir.resolve()),
         }
         row = {k: scrub(v) if isinstance(v, str) else v for k, v in row.items()}
@@ -190,15 +186,15 @@ class History:
                 [
                     (
                         run_id,
-                        scrub(finding_key(f)),
-                        f["check"],
-                        f["severity"],
-                        scrub(f["title"]),
-                        f.get("kind"),
-                        cause,
-                        scrub(json.dumps(f.get("evidence", {}), default=str)),
+                        scrub(f.key),
+                        f.check,
+                        f.severity.value,
+                        scrub(f.title),
+                        f.kind.value if f.kind else None,
+                        scrub(causes[id(f)]) if id(f) in causes else None,
+                        scrub(json.dumps(dict(f.evidence), default=str)),
                     )
-                    for f, cause in flatten(found)
+                    for f in found
                 ],
             )
             db.executemany(
@@ -219,6 +215,7 @@ class History:
         return [row["id"] for row in old]
 
     def ack(self, key: str, target: str, *, severity: str, until: datetime, why: str) -> Ack:
+        key = self.resolve(key)
         with self._db() as db:
             db.execute(
                 "INSERT OR REPLACE INTO acks VALUES (?, ?, ?, ?, ?, ?)",
@@ -323,14 +320,29 @@ class History:
         ).reset_index()
 
     def latest_severity(self, key: str, target: str) -> str | None:
-        """The severity of ``key`` in the newest run on ``target`` that reported it."""
+        """The severity of ``key`` (or the key it became, see :meth:`resolve`) in the newest run on ``target``
+        that reported it."""
         with self._db() as db:
             row = db.execute(
                 "SELECT f.severity FROM findings f JOIN runs r ON r.id = f.run_id WHERE f.key = ? AND r.target = ? "
                 "ORDER BY r.started DESC LIMIT 1",
-                (key, target),
+                (self.resolve(key), target),
             ).fetchone()
         return row["severity"] if row else None
+
+    def latest_keys(self, runbook: str, target: str) -> set[str]:
+        """The keys above OK in the newest run of ``runbook`` on ``target`` (what ``--fail-on new`` compares to)."""
+        earlier = self.runs(target=target, runbook=runbook)
+        if earlier.empty:
+            return set()
+        found = self.findings(earlier.iloc[0]["id"])
+        return set(found[found["severity"] != "ok"]["key"])
+
+    def resolve(self, key: str) -> str:
+        """The key a finding has now: an old-format key (``db.privileges:``) becomes the one it was migrated to."""
+        with self._db() as db:
+            row = db.execute("SELECT new FROM key_aliases WHERE old = ?", (key,)).fetchone()
+        return row["new"] if row else key
 
     def acks(self, target: str, *, now: datetime | None = None) -> dict[str, Ack]:
         """Acknowledgements of ``target`` still in force."""
@@ -361,17 +373,70 @@ def _columns(table: str) -> list[str]:
     ]
 
 
-def status(manifest: Mapping[str, Any]) -> str:
-    """How a run ended: ok, findings, failed, interrupted, timed-out, dead-kernel (run.json's own when set)."""
-    if manifest.get("status"):
-        return str(manifest["status"])
-    error = manifest.get("error") or ""
-    if error == "interrupted":
-        return "interrupted"
-    if error.startswith("DeadKernelError"):
-        return "dead-kernel"
-    if error.startswith("timed out"):
-        return "timed-out"
-    if error:
-        return "failed"
-    return "findings" if manifest.get("exit_code") == 1 else "ok"
+def _read_findings(path: Path) -> list[Finding]:
+    """Every finding of a run's ``findings.json``, explained ones included (depth first); none without it."""
+    if not path.exists():
+        return []
+    return flatten(Finding.from_dict(f) for f in json.loads(path.read_text()))
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Version 0 -> 1: findings and acks re-keyed by Finding.key; every changed key kept in key_aliases."""
+    db.execute("BEGIN IMMEDIATE")  # one process migrates; the others wait, then find it done
+    if db.execute("PRAGMA user_version").fetchone()[0] >= VERSION:
+        return
+    runs = []
+    for run in db.execute("SELECT id, run_dir FROM runs").fetchall():
+        rows = db.execute(
+            "SELECT rowid, key, check_id, cause FROM findings WHERE run_id = ? ORDER BY rowid", (run["id"],)
+        ).fetchall()
+        runs.append((rows, _exact_keys(rows, Path(run["run_dir"] or "") / "findings.json")))
+    aliases: dict[str, str] = {}
+    for rows, exact in runs:
+        aliases |= _changed(rows, exact or [])
+    for rows, exact in runs:  # a run without its findings.json: keys learnt from other runs, else ':' dropped
+        new = exact or [
+            (_renamed(row["key"], aliases), row["cause"] and _renamed(row["cause"], aliases)) for row in rows
+        ]
+        for row, (key, cause) in zip(rows, new, strict=True):
+            db.execute("UPDATE findings SET key = ?, cause = ? WHERE rowid = ?", (key, cause, row["rowid"]))
+        aliases |= _changed(rows, new)
+    for ack in db.execute("SELECT * FROM acks").fetchall():
+        key = _renamed(ack["key"], aliases)
+        if key != ack["key"]:
+            aliases.setdefault(ack["key"], key)
+            db.execute("DELETE FROM acks WHERE key = ? AND target = ?", (ack["key"], ack["target"]))
+            db.execute("INSERT OR REPLACE INTO acks VALUES (?, ?, ?, ?, ?, ?)", (key, *tuple(ack)[1:]))
+    db.executemany("INSERT OR REPLACE INTO key_aliases VALUES (?, ?)", aliases.items())
+    db.execute(f"PRAGMA user_version = {VERSION}")
+
+
+def _exact_keys(rows: Sequence[sqlite3.Row], findings_file: Path) -> list[tuple[str, str | None]] | None:
+    """The true (key, cause) of each of one run's version-0 finding rows, from its ``findings.json``: version 0
+    stored a run's findings in the file's order, the findings each explains (one level) after it. None when the
+    file is gone or does not match the rows."""
+    try:
+        top = [Finding.from_dict(f) for f in json.loads(findings_file.read_text())] if findings_file.is_file() else []
+    except (ValueError, KeyError, TypeError):  # not a findings file this version can read
+        return None
+    written = [pair for f in top for pair in [(f, None), *((g, f.key) for g in f.explains)]]
+    if not written or [f.check for f, _ in written] != [row["check_id"] for row in rows]:
+        return None
+    return [(f.key, cause) for f, cause in written]
+
+
+def _changed(rows: Sequence[sqlite3.Row], new: Sequence[tuple[str, str | None]]) -> dict[str, str]:
+    """Old key -> new key, for the keys (and causes) of ``rows`` that ``new`` renames."""
+    pairs = [(row["key"], key) for row, (key, _) in zip(rows, new, strict=False)]
+    pairs += [(row["cause"], cause) for row, (_, cause) in zip(rows, new, strict=False) if row["cause"] and cause]
+    return {old: renamed for old, renamed in pairs if old != renamed}
+
+
+def _renamed(key: str, aliases: Mapping[str, str]) -> str:
+    """An old key's new name: as a run's findings.json told, else without its trailing ``:``."""
+    return aliases.get(key) or _stripped(key)
+
+
+def _stripped(key: str) -> str:
+    """An old key without its trailing ``:`` (``db.privileges:`` -> ``db.privileges``)."""
+    return key[:-1] if key.endswith(":") else key

@@ -55,3 +55,8 @@ def parse_duration(text: str) -> timedelta:
 
         raise ConfigError(f"not a duration: {text!r}", hint="write it like 30m, 12h, 7d")
     return timedelta(seconds=float(match[1]) * _UNITS[match[2]])
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception as one line: its message's first line, or its type's name when it has no message."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

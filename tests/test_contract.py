@@ -13,8 +13,9 @@ from typing import Any
 import nbformat
 import pytest
 
-from bsnexus_lab import RunbookError, runner
+from bsnexus_lab import RunbookError, runbooks, runner
 from bsnexus_lab.cli import main
+from bsnexus_lab.errors import EXIT_FAILED, EXIT_FINDINGS, exit_interrupted
 from bsnexus_lab.sandbox import Sandbox, servers
 from tests.running import SAMPLING, lost, parameters_cell, run_and_kill, running_cell, wait_for, write_runbook
 
@@ -59,7 +60,7 @@ def test_broken_runbooks_exit_2_before_a_kernel_starts(
 def test_a_run_that_emits_nothing_failed_and_says_so(sandbox: Sandbox, books: Path, tmp_path: Path) -> None:
     write_runbook(books, "silent", [parameters_cell(), nbformat.v4.new_code_cell("print('forgot to emit')")])
     result = runner.run("silent", target="sandbox", output_root=tmp_path / "runs")
-    assert result.exit_code == runner.EXIT_FAILED
+    assert result.exit_code == EXIT_FAILED
     assert result.error == "the runbook emitted no findings (no bl.emit(...) cell ran)"
     report = result.report.read_text()
     assert "NO FINDINGS" not in report and "Verdict: <b>RUN FAILED</b>" in report
@@ -86,9 +87,9 @@ def test_absurd_parameters_are_refused(params: dict[str, str], message: str, tmp
 
 
 def test_a_list_parameter_as_json_or_commas() -> None:
-    declared = runner.parameters(runner.find("stream_backlog"))
-    as_json = runner.coerce({"streams": '["tasks:queue", "tasks:qa"]'}, declared)
-    as_commas = runner.coerce({"streams": "tasks:queue, tasks:qa"}, declared)
+    declared = runbooks.parameters(runbooks.find("stream_backlog"))
+    as_json = runbooks.coerce({"streams": '["tasks:queue", "tasks:qa"]'}, declared)
+    as_commas = runbooks.coerce({"streams": "tasks:queue, tasks:qa"}, declared)
     assert as_json == as_commas == {"streams": ["tasks:queue", "tasks:qa"]}
 
 
@@ -115,7 +116,7 @@ def test_a_signal_stops_the_kernel_and_keeps_the_partial_run(
     finally:
         if process.poll() is None:
             process.kill()
-    assert process.returncode == runner.exit_interrupted(signum) == 128 + signum, err
+    assert process.returncode == exit_interrupted(signum) == 128 + signum, err
     (run_dir,) = (tmp_path / "runs" / "stream_backlog").iterdir()
     assert f"run directory: {run_dir} (interrupted)" in out
     manifest = json.loads((run_dir / "run.json").read_text())
@@ -134,7 +135,7 @@ def test_redis_killed_mid_run_is_a_finding_and_fails_the_run(
     redis_pid = restore.status()[0].pid
     assert redis_pid
     result = run_and_kill(lambda: os.kill(redis_pid, signal.SIGKILL), tmp_path, {"duration_s": "5", "every_s": "0.5"})
-    assert result.exit_code == runner.EXIT_FINDINGS, result.error
+    assert result.exit_code == EXIT_FINDINGS, result.error
     (finding,) = lost(result)
     assert finding["severity"] == "critical" and finding["title"].startswith("Redis was lost during the run")
     evidence = finding["evidence"]
@@ -154,7 +155,7 @@ def test_postgresql_stopped_mid_run_is_a_finding_and_fails_the_run(
         wait_for(lambda: not servers.pid_alive(postgres_pid), "PostgreSQL to stop", timeout=60)
 
     result = run_and_kill(stop, tmp_path, {"duration_s": "4", "every_s": "0.5"})
-    assert result.exit_code == runner.EXIT_FINDINGS, result.error
+    assert result.exit_code == EXIT_FINDINGS, result.error
     (finding,) = lost(result)
     assert finding["severity"] == "critical"
     assert finding["title"] == "PostgreSQL was lost during the run: it answered when the run began and not at the end"

@@ -25,6 +25,7 @@ import pytest
 import redis as sync_redis
 
 from bsnexus_lab import history, runner
+from bsnexus_lab.errors import EXIT_FINDINGS
 from bsnexus_lab.sandbox import Sandbox, servers
 from tests.running import found, run_and_kill
 
@@ -38,13 +39,13 @@ AUDIT_PACE = 20_000  # keys per second: the audit takes about 10 s, so a kill 2 
 def ended_with(result: runner.RunResult, check: str, title: str) -> dict[str, Any]:
     """The run ended on its own with exit 1, its artefacts saved and indexed once; the one ``check`` finding."""
     assert result.error is None, result.error  # not timed out by the backstop, no cell raised
-    assert result.exit_code == runner.EXIT_FINDINGS
+    assert result.exit_code == EXIT_FINDINGS
     assert result.notebook.is_file() and result.report.is_file()
     (finding,) = found(result, check)
     assert title in finding["title"], finding["title"]
     assert finding["title"] in result.report.read_text()
     manifest = json.loads((result.run_dir / "run.json").read_text())
-    assert (manifest["status"], manifest["exit_code"]) == ("findings", runner.EXIT_FINDINGS)
+    assert (manifest["status"], manifest["exit_code"]) == ("findings", EXIT_FINDINGS)
     runs = history.History(result.run_dir.parent.parent).runs()
     assert list(runs["id"]) == [result.run_dir.name]
     assert (runs["status"].iloc[0], runs["exit_code"].iloc[0]) == (manifest["status"], manifest["exit_code"])

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 import bsnexus_lab as bl
-from bsnexus_lab import ConfigError, RunbookError, Target, runner
+from bsnexus_lab import ConfigError, RunbookError, Target, runbooks
 from bsnexus_lab.areas import default_thresholds
 from bsnexus_lab.areas.keys.names import prefix
 from bsnexus_lab.areas.keys.tally import Tally
@@ -35,6 +35,7 @@ from bsnexus_lab.areas.streams.checks import dead_consumer, lost_messages, poiso
 from bsnexus_lab.areas.streams.probes import body_row
 from bsnexus_lab.cli import main
 from bsnexus_lab.config import Conventions, postgres_url, resolve
+from bsnexus_lab.errors import EXIT_FAILED
 from bsnexus_lab.findings import Finding, to_html, to_json, to_text
 from bsnexus_lab.masking import SECRET_SEGMENTS, mask_fields, mask_key
 from bsnexus_lab.resp import decode, entry_id, text
@@ -197,7 +198,7 @@ def test_resolve_turns_every_bad_url_into_a_config_error(secret: str, rest: str)
 
 
 # -- runbook parameters: coerced to the declared type and range, or one line naming the parameter ----------
-DECLARED = {name: runner.parameters(path) for name, path in runner.available().items()}
+DECLARED = {name: runbooks.parameters(path) for name, path in runbooks.available().items()}
 NUMBERS = st.one_of(
     st.integers(),
     st.integers(min_value=10**300, max_value=10**400),
@@ -223,7 +224,7 @@ def runbook_parameters(draw: Any) -> tuple[str, dict[str, Any]]:
     return runbook, draw(st.dictionaries(names, VALUES, max_size=4))
 
 
-def respects(param: runner.Parameter, value: Any) -> bool:
+def respects(param: runbooks.Parameter, value: Any) -> bool:
     """A value the runbook may receive for ``param``: its declared type, and a sensible number."""
     kind = param.type
     if kind == "str":
@@ -235,8 +236,8 @@ def respects(param: runner.Parameter, value: Any) -> bool:
     if isinstance(value, bool) or not isinstance(value, int if kind == "int" else float) or not math.isfinite(value):
         return False
     if param.name.endswith("_s"):
-        return 0 < value <= runner.MAX_SECONDS
-    return 0 <= value <= runner.MAX_COUNT
+        return 0 < value <= runbooks.MAX_SECONDS
+    return 0 <= value <= runbooks.MAX_COUNT
 
 
 @FUZZ
@@ -250,7 +251,7 @@ def test_parameters_are_coerced_or_refused_in_one_line(case: tuple[str, dict[str
     runbook, given_ = case
     declared = DECLARED[runbook]
     try:
-        coerced = runner.coerce(given_, declared)
+        coerced = runbooks.coerce(given_, declared)
     except RunbookError as exc:
         message = str(exc)
         assert "\n" not in message and len(message) < 1000, message
@@ -270,7 +271,7 @@ def test_the_cli_refuses_a_bad_parameter_in_one_line_before_a_kernel_starts(
 ) -> None:
     code = main(["run", "stream_backlog", "-p", param, "--output-dir", str(tmp_path / "runs")])
     err = capsys.readouterr().err
-    assert code == runner.EXIT_FAILED
+    assert code == EXIT_FAILED
     assert err.startswith("bsnexus-lab: ") and message in err, err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not (tmp_path / "runs").exists()  # no run directory: refused before the lock, the target or a kernel

@@ -22,6 +22,7 @@ from bsnexus_lab.areas import areas, read_commands, read_scripts
 from bsnexus_lab.areas.streams.commands import COUNT_SCRIPT
 from bsnexus_lab.cli import main
 from bsnexus_lab.clients import CONNECTION_COMMANDS
+from bsnexus_lab.errors import EXIT_FINDINGS
 from bsnexus_lab.least_privilege import REDIS_USER, postgres_role_sql, redis_acl_words
 from bsnexus_lab.masking import mask_data, mask_fields, mask_frame, mask_key
 from bsnexus_lab.resp import text
@@ -301,7 +302,7 @@ def test_short_and_common_passwords_corrupt_no_artefact(
     monkeypatch.setenv("BSNEXUS_LAB_REDIS_URL", short_credentials["redis_url"])
     monkeypatch.setenv("BSNEXUS_LAB_DATABASE_URL", short_credentials["database_url"])
     result = runner.run("stream_backlog", params={"duration_s": "1", "every_s": "0.25"}, output_root=tmp_path)
-    assert result.exit_code == runner.EXIT_FINDINGS, result.error
+    assert result.exit_code == EXIT_FINDINGS, result.error
     executed = nbformat.read(result.notebook, as_version=4)  # valid JSON, cells intact
     assert len(executed.cells) > 10 and "c***lls" not in result.notebook.read_text()
     manifest = json.loads((result.run_dir / "run.json").read_text())

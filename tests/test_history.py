@@ -11,9 +11,11 @@ from typing import Any
 import nbformat
 import pytest
 
-from bsnexus_lab import runner
+from bsnexus_lab import execute, runner
 from bsnexus_lab.cli import main
-from bsnexus_lab.history import History, finding_key, parse_duration, parse_time, redact_parameters
+from bsnexus_lab.errors import EXIT_FAILED, EXIT_FINDINGS, EXIT_OK, RunbookBusy
+from bsnexus_lab.findings import Finding, Severity
+from bsnexus_lab.history import History, parse_duration, parse_time, redact_parameters
 from bsnexus_lab.sandbox import Sandbox
 from tests.running import parameters_cell, write_runbook
 
@@ -26,12 +28,9 @@ def tiny_runbook(directory: Path, name: str, *cells: str) -> None:
 
 
 def test_keys_durations_and_redaction() -> None:
-    finding = {
-        "check": "streams.dead_consumer",
-        "evidence": {"stream": "tasks:queue", "group": "workers", "consumer": "w1", "pending": 3},
-    }
-    assert finding_key(finding) == "streams.dead_consumer:tasks:queue/workers/w1"
-    assert finding_key({"check": "db.lock_chain", "subject": ["tasks"], "evidence": {}}) == "db.lock_chain:tasks"
+    dead = Finding("streams.dead_consumer", Severity.CRITICAL, "-", {"pending": 3}, subject=("tasks:queue", "w1"))
+    assert dead.key == "streams.dead_consumer:tasks:queue/w1"
+    assert Finding("db.privileges", Severity.WARNING, "-", {"table": "tasks"}).key == "db.privileges"  # no ':'
     assert parse_duration("30d") == timedelta(days=30) and parse_duration("15m") == timedelta(minutes=15)
     now = datetime(2026, 11, 29, 12, tzinfo=UTC)
     assert parse_time("1h", now) == datetime(2026, 11, 29, 11, tzinfo=UTC)
@@ -48,10 +47,10 @@ def test_fixed_then_rerun_shows_the_finding_resolved(
 ) -> None:
     runs = tmp_path / "runs"
     first = runner.run("stream_backlog", target="sandbox", params=QUICK, output_root=runs)
-    assert first.exit_code == runner.EXIT_FINDINGS
+    assert first.exit_code == EXIT_FINDINGS
     sandbox.load("healthy")  # the fix
     second = runner.run("stream_backlog", target="sandbox", params=QUICK, output_root=runs)
-    assert second.exit_code == runner.EXIT_OK
+    assert second.exit_code == EXIT_OK
     index = History(runs)
     listed = index.runs(target="sandbox")
     assert list(listed["id"]) == [second.run_dir.name, first.run_dir.name]
@@ -63,7 +62,7 @@ def test_fixed_then_rerun_shows_the_finding_resolved(
     with redis.Redis.from_url(sandbox.urls()["redis_url"], decode_responses=True) as plain:
         policy = plain.config_get("maxmemory-policy")["maxmemory-policy"]
     assert environment["redis_version"].startswith(("6.", "7.")) and environment["maxmemory_policy"] == policy
-    assert environment["postgresql_version"]
+    assert environment["postgresql_version"] and environment["alembic_revision"]
     key = f"streams.dead_consumer:tasks:queue/workers/{stuck['dead_consumer']}"
     changes = index.diff(first.run_dir.name, second.run_dir.name).set_index("key")
     assert changes.loc[key, "change"] == "resolved" and changes.loc[key, "before"] == "critical"
@@ -85,6 +84,36 @@ def test_fixed_then_rerun_shows_the_finding_resolved(
             assert not any(s.encode() in path.read_bytes() for s in secrets), path
 
 
+def keys_in(findings: list[dict[str, Any]], cause: str | None = None) -> list[tuple[str, str | None]]:
+    """(key, key of the cause it is nested under) of every finding in findings.json's dicts, at any depth."""
+    pairs = []
+    for finding in findings:
+        pairs += [(finding["key"], cause), *keys_in(finding["explains"], finding["key"])]
+    return pairs
+
+
+def stored_keys(index: History, run_id: str) -> list[tuple[str, str | None]]:
+    """(key, cause) of every finding row of a run in the history."""
+    return [(row["key"], row["cause"] or None) for row in index.findings(run_id).fillna("").to_dict("records")]
+
+
+def test_the_key_in_findings_json_is_the_key_in_the_history(
+    sandbox: Sandbox, stuck: dict[str, Any], tmp_path: Path
+) -> None:
+    # PostgreSQL down: its unreachability explains the held entries' missing evidence (a nested finding)
+    dead_database = "postgresql://lab:pw@127.0.0.1:9/x"
+    (Path.cwd() / "bsnexus-lab.toml").write_text(
+        f'[profiles.half]\nredis_url = "{sandbox.urls()["redis_url"]}"\ndatabase_url = "{dead_database}"\n'
+    )
+    result = runner.run("stream_backlog", target="half", params=QUICK, output_root=tmp_path / "runs")
+    assert result.exit_code == EXIT_FINDINGS, result.error
+    written = keys_in(json.loads((result.run_dir / "findings.json").read_text()))
+    assert ("streams.held_evidence", "deps.unreachable:postgresql") in written  # nested ones are compared too
+    stored = stored_keys(History(tmp_path / "runs"), result.run_dir.name)
+    assert sorted(written, key=str) == sorted(stored, key=str)
+    assert (f"streams.dead_consumer:tasks:queue/workers/{stuck['dead_consumer']}", None) in stored
+
+
 @pytest.mark.usefixtures("one_source")
 def test_ack_silences_until_worse_and_fail_on_new(
     sandbox: Sandbox, writer: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -97,17 +126,17 @@ def test_ack_silences_until_worse_and_fail_on_new(
     runs = tmp_path / "runs"
     monkeypatch.setenv("BSNEXUS_LAB_RUNS_DIR", str(runs))
     first = runner.run("stream_backlog", target="sandbox", params=QUICK)
-    assert first.exit_code == runner.EXIT_FINDINGS and (runs / "history.sqlite").is_file()
+    assert first.exit_code == EXIT_FINDINGS and (runs / "history.sqlite").is_file()
     # the same findings again: --fail-on new passes, since the previous run had them all
     again = runner.run("stream_backlog", target="sandbox", params=QUICK, fail_on_new=True)
-    assert again.exit_code == runner.EXIT_OK
+    assert again.exit_code == EXIT_OK
     keys = set(History(runs).findings(again.run_dir.name).query("severity in ('warning', 'critical')")["key"])
     for key in keys:
         assert (
             main(["ack", key, "--for", "7d", "--why", "known: worker host decommissioned", "--target", "sandbox"]) == 0
         )
     acked = runner.run("stream_backlog", target="sandbox", params=QUICK)
-    assert acked.exit_code == runner.EXIT_OK
+    assert acked.exit_code == EXIT_OK
     assert set(json.loads((acked.run_dir / "run.json").read_text())["acknowledged"]) == keys
     assert main(["ack", "nope:x", "--for", "1d", "--why", "-", "--target", "sandbox"]) == 2
     # worse: the worker stops heartbeating (its row 15 min old, the traffic's once-a-minute write held off), so
@@ -117,7 +146,7 @@ def test_ack_silences_until_worse_and_fail_on_new(
     stale = f"UPDATE workers SET last_heartbeat = now() - interval '15 minutes' WHERE id = '{facts['consumer']}'"
     asyncio.run(superuser(sandbox, stale, script=True))
     worse = runner.run("stream_backlog", target="sandbox", params=QUICK)
-    assert worse.exit_code == runner.EXIT_FINDINGS, worse.error
+    assert worse.exit_code == EXIT_FINDINGS, worse.error
     assert History(runs).findings(acked.run_dir.name).set_index("key").loc[dead, "severity"] == "warning"
     assert History(runs).findings(worse.run_dir.name).set_index("key").loc[dead, "severity"] == "critical"
     assert set(json.loads((worse.run_dir / "run.json").read_text())["acknowledged"]) == keys - {dead}
@@ -129,8 +158,8 @@ def test_one_run_per_runbook_and_target_and_stale_locks_clear(
 ) -> None:
     tiny_runbook(tmp_path / "books", "quick", "print('hello')")
     monkeypatch.setenv("BSNEXUS_LAB_RUNBOOKS", str(tmp_path / "books"))
-    with runner.exclusive("sandbox", "quick") as lock:
-        with pytest.raises(runner.RunbookBusy, match=r"runbook quick is already running on target sandbox \(pid \d+"):
+    with execute.exclusive("sandbox", "quick") as lock:
+        with pytest.raises(RunbookBusy, match=r"runbook quick is already running on target sandbox \(pid \d+"):
             runner.run("quick", target="sandbox", output_root=tmp_path / "runs")
         assert main(["run", "quick", "--target", "sandbox", "--output-dir", str(tmp_path / "runs")]) == 3
     assert not (tmp_path / "runs").exists()  # refused before anything was written
@@ -153,8 +182,8 @@ def test_whole_run_timeout_and_dead_kernel_are_recorded(
     slow = runner.run("slow", target="sandbox", output_root=runs, timeout_s=8)
     crash = runner.run("crash", target="sandbox", output_root=runs, params={"api_token": "tok-123"})
     index = History(runs)
-    assert index.run(slow.run_dir.name)["status"] == "timed-out" and slow.exit_code == runner.EXIT_FAILED
-    assert index.run(crash.run_dir.name)["status"] == "dead-kernel" and crash.exit_code == runner.EXIT_FAILED
+    assert index.run(slow.run_dir.name)["status"] == "timed-out" and slow.exit_code == EXIT_FAILED
+    assert index.run(crash.run_dir.name)["status"] == "dead-kernel" and crash.exit_code == EXIT_FAILED
     partial = nbformat.read(slow.notebook, as_version=4)
     assert partial.cells[-2].outputs[0]["text"] == "started\n"  # the partial notebook is kept
     assert index.run(crash.run_dir.name)["parameters"]["api_token"] == "***"
@@ -203,3 +232,97 @@ def test_a_run_killed_midway_is_recorded_as_interrupted_with_its_partial_noteboo
     assert row["status"] == "interrupted"
     executed = nbformat.read(Path(row["run_dir"]) / "notebook.ipynb", as_version=4)
     assert executed.cells[-2].outputs[0]["text"] == "started\n"
+
+
+# -- a history written before findings were keyed by Finding.key -------------------------------------------------
+OLD_SCHEMA = """
+CREATE TABLE runs (
+    id TEXT PRIMARY KEY, runbook TEXT, revision TEXT, target TEXT, target_redis TEXT, target_database TEXT,
+    parameters TEXT, started TEXT, ended TEXT, status TEXT, exit_code INTEGER, error TEXT,
+    ok INTEGER, info INTEGER, warning INTEGER, critical INTEGER, environment TEXT, run_dir TEXT
+);
+CREATE TABLE findings (
+    run_id TEXT REFERENCES runs(id) ON DELETE CASCADE, key TEXT, check_id TEXT, severity TEXT, title TEXT,
+    kind TEXT, cause TEXT, evidence TEXT
+);
+CREATE TABLE samples (run_id TEXT REFERENCES runs(id) ON DELETE CASCADE, name TEXT, rows TEXT);
+CREATE TABLE acks (key TEXT, target TEXT, severity TEXT, until TEXT, why TEXT, created TEXT, PRIMARY KEY (key, target));
+"""
+OLD_SUBJECT_FIELDS = ("stream", "group", "consumer", "table", "pid", "key", "dependency", "logger", "shape")
+LEGACY = """import bsnexus_lab as bl
+from bsnexus_lab.findings import Finding, Kind, Severity
+
+backlog = Finding("streams.backlog", Severity.WARNING, "A backlog grows", {"stream": "tasks:queue"}, kind=Kind.SYMPTOM)
+bl.emit([
+    Finding("streams.stalled", Severity.CRITICAL, "Nobody reads", {"stream": "tasks:queue", "group": "workers"},
+            kind=Kind.CAUSE, explains=(backlog,)),
+    Finding("db.privileges", Severity.WARNING, "The lab's role may write"),
+])"""
+
+
+def old_key(finding: dict[str, Any]) -> str:
+    """The key the history used to store: check, ':', the subject or else the evidence's subject fields."""
+    subject = finding["subject"] or [
+        str(finding["evidence"][f]) for f in OLD_SUBJECT_FIELDS if f in finding["evidence"]
+    ]
+    return f"{finding['check']}:{'/'.join(subject)}"
+
+
+def write_old_history(runs: Path, run_dirs: list[Path], ack: str) -> None:
+    """``runs``'s index as the old code wrote it: its runs, their findings one level deep under old keys, an ack."""
+    with sqlite3.connect(runs / "history.sqlite") as db:
+        db.row_factory = sqlite3.Row
+        rows = [dict(r) for r in db.execute("SELECT * FROM runs ORDER BY started")]
+    (runs / "history.sqlite").unlink()
+    with sqlite3.connect(runs / "history.sqlite") as db:
+        db.executescript(OLD_SCHEMA)
+        for row, run_dir in zip(rows, run_dirs, strict=True):
+            db.execute(f"INSERT INTO runs VALUES ({', '.join('?' * len(row))})", list(row.values()))
+            for finding in json.loads((run_dir / "findings.json").read_text()):
+                for written, cause in [(finding, None), *((f, old_key(finding)) for f in finding["explains"])]:
+                    db.execute(
+                        "INSERT INTO findings VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (row["id"], old_key(written), written["check"], written["severity"], written["title"],
+                         written["kind"], cause, json.dumps(written["evidence"])),
+                    )  # fmt: skip
+        until = (datetime.now(UTC) + timedelta(days=7)).isoformat()
+        db.execute("INSERT INTO acks VALUES (?, 'sandbox', 'warning', ?, 'known', ?)", (ack, until, until))
+    assert sqlite3.connect(runs / "history.sqlite").execute("PRAGMA user_version").fetchone()[0] == 0
+
+
+@pytest.mark.usefixtures("one_source")
+def test_an_old_history_keeps_working_after_the_upgrade(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tiny_runbook(tmp_path / "books", "legacy", LEGACY)
+    monkeypatch.setenv("BSNEXUS_LAB_RUNBOOKS", str(tmp_path / "books"))
+    runs = tmp_path / "runs"
+    first = runner.run("legacy", target="sandbox", output_root=runs)
+    second = runner.run("legacy", target="sandbox", output_root=runs)
+    assert first.exit_code == second.exit_code == EXIT_FINDINGS, first.error
+    write_old_history(runs, [first.run_dir, second.run_dir], ack="db.privileges:")
+    (second.run_dir / "findings.json").unlink()  # pruned evidence: its keys come from the first run, or lose ':'
+
+    index = History(runs)
+    new = [("streams.stalled", None), ("streams.backlog", "streams.stalled"), ("db.privileges", None)]
+    for run in (first, second):
+        assert stored_keys(index, run.run_dir.name) == new
+    assert index.resolve("streams.stalled:tasks:queue/workers") == "streams.stalled"
+    assert index.resolve("db.privileges:") == "db.privileges" and index.resolve("db.privileges") == "db.privileges"
+    assert set(index.acks("sandbox")) == {"db.privileges"}
+
+    # the first --fail-on new run after the upgrade: nothing is new
+    assert runner.run("legacy", target="sandbox", output_root=runs, fail_on_new=True).exit_code == EXIT_OK
+    # the ack made on the old key silences the finding; the critical one still counts
+    acked = runner.run("legacy", target="sandbox", output_root=runs, fail_on=Severity.WARNING)
+    assert acked.exit_code == EXIT_FINDINGS
+    assert json.loads((acked.run_dir / "run.json").read_text())["acknowledged"] == ["db.privileges"]
+    # a key quoted from an old report, RCA notebook or postmortem still names the finding
+    old = "streams.stalled:tasks:queue/workers"
+    for key in (old, "streams.backlog:tasks:queue"):
+        assert main(["ack", key, "--for", "1d", "--why", "INC-41", "--target", "sandbox", "--runs-dir", str(runs)]) == 0
+    assert set(History(runs).acks("sandbox")) == {"db.privileges", "streams.stalled", "streams.backlog"}
+    assert runner.run("legacy", target="sandbox", output_root=runs).exit_code == EXIT_OK
+    seen = History(runs).timeline(since=datetime(2020, 1, 1, tzinfo=UTC), until=datetime.now(UTC)).set_index("key")
+    assert seen.loc["streams.stalled", "runs"] == 5 and old not in seen.index  # one finding across the upgrade
+    assert History(runs).latest_severity(old, "sandbox") == "critical"

@@ -17,6 +17,7 @@ from IPython.utils.capture import capture_output
 import bsnexus_lab as bl
 from bsnexus_lab import display, runner
 from bsnexus_lab.areas import areas
+from bsnexus_lab.errors import EXIT_FINDINGS
 from bsnexus_lab.findings import MIME_TYPE, Finding, flatten
 from bsnexus_lab.magics import _arguments, _duration, _value
 from bsnexus_lab.sandbox import Sandbox
@@ -110,7 +111,7 @@ def test_the_magic_and_run_triage_find_the_same(shell: InteractiveShell, stuck: 
         magic = shell.run_line_magic("lab", "triage")
     assert any("bsnexus-lab-triage" in o.get("text/html", "") for o in _outputs(captured))  # the summary first
     run = runner.run("triage", target="sandbox", params={"window_s": "1", "every_s": "0.25"}, output_root=tmp_path)
-    assert run.exit_code == runner.EXIT_FINDINGS, run.error
+    assert run.exit_code == EXIT_FINDINGS, run.error
     assert _stable(magic) == _stable(run.findings)
     checks = {f.check for f in flatten(magic)}
     assert {"streams.dead_consumer", "streams.lag_status", "server.memory_pressure"} <= checks, checks

@@ -9,8 +9,9 @@ from typing import Any
 import nbformat
 import pytest
 
-from bsnexus_lab import runner
+from bsnexus_lab import runbooks, runner
 from bsnexus_lab.cli import main
+from bsnexus_lab.errors import EXIT_FINDINGS, EXIT_OK
 from bsnexus_lab.sandbox import Sandbox
 
 QUICK = {"window_s": "1", "every_s": "0.25"}
@@ -31,7 +32,7 @@ def test_rca_from_triage_promoted_fails_on_the_fault_and_passes_once_fixed(
     assert "CHECKS: list[str] = ['streams.dead_consumer']" in regression.source
 
     executed = runner.run(str(notebook), target="sandbox")  # the RCA notebook itself runs
-    assert executed.exit_code == runner.EXIT_FINDINGS, executed.error
+    assert executed.exit_code == EXIT_FINDINGS, executed.error
 
     assert main(["rca", "promote", str(notebook)]) == 0
     promoted = tmp_path / "runbooks" / "regression_worker_died_mid_task.ipynb"
@@ -39,12 +40,10 @@ def test_rca_from_triage_promoted_fails_on_the_fault_and_passes_once_fixed(
     assert "parameters" in book.cells[1].metadata["tags"] and all(
         not c.get("outputs") for c in book.cells if c.cell_type == "code"
     )
-    assert "regression_worker_died_mid_task" in runner.available()
+    assert "regression_worker_died_mid_task" in runbooks.available()
     failing = runner.run("regression_worker_died_mid_task", target="sandbox")
-    assert failing.exit_code == runner.EXIT_FINDINGS and {f.check for f in failing.findings} == {
-        "streams.dead_consumer"
-    }
+    assert failing.exit_code == EXIT_FINDINGS and {f.check for f in failing.findings} == {"streams.dead_consumer"}
     sandbox.load("healthy")
-    assert runner.run("regression_worker_died_mid_task", target="sandbox").exit_code == runner.EXIT_OK
+    assert runner.run("regression_worker_died_mid_task", target="sandbox").exit_code == EXIT_OK
     assert main(["rca", "promote", str(notebook)]) == 2  # never overwrites
     assert main(["rca", "new", "Bad Name"]) == 2

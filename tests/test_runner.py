@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import signal
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
 
-from bsnexus_lab import RunbookError, runner
-from bsnexus_lab.findings import Severity
+from bsnexus_lab import RunbookError, runbooks, runner
+from bsnexus_lab.errors import EXIT_FAILED, EXIT_FINDINGS, EXIT_OK
+from bsnexus_lab.execute import Outcome
+from bsnexus_lab.findings import Finding, Kind, Severity
 from bsnexus_lab.sandbox import Sandbox
+from bsnexus_lab.verdict import NO_FINDINGS, Verdict, judge
 from tests.running import parameters_cell, write_runbook
 
 QUICK = {"duration_s": "1", "every_s": "0.25"}  # sample briefly: the suite stays fast
@@ -27,7 +32,7 @@ def test_stream_backlog_reports_the_dead_consumer(stuck: dict[str, Any], tmp_pat
     result = runner.run(
         "stream_backlog", target="sandbox", params={"idle_threshold_s": "60", **QUICK}, output_root=tmp_path
     )
-    assert result.exit_code == runner.EXIT_FINDINGS, result.error
+    assert result.exit_code == EXIT_FINDINGS, result.error
     top = json.loads((result.run_dir / "findings.json").read_text())[0]
     assert top["check"] == "streams.dead_consumer" and top["severity"] == "critical"
     assert top["evidence"]["consumer"] == stuck["dead_consumer"] and top["evidence"]["pending"] == 3
@@ -49,7 +54,7 @@ def test_stream_backlog_reports_the_dead_consumer(stuck: dict[str, Any], tmp_pat
 def test_threshold_parameter_changes_the_verdict(stuck: dict[str, Any], tmp_path: Path) -> None:
     params = {"idle_threshold_s": 3600, "target": "sandbox", **QUICK}  # the target as a parameter works like --target
     result = runner.run("stream_backlog", params=params, output_root=tmp_path)
-    assert result.exit_code == runner.EXIT_OK
+    assert result.exit_code == EXIT_OK
     assert all(f.severity.rank <= Severity.INFO.rank for f in result.findings)  # saturation, short window: info
 
 
@@ -64,7 +69,7 @@ def test_fail_on_critical_only(sandbox: Sandbox, tmp_path: Path) -> None:
     )
     for result in (critical, warning):
         assert json.loads((result.run_dir / "run.json").read_text())["worst"] == "warning", result.error
-    assert (critical.exit_code, warning.exit_code) == (runner.EXIT_OK, runner.EXIT_FINDINGS)
+    assert (critical.exit_code, warning.exit_code) == (EXIT_OK, EXIT_FINDINGS)
 
 
 @pytest.mark.parametrize(
@@ -87,7 +92,7 @@ def test_bad_parameters_are_refused_before_a_kernel_starts(params: dict, message
 
 def test_unknown_runbook_lists_the_known_ones() -> None:
     with pytest.raises(RunbookError, match=r"no runbook named 'nope'.*stream_backlog"):
-        runner.find("nope")
+        runbooks.find("nope")
 
 
 def test_failing_notebook_exits_2_and_keeps_the_evidence(
@@ -97,7 +102,7 @@ def test_failing_notebook_exits_2_and_keeps_the_evidence(
     write_runbook(books, "broken", [parameters_cell(), "print('before')", "1 / 0"])
     monkeypatch.setenv("BSNEXUS_LAB_RUNBOOKS", str(books))
     result = runner.run("broken", target="sandbox", output_root=tmp_path / "runs")
-    assert result.exit_code == runner.EXIT_FAILED
+    assert result.exit_code == EXIT_FAILED
     assert "ZeroDivisionError" in (result.error or "")
     executed = nbformat.read(result.notebook, as_version=4)
     assert executed.cells[-1].outputs[0]["ename"] == "ZeroDivisionError"
@@ -118,6 +123,27 @@ def test_a_runbook_that_writes_journals_into_its_run_directory(
     monkeypatch.setenv("BSNEXUS_LAB_RUNBOOKS", str(books))
     params_given = {"to": stuck["live_workers"][0], "dead": stuck["dead_consumer"]}
     result = runner.run("claim", target="sandbox", params=params_given, output_root=tmp_path / "runs")
-    assert result.exit_code == runner.EXIT_OK, result.error
+    assert result.exit_code == EXIT_OK, result.error
     [written] = [json.loads(line) for line in (result.run_dir / "writes.jsonl").read_text().splitlines()]
     assert (written["action"], written["from_consumer"], len(written["ids"])) == ("claim", stuck["dead_consumer"], 3)
+
+
+def test_the_verdict_decides_status_and_exit_code_once() -> None:
+    ran = Outcome(started=0.0, ended=1.0)
+    backlog = Finding("streams.backlog", Severity.WARNING, "A backlog grows", subject=("tasks:queue",))
+    cause = Finding("streams.dead_consumer", Severity.INFO, "-", kind=Kind.CAUSE, explains=(backlog,))
+    risk = Finding("server.eviction_policy", Severity.CRITICAL, "-", kind=Kind.CONFIG)
+    assert judge([cause], ran) == Verdict("findings", EXIT_FINDINGS)  # an explained finding counts
+    assert judge([cause], ran, fail_on=Severity.CRITICAL) == Verdict("ok", EXIT_OK)
+    assert judge([risk], ran).exit_code == EXIT_OK and judge([risk], ran, fail_on_config=True).exit_code == 1
+    acked = judge([cause], ran, acks={backlog.key: Severity.WARNING})
+    assert (acked.exit_code, acked.acknowledged) == (EXIT_OK, (backlog.key,))
+    worse = replace(backlog, severity=Severity.CRITICAL)
+    assert judge([worse], ran, acks={backlog.key: Severity.WARNING}).exit_code == EXIT_FINDINGS  # worse than acked
+    assert judge([cause], ran, previous={backlog.key}).exit_code == EXIT_OK  # --fail-on new: not new
+    assert judge([cause], ran, previous={"streams.backlog:tasks:qa"}).exit_code == EXIT_FINDINGS
+    assert judge([], ran) == Verdict("failed", EXIT_FAILED, NO_FINDINGS)
+    for failure in ("failed", "timed-out", "dead-kernel"):
+        assert judge([cause], replace(ran, failure=failure, error="why")) == Verdict(failure, EXIT_FAILED, "why")
+    stopped = replace(ran, failure="interrupted", error="interrupted by SIGTERM", signum=signal.SIGTERM)
+    assert judge([cause], stopped) == Verdict("interrupted", 143, "interrupted by SIGTERM")

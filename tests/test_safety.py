@@ -27,7 +27,7 @@ import httpx
 import pytest
 import redis as sync_redis
 
-from bsnexus_lab import clients, runner, sampler
+from bsnexus_lab import clients, runbooks, runner, sampler
 from bsnexus_lab.areas.db.thresholds import DbThresholds
 from bsnexus_lab.areas.keys.thresholds import KeysThresholds
 from bsnexus_lab.areas.profile import access, pyspy
@@ -37,6 +37,7 @@ from bsnexus_lab.areas.streams.remediation import CLAIM_BATCH
 from bsnexus_lab.areas.streams.thresholds import StreamThresholds
 from bsnexus_lab.cli import main
 from bsnexus_lab.clients import APPLICATION_NAME
+from bsnexus_lab.errors import EXIT_BUSY, EXIT_FINDINGS, EXIT_OK
 from bsnexus_lab.sandbox import Sandbox
 from bsnexus_lab.sandbox.servers import LOG_APP_PREFIX
 from tests.conftest import _sources, redis_major
@@ -58,7 +59,7 @@ READS_POSTGRES = {"db_health": "pg_stat_activity", "triage": "pg_stat_activity"}
 
 
 def test_every_runbook_is_proven() -> None:
-    assert set(QUICK) == set(runner.available())
+    assert set(QUICK) == set(runbooks.available())
 
 
 @pytest.fixture(scope="module")
@@ -208,7 +209,7 @@ def test_runbook_is_read_only(runbook: str, writes: Writes, sandbox_root: tuple[
         pytest.skip("profiling does not depend on the server build: first source only")
     writes.start()
     result = runner.run(runbook, target="sandbox", params=QUICK[runbook], output_root=tmp_path)
-    assert result.exit_code in (runner.EXIT_OK, runner.EXIT_FINDINGS), result.error
+    assert result.exit_code in (EXIT_OK, EXIT_FINDINGS), result.error
     commands = writes.redis_commands()
     assert sum(commands.values()) > 1, "the runbook sent nothing to Redis: the proof would prove nothing"
     assert writes.redis_writes() == set()
@@ -271,15 +272,15 @@ def test_four_runbooks_at_once_complete_and_the_same_one_twice_is_refused(
     runs["again"] = cli_run("stream_backlog", root, **QUICK["stream_backlog"])
     ended = {name: (run.wait(timeout=300), *run.communicate()) for name, run in runs.items()}
     statuses = sorted(ended[name][0] for name in ("stream_backlog", "again"))
-    assert statuses[1] == runner.EXIT_BUSY, ended  # one of the two stream_backlog runs was refused ...
-    refused = next(name for name in ("stream_backlog", "again") if ended[name][0] == runner.EXIT_BUSY)
+    assert statuses[1] == EXIT_BUSY, ended  # one of the two stream_backlog runs was refused ...
+    refused = next(name for name in ("stream_backlog", "again") if ended[name][0] == EXIT_BUSY)
     message = ended[refused][2].strip()
     assert message.startswith("bsnexus-lab: runbook stream_backlog is already running on target sandbox (pid "), message
     assert "Traceback" not in message and len(message.splitlines()) == 1
     completed = [name for name in runs if name != refused]
     for name in completed:  # ... and every other run completed with its evidence
         code, out, err = ended[name]
-        assert code in (runner.EXIT_OK, runner.EXIT_FINDINGS), (name, err)
+        assert code in (EXIT_OK, EXIT_FINDINGS), (name, err)
         assert f"runs/{name if name != 'again' else 'stream_backlog'}/" in out and "Traceback" not in err
     manifests = [json.loads(path.read_text()) for path in root.glob("*/*/run.json")]
     assert sorted(m["runbook"] for m in manifests) == sorted(names)

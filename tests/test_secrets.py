@@ -34,8 +34,8 @@ import psutil
 import pytest
 import redis as sync_redis
 
-from bsnexus_lab import runner
 from bsnexus_lab.config import MIN_SCRUBBED_LEN
+from bsnexus_lab.errors import EXIT_FAILED, EXIT_FINDINGS, EXIT_OK
 from bsnexus_lab.history import History
 from bsnexus_lab.sandbox import Sandbox
 from bsnexus_lab.sandbox.lifecycle import DB_NAME, DB_USER
@@ -268,7 +268,7 @@ def test_every_runbook_and_the_postmortem_leak_no_secret(
             done = cli(
                 ["run", name, "--target", "odd", "--output-dir", str(runs), *(f"-p{p}" for p in params)], project
             )
-            assert done.code in (runner.EXIT_OK, runner.EXIT_FINDINGS), (name, done.output.decode()[-3000:])
+            assert done.code in (EXIT_OK, EXIT_FINDINGS), (name, done.output.decode()[-3000:])
             leaks |= done.leaks(name, wanted)
             assert any("ipykernel" in c for c in done.commands), (name, done.commands)  # the watch saw the kernel
             tool = {"cpu_profile": "py-spy", "memory_growth": "memray"}.get(name)
@@ -310,9 +310,9 @@ def test_odd_short_and_common_passwords_leak_nowhere(
     runs = tmp_path / "runs"
     backlog = cli(["run", "stream_backlog", "--output-dir", str(runs), *(f"-p{p}" for p in QUICK["stream_backlog"])],
                   tmp_path, env)  # fmt: skip
-    assert backlog.code in (runner.EXIT_OK, runner.EXIT_FINDINGS), backlog.output.decode()[-3000:]
+    assert backlog.code in (EXIT_OK, EXIT_FINDINGS), backlog.output.decode()[-3000:]
     echo = cli(["run", "echo_urls", "--output-dir", str(runs)], tmp_path, env)
-    assert echo.code == runner.EXIT_FAILED and b"raised ConnectionError" in echo.output, echo.output.decode()
+    assert echo.code == EXIT_FAILED and b"raised ConnectionError" in echo.output, echo.output.decode()
     (run_dir,) = runs.glob("stream_backlog/*")
     shown = json.loads((run_dir / "run.json").read_text())["target"]
     # hidden without renaming what holds them: "redis" is also a key of run.json and a URL scheme
@@ -338,7 +338,7 @@ def test_secret_looking_parameters_are_refused_or_kept_out_of_every_artefact(san
     # The shipped runbooks declare no such parameter, and a URL with a password is refused as a target parameter.
     for pair in (f"token={SECRET_PARAMETERS['api_token']}", "password=s3", f"target=redis://:{password}@db/0"):
         refused = cli(["run", "stream_backlog", "--target", "sandbox", "--output-dir", str(runs), "-p", pair], tmp_path)
-        assert refused.code == runner.EXIT_FAILED and not found_in(refused.output, wanted), refused.output.decode()
+        assert refused.code == EXIT_FAILED and not found_in(refused.output, wanted), refused.output.decode()
         assert b"unknown parameter" in refused.output or b"carries a password" in refused.output
     assert not runs.exists()  # refused before anything was written
     # A runbook of one's own may declare them: the kernel gets the values, the artefacts never show them.
@@ -361,7 +361,7 @@ def test_secret_looking_parameters_are_refused_or_kept_out_of_every_artefact(san
     done = cli(
         [*args, *(f"-p{n}={v}" for n, v in SECRET_PARAMETERS.items())], tmp_path, {"BSNEXUS_LAB_RUNBOOKS": str(books)}
     )
-    assert done.code == runner.EXIT_OK, done.output.decode()
+    assert done.code == EXIT_OK, done.output.decode()
     (run_dir,) = runs.glob("with_secrets/*")
     received = json.loads((run_dir / "findings.json").read_text())[0]["evidence"]["digests"]
     assert received == [hashlib.sha256(v.encode()).hexdigest() for v in SECRET_PARAMETERS.values()]

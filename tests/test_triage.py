@@ -15,6 +15,7 @@ import pytest
 import bsnexus_lab as bl
 from bsnexus_lab import runner, triage
 from bsnexus_lab.areas import areas
+from bsnexus_lab.errors import EXIT_FINDINGS, EXIT_OK
 from bsnexus_lab.findings import Severity, flatten
 from bsnexus_lab.history import History
 from bsnexus_lab.sandbox import Sandbox
@@ -30,7 +31,7 @@ def profile(directory: Path, name: str, **settings: str) -> None:
 
 def test_stuck_consumer_ranks_its_planted_cause_first(stuck: dict[str, Any], tmp_path: Path) -> None:
     result = runner.run("triage", target="sandbox", params=QUICK, output_root=tmp_path)
-    assert result.exit_code == runner.EXIT_FINDINGS, result.error
+    assert result.exit_code == EXIT_FINDINGS, result.error
     top = json.loads((result.run_dir / "findings.json").read_text())[0]
     assert top["check"] == "streams.dead_consumer" and top["severity"] == "critical"
     assert top["evidence"]["consumer"] == stuck["dead_consumer"] and top["evidence"]["pending"] == stuck["pending"]
@@ -52,7 +53,7 @@ def _epoch() -> datetime:
 
 def test_healthy_raises_nothing_above_info(healthy: dict[str, Any], tmp_path: Path) -> None:
     result = runner.run("triage", target="sandbox", params=QUICK, output_root=tmp_path)
-    assert result.exit_code == runner.EXIT_OK, result.error
+    assert result.exit_code == EXIT_OK, result.error
     above = [f for f in flatten(result.findings) if f.severity.rank > Severity.INFO.rank]
     assert above == []
     assert any(f.check == "streams.dead_consumer" and f.severity is Severity.OK for f in result.findings)

@@ -12,6 +12,7 @@ import pytest
 
 import bsnexus_lab as bl
 from bsnexus_lab import runner
+from bsnexus_lab.errors import EXIT_FINDINGS
 from bsnexus_lab.findings import Kind, Severity, flatten
 from bsnexus_lab.sandbox import Sandbox, servers
 
@@ -123,7 +124,7 @@ def test_the_report_shows_symptoms_under_their_cause(sandbox: Sandbox, tmp_path:
     result = runner.run(
         "stream_backlog", target="sandbox", params={"duration_s": "10", "every_s": "1"}, output_root=tmp_path
     )
-    assert result.exit_code == runner.EXIT_FINDINGS, result.error
+    assert result.exit_code == EXIT_FINDINGS, result.error
     [top, *_] = json.loads((result.run_dir / "findings.json").read_text())
     assert (top["check"], top["kind"], top["evidence"]["status"]) == ("streams.lag_status", "cause", "SATURATED")
     assert {e["check"] for e in top["explains"]} >= {"streams.lost_messages"}

@@ -3,10 +3,11 @@ registers itself, so adding one edits nothing in the centre.
 
 An area's ``__init__`` calls :func:`register` with an :class:`Area`: its facade (``lab.<name>``), its
 thresholds, the Redis read commands and read-only scripts it sends (the guard allows their union and
-nothing else), and optionally ``collect``, its quick standard snapshot for triage. It also declares what the
-centre needs from it, so the centre never names an area: its plots, the columns its wide frames show by
-default, the samples triage takes and keeps, and its part in reachability. :func:`areas` imports every
-subpackage once (the Lab does, when it is made) and returns the registry, which is read-only from then on.
+nothing else), and optionally ``collect``, its quick standard snapshot for triage, and ``environment``, the
+facts a run records about what it ran against (versions, policies; see :func:`bsnexus_lab.artefacts.environment`).
+It also declares what the centre needs from it, so the centre never names an area: its plots, the columns its wide
+frames show by default, the samples triage takes and keeps, and its part in reachability. :func:`areas` imports
+every subpackage once (the Lab does, when it is made) and returns the registry, which is read-only from then on.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class Area:
     sample: Callable[[Any, float, float], Any] | None = None  # (facade, every_s, window_s) -> a started Sampler
     samples: str = ""  # the frame name ``sample``'s rows are checked under and kept in the history as
     reachability: Reachability | None = None  # its part in "is the target reachable", asked before anything else
+    environment: Callable[[Any], dict[str, Any]] | None = None  # facade -> {"redis_version": "7.2.4"} for run.json
 
 
 def register(area: Area) -> Area:

@@ -12,20 +12,19 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bsnexus_lab import runner
 from bsnexus_lab.config import redact_urls_in
-from bsnexus_lab.errors import LabError
+from bsnexus_lab.errors import EXIT_BUSY, EXIT_FAILED, EXIT_FINDINGS, EXIT_OK, LabError, exit_interrupted
 
 Command = Callable[[argparse.Namespace], int]
 DESCRIPTION = "Diagnose a BSNexus deployment (Redis Streams, PostgreSQL, the service) read-only."
-INTERRUPTED, TERMINATED = runner.exit_interrupted(signal.SIGINT), runner.exit_interrupted(signal.SIGTERM)
+INTERRUPTED, TERMINATED = exit_interrupted(signal.SIGINT), exit_interrupted(signal.SIGTERM)
 EXIT_STATUSES = f"""exit statuses:
-  {runner.EXIT_OK}    done; for run: no finding reached --fail-on (acknowledged ones do not count)
-  {runner.EXIT_FINDINGS}    run: a finding reached --fail-on (default: warning; with --fail-on new: one the
+  {EXIT_OK}    done; for run: no finding reached --fail-on (acknowledged ones do not count)
+  {EXIT_FINDINGS}    run: a finding reached --fail-on (default: warning; with --fail-on new: one the
        previous run did not have)
-  {runner.EXIT_FAILED}    the command could not do its job: bad input, unusable target or output directory,
+  {EXIT_FAILED}    the command could not do its job: bad input, unusable target or output directory,
        a broken runbook, a cell that raised, a run that emitted no findings, a timeout (one line on stderr)
-  {runner.EXIT_BUSY}    run: the same runbook is already running on the same target
+  {EXIT_BUSY}    run: the same runbook is already running on the same target
   {INTERRUPTED}  run: interrupted by SIGINT, or SIGTERM ({TERMINATED}): 128 + the signal; the kernel is
        stopped, run.json says "interrupted" and the partial notebook is kept"""
 
@@ -69,4 +68,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         return INTERRUPTED
     except Exception as exc:  # never a traceback: one line, URLs' credentials masked
         print(f"bsnexus-lab: {type(exc).__name__}: {redact_urls_in(str(exc))}", file=sys.stderr)
-        return runner.EXIT_FAILED
+        return EXIT_FAILED

@@ -20,15 +20,16 @@ def ack(args: argparse.Namespace) -> int:
     """
     target = resolve(args.target).name
     index = History(args.runs_dir)
-    severity = index.latest_severity(args.key, target)
+    key = index.resolve(args.key)  # a key quoted from an older report is the key it became
+    severity = index.latest_severity(key, target)
     if severity is None:
         raise LabError(
             f"no finding {args.key!r} in the history of target {target}",
             hint="keys are listed by `bsnexus-lab runs show ID`",
         )
     until = datetime.now(UTC) + parse_duration(args.duration)
-    index.ack(args.key, target, severity=severity, until=until, why=args.why)
-    print(f"acknowledged {args.key} on {target} at {severity} until {until:%Y-%m-%d %H:%M} UTC: {args.why}")
+    index.ack(key, target, severity=severity, until=until, why=args.why)
+    print(f"acknowledged {key} on {target} at {severity} until {until:%Y-%m-%d %H:%M} UTC: {args.why}")
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bsnexus_lab import runner, schedule
+from bsnexus_lab import schedule
 from bsnexus_lab.cli import add
 
 
@@ -13,7 +13,7 @@ def dags(args: argparse.Namespace) -> int:
     """Write an Airflow DAG file with one task per target and runbook (each calls `bsnexus-lab run`)."""
     runbooks = [r.strip() for r in args.runbooks.split(",") if r.strip()]
     for name in runbooks:
-        runner.find(name)
+        runbooks.find(name)
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     text = schedule.dag_file(targets, runbooks, schedule.parse_every(args.every), Path.cwd())
     args.output.write_text(text)

@@ -10,6 +10,7 @@ from bsnexus_lab import runner
 from bsnexus_lab.cli import add
 from bsnexus_lab.cli.run import print_result
 from bsnexus_lab.cli.sandbox import make_sandbox, print_status
+from bsnexus_lab.errors import EXIT_FAILED
 
 DEMO_SCENARIO = "stuck-consumer"
 DEMO_RUNBOOK = "stream_backlog"
@@ -24,7 +25,7 @@ def demo(args: argparse.Namespace) -> int:
     print(f"\nplanted {DEMO_SCENARIO}: consumer {facts['dead_consumer']} died holding {facts['pending']} entries\n")
     result = runner.run(DEMO_RUNBOOK, target="sandbox", params=DEMO_PARAMS, output_root=args.output_dir)
     print_result(result)
-    return 0 if result.exit_code != runner.EXIT_FAILED else runner.EXIT_FAILED
+    return 0 if result.exit_code != EXIT_FAILED else EXIT_FAILED
 
 
 def register(sub: Any) -> None:

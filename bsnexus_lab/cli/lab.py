@@ -11,7 +11,7 @@ from typing import Any
 
 from bsnexus_lab import kernel
 from bsnexus_lab.cli import add
-from bsnexus_lab.config import SANDBOX, Target, resolve
+from bsnexus_lab.config import SANDBOX, TARGET_ENV, Target, resolve
 from bsnexus_lab.errors import ConfigError
 
 
@@ -22,7 +22,7 @@ def lab(args: argparse.Namespace) -> int:
     if kernel.installed() is None:
         print(f"installed the {kernel.DISPLAY_NAME} kernel in {kernel.install()}")
     log = Path(tempfile.gettempdir()) / "bsnexus-lab-jupyterlab.log"
-    env = {"BSNEXUS_LAB_TARGET": args.target} if args.target else {}
+    env = {TARGET_ENV: args.target} if args.target else {}
     server = kernel.start_lab(args.notebooks or kernel.notebooks_dir(), port=args.port, env=env, log=log)
     print(f"target:     {target.name} (redis {target.redis}, database {target.database or '-'})")
     print(f"JupyterLab: {server.lab_url}")

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bsnexus_lab import findings as findings_io
-from bsnexus_lab import runner
+from bsnexus_lab import runbooks, runner
 from bsnexus_lab.cli import EXIT_STATUSES, add
 from bsnexus_lab.errors import RunbookError
 from bsnexus_lab.findings import Severity
@@ -18,9 +18,9 @@ from bsnexus_lab.findings import Severity
 def run(args: argparse.Namespace) -> int:
     """Run a runbook against the target; keep the executed notebook, an HTML report and findings.json."""
     if args.list:
-        for name, path in sorted(runner.available().items()):
+        for name, path in sorted(runbooks.available().items()):
             print(f"{name}  ({path})")
-            for param in runner.parameters(path).values():
+            for param in runbooks.parameters(path).values():
                 print(f"    -p {param.signature():40} {param.help}")
         return 0
     if not args.runbook:
@@ -39,7 +39,7 @@ def print_result(result: runner.RunResult) -> None:
     print(findings_io.to_text(result.findings))
     if result.error:
         print(f"\nthe runbook failed: {result.error}", file=sys.stderr)
-    print(f"\nrun directory: {result.run_dir} ({runner.STATUS.get(result.exit_code, 'interrupted')})")
+    print(f"\nrun directory: {result.run_dir} ({result.status})")
     for label, path in (("report", result.report), ("notebook", result.notebook)):
         print(f"{label + ':':14} {path if path.exists() else '(not written)'}")
     print(f"{'findings:':14} {result.run_dir / 'findings.json'}")

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from bsnexus_lab.cli import add
+from bsnexus_lab.config import RUNS_DIR_ENV
 from bsnexus_lab.history import History
 from bsnexus_lab.text import parse_duration
 
@@ -80,9 +81,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = add(sub, "runs", runs)
     parser.add_argument("--target", help="only runs on this target (profile name)")
     parser.add_argument("--runbook", help="only runs of this runbook")
-    parser.add_argument(
-        "--runs-dir", type=Path, default=None, help="default: the nearest runs/ (or BSNEXUS_LAB_RUNS_DIR)"
-    )
+    parser.add_argument("--runs-dir", type=Path, default=None, help=f"default: the nearest runs/ (or {RUNS_DIR_ENV})")
     actions = parser.add_subparsers(dest="action")
     for name, func in (("show", show), ("diff", diff), ("prune", prune)):
         command = add(actions, name, func)

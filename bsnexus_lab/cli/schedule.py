@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bsnexus_lab import runner, schedule
+from bsnexus_lab import runbooks, schedule
 from bsnexus_lab.cli import add
 
 
@@ -14,7 +14,7 @@ def schedule_command(args: argparse.Namespace) -> int:
 
     Scheduled runs use --fail-on new, so a known finding alerts once, not at every interval.
     """
-    runner.find(args.name)  # an unknown runbook is refused now, not at 3 a.m.
+    runbooks.find(args.name)  # an unknown runbook is refused now, not at 3 a.m.
     job = schedule.Job(args.name, schedule.parse_every(args.every), args.target, Path.cwd())
     if args.systemd:
         if args.install:

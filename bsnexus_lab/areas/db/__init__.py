@@ -22,6 +22,12 @@ def figures() -> Sequence[Callable[..., Any]]:
     )
 
 
+def environment(db: Db) -> dict[str, Any]:
+    """The Alembic revision the database is at (none when it was never migrated)."""
+    current = db.migrations()["current"].iloc[0]
+    return {"alembic_revision": current[0]} if current else {}
+
+
 AREA = register(
     Area(
         name="db",
@@ -31,5 +37,6 @@ AREA = register(
         scripts=(),
         collect=collect,
         plots=figures,
+        environment=environment,
     )
 )

@@ -24,6 +24,12 @@ def collect(deps: Deps) -> dict[str, Any]:
     return {"deps.health": deps.health()}
 
 
+def environment(deps: Deps) -> dict[str, Any]:
+    """The versions of the dependencies that answered."""
+    names = {"redis": "redis_version", "postgresql": "postgresql_version"}
+    return {names[r.dependency]: r.version for r in deps.health().itertuples() if r.reachable and r.dependency in names}
+
+
 AREA = register(
     Area(
         name="deps",
@@ -31,5 +37,6 @@ AREA = register(
         commands=frozenset({"INFO"}),
         collect=collect,
         reachability=Reachability.HEALTH,
+        environment=environment,
     )
 )

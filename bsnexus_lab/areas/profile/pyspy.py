@@ -4,7 +4,6 @@ window). Both are bounded: a capture that outlives its duration plus :data:`~acc
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import pandas as pd
 
 from bsnexus_lab.areas.profile import access, flamegraph
 from bsnexus_lab.areas.profile.stacks import parse_collapsed
+from bsnexus_lab.config import run_dir
 
 DUMP_COLUMNS = ["pid", "thread_id", "thread", "idle", "depth", "function", "file", "line", "locals"]
 DUMP_TIMEOUT_S = 30.0
@@ -24,8 +24,8 @@ EXITED = "Stopped sampling because process exited"  # py-spy record's words when
 
 def artefact_dir(kind: str) -> Path:
     """Where a capture's files go: the run directory inside a runbook, a fresh temporary directory otherwise."""
-    if run_dir := os.environ.get("BSNEXUS_LAB_RUN_DIR"):
-        path = Path(run_dir) / "profile"
+    if directory := run_dir():
+        path = directory / "profile"
         path.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=path))
     return Path(tempfile.mkdtemp(prefix=f"bsnexus-lab-{kind}-"))

@@ -22,4 +22,18 @@ def collect(server: Server) -> dict[str, Any]:
     }
 
 
-AREA = register(Area(name="server", facade=Server, thresholds=ServerThresholds(), commands=COMMANDS, collect=collect))
+def environment(server: Server) -> dict[str, Any]:
+    """The eviction policy, which decides whether Redis may drop the task queues."""
+    return {"maxmemory_policy": server.info()["maxmemory_policy"].iloc[0]}
+
+
+AREA = register(
+    Area(
+        name="server",
+        facade=Server,
+        thresholds=ServerThresholds(),
+        commands=COMMANDS,
+        collect=collect,
+        environment=environment,
+    )
+)

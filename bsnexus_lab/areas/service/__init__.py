@@ -20,6 +20,13 @@ def collect(service: Service) -> dict[str, Any]:
     }
 
 
+def environment(service: Service) -> dict[str, Any]:
+    """The version the service reports on ``/health`` (none without a service_url or an answer)."""
+    health = service.health()
+    versions = health.loc[health["component"] == "service", "version"].dropna()
+    return {"service_version": versions.iloc[0]} if len(versions) else {}
+
+
 AREA = register(
     Area(
         name="service",
@@ -27,5 +34,6 @@ AREA = register(
         thresholds=ServiceThresholds(),
         collect=collect,
         reachability=Reachability.FIRST,
+        environment=environment,
     )
 )

@@ -19,7 +19,7 @@ from bsnexus_lab.errors import ConfigError, LabError
 if TYPE_CHECKING:
     from bsnexus_lab.context import Context
 
-HEALTH_COLUMNS = ["endpoint", "component", "status", "http_status", "latency_ms", "error"]
+HEALTH_COLUMNS = ["endpoint", "component", "status", "version", "http_status", "latency_ms", "error"]
 REQUEST_COLUMNS = ["request", "path", "status", "latency_ms", "error"]
 TIMEOUT_S = 10.0
 MAX_REQUESTS = 10_000
@@ -72,7 +72,8 @@ async def health(ctx: Context) -> pd.DataFrame:
                     base["error"] = ctx.target.scrub(response.text[:BODY_CHARS]) or f"HTTP {response.status_code}"
             if default == "service":
                 status = body.get("status") if isinstance(body, dict) else None
-                rows.append(base | {"component": "service", "status": status or "unreachable"})
+                version = body.get("version") if isinstance(body, dict) else None
+                rows.append(base | {"component": "service", "status": status or "unreachable", "version": version})
             elif isinstance(body, dict) and not base["error"]:
                 rows += [base | {"component": name, "status": str(value)} for name, value in body.items()]
             else:

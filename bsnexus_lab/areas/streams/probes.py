@@ -24,6 +24,7 @@ from bsnexus_lab.context import Context
 from bsnexus_lab.errors import NotFound, WrongType
 from bsnexus_lab.masking import mask_fields
 from bsnexus_lab.resp import as_dict, decode, entry_id, text
+from bsnexus_lab.text import first_line
 
 # Redis 6.2 reports no lag; the lab counts entries after last-delivered with one XRANGE of at most this
 # many entries (BSNexus trims task streams to ~1000) and estimates beyond it.
@@ -125,7 +126,7 @@ async def _read_streams(
         position += size
         stream = _Stream(name)
         if name in count and isinstance(chunk[-1], ResponseError) and _refused(chunk[-1]):
-            stream.script_refused = _first_line(chunk[-1])
+            stream.script_refused = first_line(chunk[-1])
             chunk = [*chunk[:-1], []]
         errors = [r for r in chunk if isinstance(r, ResponseError)]
         if errors:
@@ -171,10 +172,6 @@ def _refused(error: ResponseError) -> bool:
     return isinstance(error, NoPermissionError) or any(
         words in message for words in ("NO PERMISSIONS", "NOPERM", "UNKNOWN COMMAND", "NOSCRIPT", "SCRIPT")
     )
-
-
-def _first_line(error: Exception) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def _lag_by_count(info: dict[str, Any], last_delivered: str, counted: int | None) -> tuple[float, bool]:
