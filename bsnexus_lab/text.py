@@ -17,10 +17,11 @@ def plural(count: int, singular: str, many: str | None = None) -> str:
 
 
 def duration(seconds: float | None) -> str:
-    """Seconds as people say them: "340 ms", "4.2 s", "45 s", "15 min", "2 h 5 min", "3 d 2 h".
+    """Seconds as people say them: "340 ms", "4 s", "45 s", "15 min", "2 h 5 min", "3 d 2 h".
 
-    One decimal below 10 s (none when it is 0: "3 s"), whole seconds up to 90 s and whole minutes up to 90 min,
-    so the figures in finding titles stay short. None or NaN (no such time) is :data:`MISSING`.
+    Milliseconds below a second, whole seconds up to 90 s and whole minutes up to 90 min, so the figures in
+    finding titles stay short and read as they always have ("the oldest for 6 s"). None or NaN (no such time)
+    is :data:`MISSING`.
     """
     if seconds is None or math.isnan(seconds):
         return MISSING
@@ -28,8 +29,6 @@ def duration(seconds: float | None) -> str:
     sign = "-" if seconds < 0 else ""
     if 0 < s < 1:
         return f"{sign}{s * 1000:.1f} ms" if s < 0.01 else f"{sign}{s * 1000:.0f} ms"
-    if round(s, 1) < 10 and not round(s, 1).is_integer():
-        return f"{sign}{s:.1f} s"
     if s < 90:
         return f"{sign}{s:.0f} s"
     if s < 90 * 60:
