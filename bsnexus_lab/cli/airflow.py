@@ -5,19 +5,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bsnexus_lab import schedule
+from bsnexus_lab import runbooks, schedule
 from bsnexus_lab.cli import add
 
 
 def dags(args: argparse.Namespace) -> int:
     """Write an Airflow DAG file with one task per target and runbook (each calls `bsnexus-lab run`)."""
-    runbooks = [r.strip() for r in args.runbooks.split(",") if r.strip()]
-    for name in runbooks:
+    names = [r.strip() for r in args.runbooks.split(",") if r.strip()]
+    for name in names:
         runbooks.find(name)
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
-    text = schedule.dag_file(targets, runbooks, schedule.parse_every(args.every), Path.cwd())
+    text = schedule.dag_file(targets, names, schedule.parse_every(args.every), Path.cwd())
     args.output.write_text(text)
-    print(f"wrote {args.output}: {len(targets) * len(runbooks)} tasks, every {args.every}")
+    print(f"wrote {args.output}: {len(targets) * len(names)} tasks, every {args.every}")
     return 0
 
 
