@@ -24,8 +24,6 @@ from collections.abc import Iterator
 
 import redis.exceptions as redis_errors
 
-from bsnexus_lab.text import first_line
-
 # Exit statuses: ok (no finding counted), findings (one did), failed (the tool could not do its job), busy
 # (the runbook already runs on the target); an interrupted run exits 128 + the signal (:func:`exit_interrupted`).
 EXIT_OK, EXIT_FINDINGS, EXIT_FAILED, EXIT_BUSY = 0, 1, 2, 3
@@ -186,3 +184,8 @@ def postgres_error(exc: BaseException, url: str) -> LabError:
             hint=f"is it running and is the host/port right? ({first_line(cause)})",
         )
     return LabError("PostgreSQL query failed", target=url, hint=first_line(cause))
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception as one line: its message's first line, or its type's name when it has no message."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -35,9 +35,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bsnexus_lab.config import RUNBOOKS_ENV
-from bsnexus_lab.errors import RunbookError
+from bsnexus_lab.errors import RunbookError, first_line
 from bsnexus_lab.sampler import MIN_EVERY_S
-from bsnexus_lab.text import first_line
 
 PACKAGED = Path(__file__).resolve().parent / "runbooks"  # shipped in the wheel (see pyproject.toml)
 KERNEL = "python3"

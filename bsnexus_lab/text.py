@@ -6,6 +6,8 @@ import math
 import re
 from datetime import timedelta
 
+from bsnexus_lab.errors import ConfigError
+
 MISSING = "–"  # the one way a missing value is shown, whatever pandas holds (NaN, <NA>, None, NaT)
 _DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|min|m|h|d|w|)\s*")
 _UNITS = {"ms": 0.001, "": 1, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -50,12 +52,5 @@ def parse_duration(text: str) -> timedelta:
     """``500ms``, ``90s``, ``15m`` (or ``15min``), ``12h``, ``30d``, ``2w``, or a bare number of seconds."""
     match = _DURATION.fullmatch(text)
     if not match:
-        from bsnexus_lab.errors import ConfigError  # lazily, so errors.py may use this module
-
         raise ConfigError(f"not a duration: {text!r}", hint="write it like 30m, 12h, 7d")
     return timedelta(seconds=float(match[1]) * _UNITS[match[2]])
-
-
-def first_line(exc: BaseException) -> str:
-    """An exception as one line: its message's first line, or its type's name when it has no message."""
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -21,10 +21,9 @@ from redis.exceptions import NoPermissionError, ResponseError
 from bsnexus_lab.areas.streams.commands import COUNT_SCRIPT
 from bsnexus_lab.config import Conventions
 from bsnexus_lab.context import Context
-from bsnexus_lab.errors import NotFound, WrongType
+from bsnexus_lab.errors import NotFound, WrongType, first_line
 from bsnexus_lab.masking import mask_fields
 from bsnexus_lab.resp import as_dict, decode, entry_id, text
-from bsnexus_lab.text import first_line
 
 # Redis 6.2 reports no lag; the lab counts entries after last-delivered with one XRANGE of at most this
 # many entries (BSNexus trims task streams to ~1000) and estimates beyond it.
