@@ -5,7 +5,9 @@ A check's parameters name the frames it needs; a parameter ``summary`` of a chec
 needs another area's frame says so with ``inputs={"held": "streams.held"}``. A parameter defaulting to None
 is optional evidence. :func:`run` passes what the caller collected and skips checks whose required frames are
 missing (or, with only optional ones, all of them), so a runbook that gathered only part of the picture still
-gets every check that applies.
+gets every check that applies. A probe that could not look returns :class:`~bsnexus_lab.findings.Unavailable`
+instead of a frame: an empty frame means "nothing wrong", an ``Unavailable`` means "could not look", and the
+checks that needed it report "not checked" with its reason and remedy.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bsnexus_lab.errors import LabError
-from bsnexus_lab.findings import Finding, Kind, Severity, link
+from bsnexus_lab.findings import Finding, Kind, Severity, Unavailable, link, not_checked
 from bsnexus_lab.thresholds import Thresholds
 
 CheckFunction = Callable[..., list[Finding]]
@@ -92,11 +94,27 @@ def run(
         given = {name: frames[q] for name, q in chk.inputs.items() if frames.get(q) is not None}
         if not given:  # all its inputs optional and none collected: it has nothing to look at, so says nothing
             continue
+        missing = [v for v in given.values() if isinstance(v, Unavailable)]
+        if missing:  # an input it could not gather: "not checked", never "none found"
+            findings.append(_not_checked(chk, missing[0]))
+            continue
         result = chk.function(thresholds=getattr(thresholds, chk.area, None), **given)
         if not isinstance(result, list):
             raise TypeError(f"check {chk.id} returned {type(result).__name__}, not a list")
         findings.extend(result or [Finding(chk.id, Severity.OK, f"{chk.title}: none found")])
     return link(_completed(f, target) for f in findings)
+
+
+def _not_checked(chk: Check, missing: Unavailable) -> Finding:
+    return not_checked(
+        chk.id,
+        f"{chk.title}: not checked: {missing.reason}",
+        area=chk.area,
+        reason=missing.reason,
+        remedy=missing.remedy,
+        dependency=missing.dependency,
+        checks=[chk.id],
+    )
 
 
 def _completed(finding: Finding, target: str) -> Finding:

@@ -13,7 +13,7 @@ from bsnexus_lab.areas import default_thresholds
 from bsnexus_lab.areas.deps.checks import lost_during_run
 from bsnexus_lab.areas.streams import plots
 from bsnexus_lab.areas.streams.checks import dead_consumer, trim_risk
-from bsnexus_lab.findings import MIME_TYPE, from_notebook, link, ranked, to_json, to_text, worst
+from bsnexus_lab.findings import MIME_TYPE, from_notebook, link, not_checked, ranked, to_json, to_text, worst
 from bsnexus_lab.findings.render import COLOURS
 
 DEFAULTS = default_thresholds()
@@ -147,11 +147,15 @@ def test_symptoms_nest_under_the_cause_that_explains_them_and_keep_their_severit
     assert "explains:" in to_text(top)
 
 
-def test_within_a_severity_causes_come_first() -> None:
+def test_what_is_wrong_now_outranks_standing_risks_and_not_checked_comes_last() -> None:
     symptom = Finding("a.symptom", Severity.WARNING, "s", kind=Kind.SYMPTOM)
-    config = Finding("a.config", Severity.WARNING, "c", kind=Kind.CONFIG)
+    config = Finding("a.config", Severity.CRITICAL, "c", kind=Kind.CONFIG)
     cause = Finding("a.cause", Severity.WARNING, "c", kind=Kind.CAUSE)
-    assert [f.kind for f in ranked([symptom, config, cause])] == [Kind.CAUSE, Kind.CONFIG, Kind.SYMPTOM]
+    info = Finding("a.info", Severity.INFO, "i", kind=Kind.CAUSE)
+    unchecked = not_checked("a.b", "b: not checked", area="a", reason="no input", severity=Severity.WARNING)
+    order = ranked([unchecked, info, symptom, config, cause])
+    assert [f.check for f in order] == ["a.cause", "a.symptom", "a.config", "a.info", "a.b"]
+    assert worst([unchecked, info]) is Severity.INFO
 
 
 def test_trim_risk_only_where_trimming_shows() -> None:

@@ -1,6 +1,16 @@
 """Findings: the model (:mod:`.model`) apart from its renderings (:mod:`.render`) and notebook I/O."""
 
-from bsnexus_lab.findings.model import Finding, Kind, Severity, flatten, link, not_checked, ranked, worst
+from bsnexus_lab.findings.model import (
+    Finding,
+    Kind,
+    Severity,
+    Unavailable,
+    flatten,
+    link,
+    not_checked,
+    ranked,
+    worst,
+)
 from bsnexus_lab.findings.notebook import MIME_TYPE, emit, from_notebook
 from bsnexus_lab.findings.render import to_html, to_json, to_text
 
@@ -9,6 +19,7 @@ __all__ = [
     "Finding",
     "Kind",
     "Severity",
+    "Unavailable",
     "emit",
     "flatten",
     "from_notebook",

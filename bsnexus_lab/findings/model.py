@@ -32,9 +32,23 @@ class Kind(enum.StrEnum):
     CAUSE = "cause"
     SYMPTOM = "symptom"
     CONFIG = "config"
+    NOT_CHECKED = "not-checked"  # the check could not look: neither a problem nor "none found"
 
 
-_KIND_ORDER = {Kind.CAUSE: 0, Kind.CONFIG: 1, Kind.SYMPTOM: 2, None: 2}
+_KIND_ORDER = {Kind.CAUSE: 0, Kind.CONFIG: 1, Kind.SYMPTOM: 2, None: 2, Kind.NOT_CHECKED: 3}
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    """A probe's answer when it could not look (no versions directory, memray not importable, no privilege).
+
+    A frame of this type tells :func:`bsnexus_lab.checks.run` that the input is *missing*, not empty: the
+    checks that needed it say "not checked: ``reason``" with ``remedy``, never "none found".
+    """
+
+    reason: str
+    remedy: str = ""
+    dependency: str | None = None
 
 
 @dataclass(frozen=True)
@@ -59,8 +73,14 @@ class Finding:
 
     @property
     def effective(self) -> Severity:
-        """The worst of this finding and what it explains: a cause ranks by its worst consequence."""
-        return max([self.severity, *(f.effective for f in self.explains)], key=lambda s: s.rank)
+        """The worst of this finding and what it explains: a cause ranks by its worst consequence.
+
+        What could not be checked raises nothing: it is neither a problem nor its absence.
+        """
+        return max(
+            [self.severity, *(f.effective for f in self.explains if f.kind is not Kind.NOT_CHECKED)],
+            key=lambda s: s.rank,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -94,8 +114,22 @@ class Finding:
 
 
 def ranked(findings: Iterable[Finding]) -> list[Finding]:
-    """Worst effective severity first; within a severity causes, then configuration risks, then symptoms."""
-    return sorted(findings, key=lambda f: (-f.effective.rank, _KIND_ORDER[f.kind]))
+    """The one ranking every rendering uses: what is wrong now, then standing risks, then the rest.
+
+    Tiers, in order: incidents (a cause or symptom at warning or worse, by effective severity), configuration
+    risks at warning or worse, everything at info or ok, then what could not be checked. Within a tier, worst
+    effective severity first, then causes before configuration risks before symptoms. So a standing risk never
+    outranks an incident, whatever its severity, and "not checked" never reads as a result.
+    """
+    return sorted(findings, key=lambda f: (_tier(f), -f.effective.rank, _KIND_ORDER[f.kind]))
+
+
+def _tier(finding: Finding) -> int:
+    if finding.kind is Kind.NOT_CHECKED:
+        return 3
+    if finding.effective.rank < Severity.WARNING.rank:
+        return 2
+    return 1 if finding.kind is Kind.CONFIG else 0
 
 
 def link(findings: Iterable[Finding]) -> list[Finding]:
@@ -130,10 +164,18 @@ def flatten(findings: Iterable[Finding]) -> list[Finding]:
 
 
 def worst(findings: Iterable[Finding], *, kinds: Iterable[Kind] | None = None) -> Severity:
-    """The worst severity among the findings and everything they explain (optionally only some kinds)."""
+    """The worst severity among the findings and everything they explain (optionally only some kinds).
+
+    Findings that could not look are not counted: a run that could check nothing is not "ok", but neither is
+    it critical; :func:`bsnexus_lab.verdict.judge` decides what "not checked" means for an exit status.
+    """
     wanted = None if kinds is None else set(kinds)
     return max(
-        (f.severity for f in flatten(findings) if wanted is None or (f.kind or Kind.SYMPTOM) in wanted),
+        (
+            f.severity
+            for f in flatten(findings)
+            if f.kind is not Kind.NOT_CHECKED and (wanted is None or (f.kind or Kind.SYMPTOM) in wanted)
+        ),
         key=lambda s: s.rank,
         default=Severity.OK,
     )
@@ -150,7 +192,8 @@ def not_checked(
     remedy: str = "",
     dependency: str | None = None,
     not_run: Sequence[str] | None = None,
-    severity: Severity = Severity.WARNING,
+    checks: Sequence[str] | None = None,
+    severity: Severity = Severity.INFO,
 ) -> Finding:
     """An area, or one probe of it, could not look: said as a finding of its own, never silence or a traceback.
 
@@ -161,13 +204,15 @@ def not_checked(
     evidence = {"area": area, "probe": probe, "reason": reason, "error": error}
     if not_run is not None:
         evidence["not_run"] = list(not_run)
+    if checks is not None:
+        evidence["checks"] = list(checks)
     return Finding(
         check,
         severity,
         title,
         evidence=evidence,
         remedy=remedy,
-        kind=Kind.SYMPTOM,
+        kind=Kind.NOT_CHECKED,
         subject=(probe or area,),
         scope=frozenset({f"dep:{dependency}"} if dependency else ()),
     )
