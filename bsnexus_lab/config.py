@@ -9,7 +9,10 @@ Resolution, per setting, first match wins:
    (in a Jupyter kernel, ``.env`` and ``bsnexus-lab.toml`` where the user started Jupyter count too, after
    the notebook's own directory: see :func:`bsnexus_lab.kernel.start_dir`)
 5. the profile named by ``BSNEXUS_LAB_TARGET``;
-6. the sandbox profile, written by ``bsnexus-lab sandbox up``.
+6. BSNexus's checkout around that ``.env``: ``service_url``, ``process``, ``log_files`` and ``versions_dir``
+   from its ``SERVER_HOST``/``SERVER_PORT``/``LOG_DIR``, the backend listening and its ``alembic.ini`` (see
+   :mod:`bsnexus_lab.checkout`);
+7. the sandbox profile, written by ``bsnexus-lab sandbox up``.
 
 Profiles live in ``./bsnexus-lab.toml``, ``~/.config/bsnexus-lab/profiles.toml`` and the sandbox's state
 directory, as ``[profiles.NAME]`` tables. Credentials stay inside :class:`Target`: its repr, ``describe()``
@@ -276,6 +279,7 @@ class Target(BaseModel):
     process: ProcessMatch | None = None
     log_files: tuple[Path, ...] = ()
     log_timezone: str | None = None  # IANA zone BSNexus's log timestamps are in; None: this machine's
+    versions_dir: Path | None = None  # the Alembic versions directory db.migrations compares alembic_version with
     streams: tuple[str, ...] = DEFAULT_STREAMS
     worker_key: str = DEFAULT_WORKER_KEY
     direct_streams: tuple[str, ...] = DEFAULT_DIRECT_STREAMS
@@ -347,6 +351,7 @@ class Target(BaseModel):
             ("process", _process_text(self.process)),
             ("log_files", ", ".join(map(str, self.log_files)) or "-"),
             ("log_timezone", self.log_timezone or "-"),
+            ("versions_dir", str(self.versions_dir or "-")),
             ("streams", ", ".join(self.streams)),
             ("worker_key", self.worker_key),
             ("direct_streams", ", ".join(self.direct_streams) or "-"),
@@ -428,7 +433,7 @@ def run_dir() -> Path | None:
 
 
 _LAB_VARIABLES = {"redis_url": "BSNEXUS_LAB_REDIS_URL", "database_url": "BSNEXUS_LAB_DATABASE_URL",
-                  "service_url": "BSNEXUS_LAB_SERVICE_URL"}  # fmt: skip
+                  "service_url": "BSNEXUS_LAB_SERVICE_URL", "versions_dir": "BSNEXUS_LAB_VERSIONS_DIR"}  # fmt: skip
 _SERVICE_VARIABLES = {"redis_url": "REDIS_URL", "database_url": "DATABASE_URL"}  # read the way BSNexus reads them
 
 
@@ -515,6 +520,8 @@ def resolve(target: str | None = None, **overrides: Any) -> Target:
                 offer(source, {key: value})
         if named := _variables({"target": TARGET_ENV}).get("target"):
             offer(*_profile(named[0], profiles))
+        if "redis_url" in values:  # a deployment, not the sandbox: its checkout fills what nothing explicit set
+            _offer_checkout(values, sources)
         if "redis_url" not in values and SANDBOX in profiles:
             offer(*_profile(SANDBOX, profiles))
     if "redis_url" not in values:
@@ -527,6 +534,16 @@ def resolve(target: str | None = None, **overrides: Any) -> Target:
         raise
     except ValueError as exc:
         raise _config_error(exc) from None
+
+
+def _offer_checkout(values: dict[str, Any], sources: dict[str, str]) -> None:
+    """Add what BSNexus's checkout suggests; a setting it finds several candidates for keeps only their list."""
+    from bsnexus_lab.checkout import DISCOVERED, discover
+
+    for key, found in discover(skip=set(values), process=values.get("process")).items():
+        if found.value is not None:
+            values[key] = found.value
+        sources[key] = DISCOVERED + found.source
 
 
 def _profile(name: str, profiles: Mapping[str, tuple[dict[str, Any], Path]]) -> tuple[str, dict[str, Any]]:

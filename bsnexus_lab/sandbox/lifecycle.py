@@ -21,6 +21,7 @@ from typing import Any
 from bsnexus_lab.config import state_dir
 from bsnexus_lab.errors import SandboxError
 from bsnexus_lab.sandbox import scenarios, servers
+from bsnexus_lab.sandbox.scenarios.db import VERSIONS_DIR
 from bsnexus_lab.sandbox.service import process as service_process
 from bsnexus_lab.sandbox.world import World
 
@@ -298,6 +299,7 @@ class Sandbox:
 
     def _write_profile(self, state: dict[str, Any]) -> None:
         lines = [f'{key} = "{value}"' for key, value in self.urls().items()]
+        lines.append(f"versions_dir = {json.dumps(str(VERSIONS_DIR))}")  # its schema's Alembic chain
         if service := state.get("service"):
             lines += [f'service_url = "{service["url"]}"', f"process = {{ pid = {service['pid']} }}"]
             lines.append(f"log_files = {json.dumps(service['log_files'])}")

@@ -24,7 +24,7 @@ def figures() -> Sequence[Callable[..., Any]]:
 
 def environment(db: Db) -> dict[str, Any]:
     """The Alembic revision the database is at (none when it was never migrated)."""
-    current = db.migrations()["current"].iloc[0]
+    current = db.revision()
     return {"alembic_revision": current[0]} if current else {}
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from bsnexus_lab.areas.db.thresholds import DbThresholds
+from bsnexus_lab.checkout import DISCOVERED
 from bsnexus_lab.checks import check
 from bsnexus_lab.config import Conventions
 from bsnexus_lab.findings import Finding, Kind, Severity, not_checked
@@ -488,11 +489,14 @@ def migrations(migrations: pd.DataFrame, thresholds: DbThresholds) -> list[Findi
     }
     if m["state"] not in titles:
         return []
+    source = m.get("versions_source")
+    from_checkout = isinstance(source, str) and source.startswith(DISCOVERED)
+    on_disk = " (head from the checkout's code on disk, which may differ from what is deployed)"
     return [
         Finding(
             "db.migrations",
             Severity.WARNING,
-            titles[m["state"]],
+            titles[m["state"]] + (on_disk if from_checkout and m["state"] not in {"empty", "missing"} else ""),
             evidence={
                 "current": list(m["current"]),
                 "expected": m["expected"],
@@ -500,10 +504,17 @@ def migrations(migrations: pd.DataFrame, thresholds: DbThresholds) -> list[Findi
                 "not_applied": list(m["not_applied"]),
                 "unknown": list(m["unknown"]),
                 "versions_dir": m["versions_dir"],
+                "versions_source": source,
             },
             remedy="Run `alembic upgrade head` and read its error: a migration that stops the chain is usually "
             "one that adds an enum value and uses it in the same transaction (PostgreSQL refuses that before "
-            "commit); split it, or commit in between (op.get_context().autocommit_block()).",
+            "commit); split it, or commit in between (op.get_context().autocommit_block())."
+            + (
+                " The head is the checkout's: if the deployed backend runs other code, compare against its own "
+                "versions (set versions_dir or expected_head)."
+                if from_checkout
+                else ""
+            ),
             subject=(str(m["state"]),),
             scope=frozenset({"db:schema"}),
         )

@@ -9,6 +9,7 @@ import pandas as pd
 
 from bsnexus_lab.areas.db import activity, consistency, locks, migrations, snapshot, statements, tables, tasks
 from bsnexus_lab.context import Facade
+from bsnexus_lab.findings import Unavailable
 from bsnexus_lab.sampler import Sampler
 
 CONNECTION_COLUMNS = ["application", "state", "sessions", "error"]
@@ -71,9 +72,16 @@ class Db(Facade):
         """Transaction-ID age (wraparound) and cache hit ratio per database."""
         return self._run(tables.databases(self._ctx))
 
-    def migrations(self, versions_dir: str | Path | None = None, expected_head: str | None = None) -> pd.DataFrame:
-        """The revision in alembic_version against the head of a versions directory (or ``expected_head``)."""
+    def migrations(
+        self, versions_dir: str | Path | None = None, expected_head: str | None = None
+    ) -> pd.DataFrame | Unavailable:
+        """The revision in alembic_version against the head of a versions directory (the target's by default) or
+        ``expected_head``; :class:`Unavailable` when there is neither to compare with."""
         return self._run(migrations.migrations(self._ctx, versions_dir, expected_head))
+
+    def revision(self) -> list[str] | None:
+        """The revision(s) in alembic_version (empty: never stamped; None: no such table)."""
+        return self._run(migrations.current(self._ctx))
 
     def revisions(self, versions_dir: str | Path) -> pd.DataFrame:
         """An Alembic versions directory read without importing it: revisions oldest first, merges and heads."""

@@ -16,10 +16,13 @@ import pandas as pd
 
 from bsnexus_lab.areas.db.activity import MARKER
 from bsnexus_lab.errors import ConfigError, NotFound
+from bsnexus_lab.findings import Unavailable
 
 if TYPE_CHECKING:
     from bsnexus_lab.context import Context
 
+NO_VERSIONS = "no Alembic versions directory"
+NO_VERSIONS_REMEDY = "set versions_dir (a profile setting, or BSNEXUS_LAB_VERSIONS_DIR) or run from BSNexus's checkout"
 VERSION_SQL = f"{MARKER} SELECT version_num FROM alembic_version ORDER BY version_num"
 MIGRATION_COLUMNS = [
     "current",
@@ -30,6 +33,7 @@ MIGRATION_COLUMNS = [
     "not_applied",
     "unknown",
     "versions_dir",
+    "versions_source",
     "unparsed",
 ]
 
@@ -185,20 +189,36 @@ def compare(
     return row
 
 
+async def current(ctx: Context) -> list[str] | None:
+    """The revision(s) in ``alembic_version``, oldest id first; None when there is no such table."""
+    try:
+        return sorted((await ctx.query(VERSION_SQL))["version_num"].astype(str))
+    except NotFound:
+        return None
+
+
 async def migrations(
     ctx: Context, versions_dir: str | Path | None = None, expected_head: str | None = None
-) -> pd.DataFrame:
+) -> pd.DataFrame | Unavailable:
     """One row: the database's revision(s), the expected head, the state, how far behind, what is not applied.
 
     ``state`` is current, behind, ahead, unknown (a revision the directory does not hold), several heads, empty
     (the table has no row) or missing (no ``alembic_version`` table: never migrated, or not a BSNexus database).
+    Without ``versions_dir`` the target's is used (set, or found in BSNexus's checkout: ``versions_source`` says
+    which); with neither it nor ``expected_head`` there is nothing to compare with, so an :class:`Unavailable`
+    ("not checked"), unless the table is missing or empty, which needs no head to tell.
     """
+    source = "argument"
+    if versions_dir is None and expected_head is None and ctx.target.versions_dir is not None:
+        versions_dir, source = ctx.target.versions_dir, ctx.target.sources.get("versions_dir", "profile")
     graph, unparsed = read_versions(versions_dir) if versions_dir else (None, [])
-    try:
-        current = sorted((await ctx.query(VERSION_SQL))["version_num"].astype(str))
-    except NotFound:
-        row = compare([], graph, expected_head, unparsed) | {"state": "missing"}
-    else:
-        row = compare(current, graph, expected_head, unparsed)
+    revisions = await current(ctx)
+    row = compare(revisions or [], graph, expected_head, unparsed)
+    if revisions is None:
+        row["state"] = "missing"
+    elif graph is None and expected_head is None and revisions:
+        why = ctx.target.sources.get("versions_dir")  # the checkout's candidates, when it found several
+        return Unavailable(f"{NO_VERSIONS} ({why})" if why else NO_VERSIONS, remedy=NO_VERSIONS_REMEDY)
     row["versions_dir"] = str(versions_dir) if versions_dir else None
+    row["versions_source"] = source if versions_dir else None
     return pd.DataFrame([row], columns=MIGRATION_COLUMNS)

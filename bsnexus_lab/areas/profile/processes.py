@@ -13,6 +13,7 @@ import pandas as pd
 import psutil
 
 from bsnexus_lab.areas.profile.access import require_process
+from bsnexus_lab.checkout import app_pid, listeners, roots
 from bsnexus_lab.config import ProcessMatch
 from bsnexus_lab.errors import ConfigError, NotFound
 
@@ -44,10 +45,7 @@ def matching(process: ProcessMatch | int | str | None) -> list[int]:
         return [match.pid]
     found: set[int] = set()
     if match.port is not None:
-        with contextlib.suppress(psutil.AccessDenied):
-            for conn in psutil.net_connections(kind="tcp"):
-                if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == match.port and conn.pid:
-                    found.add(conn.pid)
+        found.update(listeners(match.port))
     if match.cmdline is not None:
         for proc in psutil.process_iter(["pid", "cmdline"]):
             line = " ".join(proc.info["cmdline"] or [])
@@ -59,16 +57,11 @@ def matching(process: ProcessMatch | int | str | None) -> list[int]:
 
 
 def main_pid(process: ProcessMatch | int | str | None) -> int:
-    """The service's main process (the uvicorn/gunicorn master when there are workers)."""
+    """The service's main process: the uvicorn/gunicorn master when there are workers, but the worker child of
+    a ``--reload`` parent (which only watches files: profiling it shows nothing of the app)."""
     pids = matching(process)
-    roots = [p for p in pids if _parent(p) not in pids]
-    return roots[0] if roots else pids[0]
-
-
-def _parent(pid: int) -> int | None:
-    with contextlib.suppress(psutil.Error):
-        return psutil.Process(pid).ppid()
-    return None
+    trees = roots(pids)
+    return app_pid(trees[0] if trees else pids[0])
 
 
 def _text(match: ProcessMatch) -> str:
