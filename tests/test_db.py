@@ -17,8 +17,9 @@ import bsnexus_lab as bl
 from bsnexus_lab import runner
 from bsnexus_lab.areas.db import plots
 from bsnexus_lab.areas.db.activity import MARKER
+from bsnexus_lab.areas.db.migrations import NO_VERSIONS_REMEDY
 from bsnexus_lab.errors import ConfigError, PermissionDenied
-from bsnexus_lab.findings import Finding, Severity
+from bsnexus_lab.findings import Finding, Kind, Severity, Unavailable
 from bsnexus_lab.findings import flatten as flat
 from bsnexus_lab.sandbox import Sandbox, servers
 from bsnexus_lab.sandbox.scenarios.db import VERSIONS_DIR
@@ -170,6 +171,50 @@ def test_migration_drift_reports_how_far_behind_and_what_is_not_applied(sandbox:
     assert lab.db.migrations(expected_head=facts["current"])["state"].iloc[0] == "current"
     revisions = lab.db.revisions(facts["versions_dir"])
     assert revisions["merge"].sum() == 1 and list(revisions[revisions["head"]]["revision"]) == [ALEMBIC_REVISION]
+
+
+def test_without_a_versions_directory_the_schema_is_not_checked(sandbox: Sandbox) -> None:
+    """Nothing to compare alembic_version with: "not checked", never "none found"; the revision is still read."""
+    sandbox.load("healthy")
+    urls = sandbox.urls()
+    with bl.connect(redis_url=urls["redis_url"], database_url=urls["database_url"]) as lab:
+        assert lab.target.versions_dir is None
+        missing = lab.db.migrations()
+        findings = [f for f in flat(lab.check(lab.db.snapshot())) if f.check == "db.migrations"]
+        revision = lab.db.revision()
+    assert missing == Unavailable("no Alembic versions directory", remedy=NO_VERSIONS_REMEDY)
+    [finding] = findings
+    assert finding.kind is Kind.NOT_CHECKED
+    assert finding.title == "Schema not at the expected Alembic revision: not checked: no Alembic versions directory"
+    assert revision == [ALEMBIC_REVISION]
+
+
+def test_in_the_checkout_the_head_is_the_code_on_disk(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """BSNexus's .env and backend/alembic.ini, with one revision on disk that the database has not applied."""
+    sandbox.load("healthy")
+    urls = sandbox.urls()
+    (tmp_path / ".env").write_text(f"REDIS_URL={urls['redis_url']}\nDATABASE_URL={urls['database_url']}\n")
+    versions = tmp_path / "backend" / "alembic" / "versions"
+    versions.mkdir(parents=True)
+    for path in VERSIONS_DIR.glob("*.py"):
+        (versions / path.name).write_text(path.read_text())
+    (versions / "f00dcafe0001_next.py").write_text(
+        f'"""next"""\nrevision = "f00dcafe0001"\ndown_revision = "{ALEMBIC_REVISION}"\n'
+    )
+    (tmp_path / "backend" / "alembic.ini").write_text("[alembic]\nscript_location = %(here)s/alembic\n")
+    monkeypatch.chdir(tmp_path)
+    with bl.connect() as lab:
+        frame = lab.db.migrations()
+        [finding] = lab.check({"db.migrations": frame})
+    row = frame.iloc[0]
+    assert (row["state"], row["behind"], row["versions_dir"]) == ("behind", 1, str(versions))
+    assert row["versions_source"] == f"checkout: {tmp_path / 'backend' / 'alembic.ini'} script_location"
+    assert finding.title == (
+        f"Database at revision {ALEMBIC_REVISION}, head is f00dcafe0001: 1 migration(s) behind (head from the "
+        "checkout's code on disk, which may differ from what is deployed)"
+    )
 
 
 def test_db_stream_drift_finds_each_consistency_fault(sandbox: Sandbox, lab: bl.Lab) -> None:

@@ -8,13 +8,15 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from bsnexus_lab.areas import default_thresholds
 from bsnexus_lab.areas.db import checks, migrations
 from bsnexus_lab.areas.db.activity import ACTIVITY_COLUMNS
 from bsnexus_lab.areas.db.consistency import CONSISTENCY_COLUMNS
 from bsnexus_lab.areas.db.locks import blocking_tree
 from bsnexus_lab.areas.db.snapshot import SKIPPED_COLUMNS
 from bsnexus_lab.areas.db.thresholds import DbThresholds
-from bsnexus_lab.findings import Severity
+from bsnexus_lab.checks import run
+from bsnexus_lab.findings import Kind, Severity, Unavailable
 from bsnexus_lab.sandbox.scenarios.db import VERSIONS_DIR
 
 T = DbThresholds()
@@ -352,3 +354,25 @@ def test_why_a_probe_was_skipped_is_said_in_words() -> None:
     assert skipped_row("tasks", denied)["reason"] == "permission denied on BSNexus's tables"
     down = skipped_row("consistency", TargetUnreachable("cannot reach Redis", target="redis://:***@r:6379/0"))
     assert down["reason"] == "cannot reach Redis" and down["dependency"] == "redis"
+
+
+def test_without_a_versions_directory_the_schema_is_not_checked_never_none_found() -> None:
+    missing = Unavailable(migrations.NO_VERSIONS, remedy=migrations.NO_VERSIONS_REMEDY)
+    [found] = run({"db.migrations": missing}, thresholds=default_thresholds(), area="db")
+    assert found.kind is Kind.NOT_CHECKED and found.severity is Severity.INFO
+    assert found.title == "Schema not at the expected Alembic revision: not checked: no Alembic versions directory"
+    assert found.remedy.startswith("set versions_dir") and "BSNexus's checkout" in found.remedy
+
+
+def test_a_head_read_from_the_checkout_says_it_is_the_code_on_disk() -> None:
+    graph, _ = migrations.read_versions(VERSIONS_DIR)
+    behind = migrations.compare(["a4c8e1f2b3d5"], graph, None) | {"versions_dir": str(VERSIONS_DIR)}
+    source = "checkout: /workspace/backend/alembic.ini script_location"
+    [checkout] = checks.migrations(pd.DataFrame([behind | {"versions_source": source}]), T)
+    assert checkout.title == (
+        "Database at revision a4c8e1f2b3d5, head is e8a0c2e4f6b9: 4 migration(s) behind (head from the checkout's "
+        "code on disk, which may differ from what is deployed)"
+    )
+    assert checkout.evidence["versions_source"] == source and "compare against its own versions" in checkout.remedy
+    [chosen] = checks.migrations(pd.DataFrame([behind | {"versions_source": "argument"}]), T)
+    assert chosen.title.endswith("4 migration(s) behind") and chosen.evidence["versions_source"] == "argument"
