@@ -176,8 +176,8 @@ def _uvicorns(folder: Path) -> list[tuple[int, int, str]]:
         if cwd is None or not cwd.resolve().is_relative_to(folder.resolve()):
             continue
         port = _option(argv, "--port")
-        if port is not None and not port.isdigit():
-            continue
+        if (port is not None and not port.isdigit()) or _option(argv, "--uds") or _option(argv, "--fd"):
+            continue  # not a TCP port the lab can reach
         found.append((proc.info["pid"], int(port) if port else UVICORN_PORT, _option(argv, "--host") or "127.0.0.1"))
     return found
 
@@ -204,7 +204,10 @@ def _explicit_pid(process: Any) -> int | None:
         return None
     from bsnexus_lab.config import ProcessMatch
 
-    match = process if isinstance(process, ProcessMatch) else ProcessMatch.model_validate(process)
+    try:
+        match = process if isinstance(process, ProcessMatch) else ProcessMatch.model_validate(process)
+    except ValueError:  # not a process setting: the Target refuses it, with its own message
+        return None
     if match.pid is not None:
         return match.pid
     trees = roots(listeners(match.port)) if match.port is not None else []

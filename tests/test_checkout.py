@@ -15,6 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from bsnexus_lab import ConfigError
 from bsnexus_lab.areas.profile import main_pid
 from bsnexus_lab.checkout import DISCOVERED, listeners
 from bsnexus_lab.cli import main
@@ -180,6 +181,8 @@ def test_an_explicit_process_anchors_log_dir(inside: Backend) -> None:
     target = resolve(process={"pid": inside.worker})
     assert target.log_files[0] == inside.root / "backend" / "logs" / "bsnexus.log"
     assert target.sources["log_files"].endswith(f"under pid {inside.worker}'s working directory")
+    with pytest.raises(ConfigError, match="invalid target setting process"):
+        resolve(process=inside.worker)  # a bare pid is no process setting: refused as before, not by the checkout
 
 
 def test_two_backends_in_the_checkout_are_listed_not_guessed(inside: Backend) -> None:
