@@ -210,7 +210,7 @@ async def migrations(
     """
     source = "argument"
     if versions_dir is None and expected_head is None and ctx.target.versions_dir is not None:
-        versions_dir, source = ctx.target.versions_dir, ctx.target.sources.get("versions_dir", "profile")
+        versions_dir, source = ctx.target.versions_dir, ctx.target.sources.get("versions_dir", "target")
     graph, unparsed = read_versions(versions_dir) if versions_dir else (None, [])
     revisions = await current(ctx)
     row = compare(revisions or [], graph, expected_head, unparsed)
