@@ -88,8 +88,8 @@ def _evidence_cells(run: Mapping[str, Any] | None, findings: list[dict[str, Any]
     )
     frames = "\n".join(
         [
-            "# every frame the snapshot holds, to look into:",
-            "{name: len(frame) for name, frame in evidence.frames.items()}",
+            "# every frame the snapshot holds, to look into (a probe that could not look says why):",
+            "{name: len(frame) if hasattr(frame, '__len__') else frame for name, frame in evidence.frames.items()}",
         ]
     )
     return [new_markdown_cell("\n".join(lines)), new_code_cell(collect), new_code_cell(frames)]
