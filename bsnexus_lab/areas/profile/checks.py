@@ -216,11 +216,17 @@ def memory_leak(memory: pd.DataFrame, thresholds: ProfileThresholds) -> list[Fin
                 "rss_growth_mb": memory.attrs.get("rss_growth_mb"),
             },
             remedy=f"bound or expire what {_where(row)} keeps (an LRU/TTL cache, or drop the reference); "
-            "memray's leaks flame graph shows the full stacks",
+            + _full_stacks(memory),
             subject=(str(pid), row["function"]),
             scope=_scope(pid),
         )
     ]
+
+
+def _full_stacks(memory: pd.DataFrame) -> str:
+    if memory.attrs.get("route") == "tracemalloc":
+        return "the evidence's stack is tracemalloc's, innermost first"
+    return "memray's leaks flame graph shows the full stacks"
 
 
 @check("profile.rss_growth", "Resident memory growing over a window")
