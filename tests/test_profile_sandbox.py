@@ -183,19 +183,3 @@ def test_runbook_finds_the_planted_fault(
     assert result.error is None, result.error
     found = next(f for f in result.findings if f.check == check)
     assert found.severity == Severity.WARNING and found.evidence["function"] == facts["function"]
-
-
-def test_memory_without_memray_in_the_target_says_so_and_falls_back_to_rss(lab: Any) -> None:
-    base = Path(sys.base_prefix) / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
-    if subprocess.run([base, "-c", "import memray"], capture_output=True, check=False).returncode == 0:
-        pytest.skip("the base interpreter has memray")
-    bare = subprocess.Popen([base, "-c", "import time; time.sleep(60)"])
-    try:
-        capture = lab.profile.memory(bare.pid, seconds=2)
-        assert "memray is not installed in the environment of pid" in capture.note
-        assert "pip install memray" in capture.note and "memray run" in capture.note
-        assert capture.leaks.empty and len(capture.timeline) >= 2 and capture.timeline["rss_mb"].min() > 1
-        assert bare.poll() is None
-    finally:
-        bare.kill()
-        bare.wait()

@@ -251,7 +251,8 @@ def rss_growth(rss: pd.DataFrame, thresholds: ProfileThresholds) -> list[Finding
                     "end_mb": round(last, 1),
                     "seconds": round(seconds, 1),
                 },
-                remedy="capture with lab.profile.memory(pid, seconds) to find the stack that keeps it",
+                remedy="profile.memory_leak names the stack that keeps it from a capture of the same window "
+                "(lab.profile.memory); where that capture was not checked, its own remedy says what to enable",
                 subject=(str(pid),),
                 scope=_scope(pid),
             )

@@ -46,6 +46,7 @@ STACK_DEPTH = 8
 TRACEMALLOC_FRAMES = 16  # deep enough to reach the application's frame under the framework's
 TRACEMALLOC_TOP = 5000  # grown tracebacks written back by the target, largest first
 OWN_MEMRAY, LENT_MEMRAY, TRACEMALLOC = "memray", "lent memray", "tracemalloc"
+RESTART_TRACED = "at its next restart, start the service with `python -X tracemalloc=16` or under `memray run`"
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,8 @@ async def capture(pid: int, seconds: float, *, native: bool = False) -> MemoryCa
             hint = exc.hint or ""
             reason = str(exc).removesuffix(f": {hint}") if hint else str(exc)
             return unavailable(pid, seconds, Unavailable(reason, remedy=hint))
-    return unavailable(pid, seconds, Unavailable(f"no capture could run in pid {pid} ({'; '.join(skipped)})"))
+    why = f"no capture could run in pid {pid} ({'; '.join(skipped)})"
+    return unavailable(pid, seconds, Unavailable(why, remedy=RESTART_TRACED))
 
 
 def _routes(pid: int, skipped: list[str]) -> Iterator[str]:
@@ -213,6 +215,10 @@ async def _tracemalloc(pid: int, seconds: float, out: Path) -> MemoryCapture:
     out.chmod(0o777)  # the target, maybe another user, writes its result here
     call = f"\nwindow({str(result)!r}, {float(seconds)!r}, {TRACEMALLOC_FRAMES}, {TRACEMALLOC_TOP})\n"
     await inject.run(pid, Path(tracemalloc_window.__file__).read_text() + call, out, seconds)
+    if not result.exists():  # the injected window ended without writing: the target ended during it
+        if not access.alive(pid):
+            return exited(pid, seconds)
+        raise LabError(f"the tracemalloc window in pid {pid} wrote nothing", hint=f"expected {result}")
     data = json.loads(result.read_text())
     leaks = by_stack((_named(row["stack"]), row["bytes"], row["allocations"]) for row in data["rows"])
     leaks.attrs.update(pid=pid, seconds=seconds, rss_growth_mb=0.0, peak_bytes=data["peak"], route=TRACEMALLOC)
