@@ -75,7 +75,9 @@ def test_stall_is_a_warning_cause_with_its_frame_and_critical_past_the_bound() -
     assert finding.scope == frozenset({"process:42"})
     [critical] = loop_stall(stacks(), ProfileThresholds(stall_critical_share=0.4))
     assert critical.severity == Severity.CRITICAL
-    assert loop_stall(stacks(idle=False), T)[0].severity == Severity.INFO
+    [not_judged] = loop_stall(stacks(idle=False), T)  # the wrong kind of profile: "not checked", never "none found"
+    assert (not_judged.severity, not_judged.kind) == (Severity.INFO, Kind.NOT_CHECKED)
+    assert "idle=True" in not_judged.remedy
 
 
 def test_stall_tells_a_blocking_call_from_cpu_bound_work_given_an_on_cpu_profile() -> None:
@@ -251,3 +253,13 @@ def test_the_lent_finder_comes_after_the_targets_own_and_only_for_its_names(tmp_
     )
     done = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["lab", "own", "None", "False"]
+
+
+def test_a_memory_capture_never_written_is_not_checked_under_the_exit_that_explains_it() -> None:
+    ended = leaks(3).iloc[0:0]
+    ended.attrs.update(pid=42, seconds=5, exited=True)
+    [finding] = memory_leak(ended, T)
+    assert (finding.kind, finding.scope) == (Kind.NOT_CHECKED, frozenset({"process:42"}))
+    assert "none found" not in finding.title and finding.evidence["reason"] == (
+        "pid 42 exited before memray wrote its capture"
+    )
