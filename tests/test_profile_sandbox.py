@@ -142,6 +142,17 @@ def test_memory_leak_is_the_top_memory_finding_and_the_target_keeps_running(lab:
     assert httpx.get(f"{lab.target.service_url}/health", timeout=5).status_code == 200
 
 
+def test_tracemalloc_names_the_leak_in_the_real_asyncio_service(lab: Any, service: Sandbox) -> None:
+    """The route a service without memray gets, on uvicorn + FastAPI: the framework's frames are passed over."""
+    facts = planted(service, "memory-leak")
+    capture = lab.profile.memory(seconds=CAPTURE_S, route="tracemalloc")
+    assert capture.route == "tracemalloc" and len(capture.timeline) > 1
+    (finding,) = [f for f in lab.profile.check(memory=capture.leaks) if f.check == "profile.memory_leak"]
+    assert (finding.severity, finding.evidence["function"]) == (Severity.WARNING, facts["function"])
+    assert finding.evidence["file"] == facts["file"] and "tracemalloc" in finding.remedy
+    assert httpx.get(f"{lab.target.service_url}/health", timeout=5).status_code == 200
+
+
 def test_bad_pids_get_clear_messages(lab: Any, service: Sandbox) -> None:
     with pytest.raises(NotFound, match="no process with pid"):
         lab.profile.dump(2**22 + 4321)

@@ -63,15 +63,18 @@ class Profile(Facade):
 
         return SVG(filename=cpu.attrs["svg"])
 
-    def memory(self, pid: int | None = None, seconds: float = 10.0, *, native: bool = False) -> Any:
+    def memory(
+        self, pid: int | None = None, seconds: float = 10.0, *, native: bool = False, route: str | None = None
+    ) -> Any:
         """Allocations over ``seconds``: stacks at the peak, allocations still alive at the end, memory over time.
 
         memray where the service has it, the lab's memray lent for the import, or tracemalloc (see
-        ``memray_capture``); where none can look, ``.leaks`` says why ("not checked") and RSS over time stays.
+        ``memray_capture``), or only ``route``; where none can look, ``.leaks`` says why ("not checked") and RSS
+        over time stays.
         """
         target = self.pid(pid)
         rss = self.rss(target, every=0.5, duration=seconds)
-        capture = self._run(memray_capture.capture(target, seconds, native=native))
+        capture = self._run(memray_capture.capture(target, seconds, native=native, route=route))
         sampled = rss.wait(seconds + 30)
         if len(capture.timeline):
             return capture

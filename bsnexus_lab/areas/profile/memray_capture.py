@@ -46,6 +46,7 @@ STACK_DEPTH = 8
 TRACEMALLOC_FRAMES = 16  # deep enough to reach the application's frame under the framework's
 TRACEMALLOC_TOP = 5000  # grown tracebacks written back by the target, largest first
 OWN_MEMRAY, LENT_MEMRAY, TRACEMALLOC = "memray", "lent memray", "tracemalloc"
+ROUTES = (OWN_MEMRAY, LENT_MEMRAY, TRACEMALLOC)
 RESTART_TRACED = "at its next restart, start the service with `python -X tracemalloc=16` or under `memray run`"
 
 
@@ -149,21 +150,24 @@ def lent_refusal(pid: int) -> str | None:
     return None
 
 
-async def capture(pid: int, seconds: float, *, native: bool = False) -> MemoryCapture:
+async def capture(pid: int, seconds: float, *, native: bool = False, route: str | None = None) -> MemoryCapture:
     """Allocations of ``pid`` over ``seconds``, by the first route that applies: its own memray, the lab's memray
-    lent for the import, or tracemalloc; where none can look, ``leaks`` is an :class:`Unavailable`."""
+    lent for the import, or tracemalloc (``route`` names one of them to use it alone); where none can look,
+    ``leaks`` is an :class:`Unavailable`."""
     if seconds <= 0:
         raise ValueError("seconds must be positive")
+    if route not in (None, *ROUTES):
+        raise ValueError(f"route must be one of {', '.join(ROUTES)}")
     access.require_process(pid)
     out = artefact_dir("memory")
     skipped: list[str] = []
-    for route in _routes(pid, skipped):
+    for name in [route] if route else _routes(pid, skipped):
         try:
-            if route == TRACEMALLOC:
+            if name == TRACEMALLOC:
                 return await _tracemalloc(pid, seconds, out)
-            return await _memray(pid, seconds, out, native=native, lend=route == LENT_MEMRAY)
+            return await _memray(pid, seconds, out, native=native, lend=name == LENT_MEMRAY)
         except inject.RemoteError as exc:  # the target refused the route's code: nothing was injected
-            skipped.append(f"{route}: {exc}")
+            skipped.append(f"{name}: {exc}")
         except LabError as exc:  # nothing could be injected: every route goes through the same injector
             if not access.alive(pid):
                 return exited(pid, seconds)
