@@ -216,7 +216,7 @@ async def _memray(pid: int, seconds: float, out: Path, *, native: bool, lend: bo
 async def _tracemalloc(pid: int, seconds: float, out: Path) -> MemoryCapture:
     """tracemalloc started in the target for the window (the injection returns when the window is over)."""
     result = out / "tracemalloc.json"
-    out.chmod(0o777)  # the target, maybe another user, writes its result here
+    out.chmod(0o1733)  # the target, maybe another user, creates its result here (sticky: nobody replaces it)
     call = f"\nwindow({str(result)!r}, {float(seconds)!r}, {TRACEMALLOC_FRAMES}, {TRACEMALLOC_TOP})\n"
     await inject.run(pid, Path(tracemalloc_window.__file__).read_text() + call, out, seconds)
     if not result.exists():  # the injected window ended without writing: the target ended during it
