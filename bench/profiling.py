@@ -27,7 +27,7 @@ from pathlib import Path
 
 import psutil
 
-from bsnexus_lab.areas.profile import access, memray_capture, pyspy
+from bsnexus_lab.areas.profile import access, inject, memray_capture, pyspy
 from bsnexus_lab.sandbox import Sandbox
 from bsnexus_lab.sandbox.service import load
 
@@ -59,7 +59,7 @@ def py_spy(pid: int, seconds: float) -> Callable[[], None]:
 
 def memray(pid: int, seconds: float, out: Path) -> Callable[[], None]:
     """``memray attach`` returns once tracking is active (lldb here, see memray_capture); it stops by itself."""
-    for method in memray_capture.debuggers():
+    for method in inject.debuggers():
         args = [access.tool("memray", "memray"), "attach", str(pid), "-o", str(out), "-f", "--aggregate"]
         done = subprocess.run([*args, "--duration", str(round(seconds + 1)), "--method", method], capture_output=True)
         if done.returncode == 0:

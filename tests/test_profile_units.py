@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from bsnexus_lab.areas.profile import access, flamegraph, inprocess
+from bsnexus_lab.areas.profile import access, flamegraph, inprocess, memray_capture, memray_lent
 from bsnexus_lab.areas.profile.checks import cpu_hotspot, loop_stall, memory_leak, rss_growth
 from bsnexus_lab.areas.profile.stacks import functions, loop_activity, parse_collapsed
 from bsnexus_lab.areas.profile.thresholds import ProfileThresholds
@@ -73,7 +75,9 @@ def test_stall_is_a_warning_cause_with_its_frame_and_critical_past_the_bound() -
     assert finding.scope == frozenset({"process:42"})
     [critical] = loop_stall(stacks(), ProfileThresholds(stall_critical_share=0.4))
     assert critical.severity == Severity.CRITICAL
-    assert loop_stall(stacks(idle=False), T)[0].severity == Severity.INFO
+    [not_judged] = loop_stall(stacks(idle=False), T)  # the wrong kind of profile: "not checked", never "none found"
+    assert (not_judged.severity, not_judged.kind) == (Severity.INFO, Kind.NOT_CHECKED)
+    assert "idle=True" in not_judged.remedy
 
 
 def test_stall_tells_a_blocking_call_from_cpu_bound_work_given_an_on_cpu_profile() -> None:
@@ -213,3 +217,49 @@ def test_tracemalloc_diff_names_the_growing_line() -> None:
     assert diff.iloc[0]["file"].endswith("test_profile_units.py")
     assert diff.iloc[0]["size_diff_kb"] > 1500
     assert len(kept) == 2000
+
+
+def test_tracemalloc_lines_are_named_by_their_function_and_grouped_by_the_application_frame(tmp_path: Path) -> None:
+    """tracemalloc records files and lines only: the function is read from the source."""
+    app = tmp_path / "app.py"
+    app.write_text("import json\n\n\nclass Cache:\n    async def remember(self, n):\n        return [n] * 100\n")
+    assert [memray_capture.function_at(str(app), n) for n in (1, 5, 6)] == ["<module>", "remember", "remember"]
+    assert memray_capture.function_at(str(tmp_path / "gone.py"), 3) == "<module>"
+    framework = ("run", "/venv/lib/python3.11/site-packages/starlette/routing.py", 9)
+    stacks = [([("remember", str(app), 6), framework], 3000, 3), ([("remember", str(app), 6)], 1000, 1)]
+    frame = memray_capture.by_stack([*stacks, ([framework], 99999, 9)])
+    assert list(frame[["function", "bytes", "allocations"]].itertuples(index=False, name=None)) == [
+        ("run", 99999, 9),
+        ("remember", 4000, 4),
+    ]
+    [finding] = memory_leak(leaks(3).assign(function="remember"), T)
+    tracemalloc = leaks(3)
+    tracemalloc.attrs["route"] = "tracemalloc"
+    assert "memray" in finding.remedy and "memray" not in memory_leak(tracemalloc, T)[0].remedy
+
+
+def test_the_lent_finder_comes_after_the_targets_own_and_only_for_its_names(tmp_path: Path) -> None:
+    lab_site, own = tmp_path / "lab", tmp_path / "own"
+    for folder, names in ((lab_site, ("rich", "memray", "stranger")), (own, ("rich",))):
+        for name in names:
+            (folder / name).mkdir(parents=True)
+            (folder / name / "__init__.py").write_text(f"WHERE = {folder.name!r}\n")
+    code = (
+        f"import sys; sys.path.insert(0, {str(own)!r})\n"
+        + Path(memray_lent.__file__).read_text()
+        + f"with lent({str(lab_site)!r}):\n    import memray, rich\n"
+        "try:\n    import stranger\nexcept ImportError:\n    stranger = None\n"
+        "print(memray.WHERE, rich.WHERE, stranger, any(isinstance(f, _Lender) for f in sys.meta_path))\n"
+    )
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["lab", "own", "None", "False"]
+
+
+def test_a_memory_capture_never_written_is_not_checked_under_the_exit_that_explains_it() -> None:
+    ended = leaks(3).iloc[0:0]
+    ended.attrs.update(pid=42, seconds=5, exited=True)
+    [finding] = memory_leak(ended, T)
+    assert (finding.kind, finding.scope) == (Kind.NOT_CHECKED, frozenset({"process:42"}))
+    assert "none found" not in finding.title and finding.evidence["reason"] == (
+        "pid 42 exited before memray wrote its capture"
+    )

@@ -7,6 +7,7 @@ hotspot with the latency it causes nested under it.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pandas as pd
@@ -14,7 +15,7 @@ import pandas as pd
 from bsnexus_lab.areas.profile.stacks import functions, is_runtime, loop_activity
 from bsnexus_lab.areas.profile.thresholds import ProfileThresholds
 from bsnexus_lab.checks import check
-from bsnexus_lab.findings import Finding, Kind, Severity
+from bsnexus_lab.findings import Finding, Kind, Severity, not_checked
 
 
 def _where(row: Any) -> str:
@@ -25,16 +26,22 @@ def _scope(pid: Any) -> frozenset[str]:
     return frozenset({f"process:{pid}"})
 
 
+def _not_judged(check_id: str, title: str, remedy: str) -> Finding:
+    """The capture given cannot answer this check (the wrong kind of profile, none written): "not checked",
+    in that tier of its own, never "none found"."""
+    reason = title.split(": ", 1)[1]
+    return not_checked(check_id, title, area="profile", reason=reason, remedy=remedy, checks=[check_id])
+
+
 @check("profile.cpu_hotspot", "A function holding most of the CPU", kind=Kind.CAUSE)
 def cpu_hotspot(cpu: pd.DataFrame, thresholds: ProfileThresholds) -> list[Finding]:
     pid, samples = cpu.attrs.get("pid"), int(cpu["count"].sum()) if len(cpu) else 0
     if cpu.attrs.get("idle"):
         return [
-            Finding(
+            _not_judged(
                 "profile.cpu_hotspot",
-                Severity.INFO,
                 "CPU hotspot not judged: the profile includes idle samples",
-                remedy="record with lab.profile.cpu(pid, seconds, idle=False)",
+                "record with lab.profile.cpu(pid, seconds, idle=False)",
             )
         ]
     if samples < thresholds.min_samples:
@@ -132,11 +139,10 @@ def loop_stall(waits: pd.DataFrame, thresholds: ProfileThresholds, cpu: pd.DataF
     With an on-CPU profile of the same process (``cpu``), it also tells a blocking call from CPU-bound work."""
     if not waits.attrs.get("idle", False):
         return [
-            Finding(
+            _not_judged(
                 "profile.loop_stall",
-                Severity.INFO,
                 "Event-loop stalls not judged: the profile has no idle samples",
-                remedy="record with lab.profile.cpu(pid, seconds, idle=True)",
+                "record with lab.profile.cpu(pid, seconds, idle=True)",
             )
         ]
     findings = []
@@ -183,15 +189,10 @@ def memory_leak(memory: pd.DataFrame, thresholds: ProfileThresholds) -> list[Fin
     """``memory`` is a capture's ``leaks`` frame: allocations made during it and alive at its end."""
     if memory.attrs.get("exited"):  # not "none found": nothing was captured (profile.process_exited says why)
         pid = memory.attrs.get("pid")
-        return [
-            Finding(
-                "profile.memory_leak",
-                Severity.INFO,
-                f"Memory leaks not judged: pid {pid} exited before memray wrote its capture",
-                subject=(str(pid),),
-                scope=_scope(pid),
-            )
-        ]
+        finding = _not_judged(
+            "profile.memory_leak", f"Memory leaks not judged: pid {pid} exited before memray wrote its capture", ""
+        )
+        return [dataclasses.replace(finding, subject=(str(pid),), scope=_scope(pid))]
     owned = _application(memory)
     if owned.empty:
         return []
@@ -216,11 +217,17 @@ def memory_leak(memory: pd.DataFrame, thresholds: ProfileThresholds) -> list[Fin
                 "rss_growth_mb": memory.attrs.get("rss_growth_mb"),
             },
             remedy=f"bound or expire what {_where(row)} keeps (an LRU/TTL cache, or drop the reference); "
-            "memray's leaks flame graph shows the full stacks",
+            + _full_stacks(memory),
             subject=(str(pid), row["function"]),
             scope=_scope(pid),
         )
     ]
+
+
+def _full_stacks(memory: pd.DataFrame) -> str:
+    if memory.attrs.get("route") == "tracemalloc":
+        return "the evidence's stack is tracemalloc's, innermost first"
+    return "memray's leaks flame graph shows the full stacks"
 
 
 @check("profile.rss_growth", "Resident memory growing over a window")
@@ -245,7 +252,8 @@ def rss_growth(rss: pd.DataFrame, thresholds: ProfileThresholds) -> list[Finding
                     "end_mb": round(last, 1),
                     "seconds": round(seconds, 1),
                 },
-                remedy="capture with lab.profile.memory(pid, seconds) to find the stack that keeps it",
+                remedy="profile.memory_leak names the stack that keeps it from a capture of the same window "
+                "(lab.profile.memory); where that capture was not checked, its own remedy says what to enable",
                 subject=(str(pid),),
                 scope=_scope(pid),
             )

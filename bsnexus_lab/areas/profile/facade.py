@@ -3,6 +3,7 @@ and in-process cProfile / tracemalloc, as plain calls."""
 
 from __future__ import annotations
 
+import dataclasses
 import tracemalloc
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +15,7 @@ from bsnexus_lab.areas.profile.rss import COLUMNS as RSS_COLUMNS
 from bsnexus_lab.areas.profile.rss import RssTick
 from bsnexus_lab.config import ProcessMatch
 from bsnexus_lab.context import Facade
+from bsnexus_lab.findings import Unavailable
 from bsnexus_lab.sampler import Sampler
 
 
@@ -61,17 +63,25 @@ class Profile(Facade):
 
         return SVG(filename=cpu.attrs["svg"])
 
-    def memory(self, pid: int | None = None, seconds: float = 10.0, *, native: bool = False) -> Any:
-        """memray attach for ``seconds``: stacks at the peak, allocations still alive at the end, memory over time.
+    def memory(
+        self, pid: int | None = None, seconds: float = 10.0, *, native: bool = False, route: str | None = None
+    ) -> Any:
+        """Allocations over ``seconds``: stacks at the peak, allocations still alive at the end, memory over time.
 
-        Where memray is not installed in the service's environment, RSS over time instead, with the fix.
+        memray where the service has it, the lab's memray lent for the import, or tracemalloc (see
+        ``memray_capture``), or only ``route``; where none can look, ``.leaks`` says why ("not checked") and RSS
+        over time stays.
         """
         target = self.pid(pid)
-        try:
-            return self._run(memray_capture.capture(target, seconds, native=native))
-        except memray_capture.MemrayMissing as exc:
-            timeline = self.rss(target, every=0.5, duration=seconds).wait(seconds + 30)
-            return memray_capture.empty(target, seconds, timeline[timeline["pid"] == target], str(exc))
+        rss = self.rss(target, every=0.5, duration=seconds)
+        capture = self._run(memray_capture.capture(target, seconds, native=native, route=route))
+        sampled = rss.wait(seconds + 30)
+        if len(capture.timeline):
+            return capture
+        timeline = sampled[sampled["pid"] == target][["rss_mb"]]
+        if not isinstance(capture.leaks, Unavailable):
+            capture.leaks.attrs["rss_growth_mb"] = memray_capture.growth(timeline)
+        return dataclasses.replace(capture, timeline=timeline)
 
     def rss(self, pid: int | None = None, every: float = 1.0, duration: float | None = 60.0) -> Sampler:
         """Start sampling RSS and CPU % of the process and its children; ``.frame()`` any time, ``.stop()``."""
