@@ -6,8 +6,9 @@ needs another area's frame says so with ``inputs={"held": "streams.held"}``. A p
 is optional evidence. :func:`run` passes what the caller collected and skips checks whose required frames are
 missing (or, with only optional ones, all of them), so a runbook that gathered only part of the picture still
 gets every check that applies. A probe that could not look returns :class:`~bsnexus_lab.findings.Unavailable`
-instead of a frame: an empty frame means "nothing wrong", an ``Unavailable`` means "could not look", and the
-checks that needed it report "not checked" with its reason and remedy.
+instead of a frame: an empty frame means "nothing wrong", an ``Unavailable`` means "could not look". A check
+that required it (or has nothing else to look at) reports "not checked" with its reason and remedy; one that
+only used it as optional evidence runs without it.
 """
 
 from __future__ import annotations
@@ -94,9 +95,10 @@ def run(
         given = {name: frames[q] for name, q in chk.inputs.items() if frames.get(q) is not None}
         if not given:  # all its inputs optional and none collected: it has nothing to look at, so says nothing
             continue
-        missing = [v for v in given.values() if isinstance(v, Unavailable)]
-        if missing:  # an input it could not gather: "not checked", never "none found"
-            findings.append(_not_checked(chk, missing[0]))
+        missing = {n: v for n, v in given.items() if isinstance(v, Unavailable)}
+        given = {n: v for n, v in given.items() if n not in missing}
+        if missing and (missing.keys() & chk.required or not given):  # could not look: never "none found"
+            findings.append(_not_checked(chk, next(iter(missing.values()))))
             continue
         result = chk.function(thresholds=getattr(thresholds, chk.area, None), **given)
         if not isinstance(result, list):
