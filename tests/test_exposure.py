@@ -131,24 +131,6 @@ def test_privileges_with_no_session_hidden_are_info() -> None:
     assert two_hidden.severity is Severity.WARNING and two_hidden.evidence["hidden_sessions"] == 2
 
 
-def test_a_duplicate_index_is_graded_by_its_size() -> None:
-    row = {
-        "index": "ix_tasks_worker_id_2",
-        "table": "tasks",
-        "definition": "CREATE INDEX ...",
-        "is_valid": True,
-        "duplicate_of": "ix_tasks_worker_id",
-        "idx_scan": 0,
-        "is_unique": False,
-        "is_primary": False,
-        "backs_constraint": False,
-    }
-    small = DbThresholds().unused_index_min_bytes - 1
-    indexes = pd.DataFrame([row | {"bytes": small}, row | {"index": "ix_big", "bytes": 50 * MIB}])
-    graded = {f.subject[1]: f.severity for f in db_checks.index_health(indexes, DbThresholds())}
-    assert graded == {"ix_tasks_worker_id_2": Severity.INFO, "ix_big": Severity.WARNING}
-
-
 # -- every runbook on a busy healthy world with BSNexus's compose Redis ------------------------------------------
 @pytest.fixture(scope="module")
 def busy(sandbox_root: tuple[Sandbox, str]) -> Iterator[dict[str, Any]]:
