@@ -11,7 +11,9 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import redis as sync_redis
 
+import bsnexus_lab as bl
 from bsnexus_lab import checks, runner
 from bsnexus_lab.areas import default_thresholds
 from bsnexus_lab.areas.db import checks as db_checks
@@ -129,6 +131,24 @@ def test_privileges_with_no_session_hidden_are_info() -> None:
     assert none_hidden.severity is Severity.INFO and "0 sessions hidden" in none_hidden.title
     [two_hidden] = db_checks.privileges(server, DbThresholds(), activity.assign(hidden=True))
     assert two_hidden.severity is Severity.WARNING and two_hidden.evidence["hidden_sessions"] == 2
+
+
+def test_the_sandbox_shows_an_evicted_registry_key_and_a_missing_stream(
+    sandbox: Sandbox, writer: sync_redis.Redis
+) -> None:
+    """The probes' own frames (PostgreSQL's heartbeat ages, the registry lookups, the stream summary) as triage
+    passes them: a worker that heartbeats without its key, then a task stream gone beside its siblings."""
+    facts = sandbox.load("evicted-registry-key")
+    with bl.connect("sandbox") as lab:
+        frames = {"server.info": lab.server.info(), "db.workers": lab.db.workers()}
+        keys_gone = next(f for f in lab.check(frames, area="server") if f.check == "server.eviction_risk")
+        writer.delete("tasks:escalation")  # nothing in the sandbox writes it: it stays gone
+        frames = {"server.info": lab.server.info(), "streams.summary": lab.streams.summary()}
+        stream_gone = next(f for f in lab.check(frames, area="server") if f.check == "server.eviction_risk")
+    assert keys_gone.severity is Severity.CRITICAL
+    assert keys_gone.evidence["evicted_registry_keys"] == [facts["consumer"]]
+    assert stream_gone.severity is Severity.CRITICAL
+    assert stream_gone.evidence["missing_streams"] == ["tasks:escalation"]
 
 
 # -- every runbook on a busy healthy world with BSNexus's compose Redis ------------------------------------------
