@@ -72,7 +72,10 @@ def test_compose_settings_with_most_memory_free_are_a_warning_with_the_headroom(
     assert finding.severity is Severity.WARNING
     assert finding.evidence["exposure"] == [] and finding.evidence["used_ratio"] == 0.003
     assert finding.evidence["headroom_bytes"] == MAXMEMORY - int(MAXMEMORY * 0.003)
-    assert "0.3% used (510.5 MiB headroom)" in finding.title
+    assert finding.title == (
+        "maxmemory-policy allkeys-lru with maxmemory 512 MiB, 0.3% used, 510.5 MiB headroom: at the limit Redis "
+        "may evict a task stream or a live worker's key"
+    )
 
 
 def test_used_memory_near_maxmemory_is_critical() -> None:

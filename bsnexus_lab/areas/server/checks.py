@@ -106,16 +106,19 @@ def eviction_risk(
     ]
     severity = Severity.INFO if queues is False else Severity.CRITICAL if exposure else Severity.WARNING
     when = f"; at the current growth the limit is reached in about {hours:.1f} h" if hours is not None else ""
-    now = f": {'; '.join(exposure)}" if exposure else ""
+    setting = f"maxmemory-policy {policy} with maxmemory {maxmemory / MIB:.0f} MiB"
+    used_now = f"{ratio:.1%} used, {headroom / MIB:.1f} MiB headroom{when}"
+    if exposure:
+        title = f"{setting} is evicting or about to: {'; '.join(exposure)} ({used_now})"
+    elif queues is False:
+        title = f"{setting}, {used_now}: no stream or worker registry key here for it to evict"
+    else:
+        title = f"{setting}, {used_now}: at the limit Redis may evict a task stream or a live worker's key"
     return [
         Finding(
             check="server.eviction_risk",
             severity=severity,
-            title=(
-                f"maxmemory-policy {policy} with maxmemory {maxmemory / MIB:.0f} MiB, {ratio:.1%} used "
-                f"({headroom / MIB:.1f} MiB headroom{when}): at the limit Redis may evict a task stream or a live "
-                f"worker's key{now}"
-            ),
+            title=title,
             evidence={
                 "maxmemory_policy": policy,
                 "maxmemory_bytes": maxmemory,
