@@ -100,6 +100,7 @@ def test_no_streams_or_registry_keys_at_risk_is_info() -> None:
     prefixes = pd.DataFrame({"prefix": ["cache:{id}", "session:{id}"], "keys": [40, 2]})
     finding = risk(server__info=info(0.003), keys__by_type=caches, keys__by_prefix=prefixes)
     assert finding.severity is Severity.INFO and finding.evidence["streams_or_registry_seen"] is False
+    assert finding.title.endswith("no stream or worker registry key here for it to evict")
 
 
 def test_a_stream_missing_beside_its_siblings_is_critical() -> None:
