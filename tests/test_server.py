@@ -1,4 +1,4 @@
-"""Server probes and checks against the sandbox's Redis; eviction risk as BSNexus's compose file runs it."""
+"""Server probes and checks against the sandbox's Redis, which runs BSNexus's compose settings (allkeys-lru)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from bsnexus_lab.areas import areas, default_thresholds
 from bsnexus_lab.areas.server.probes import info_row
 from bsnexus_lab.findings import Kind, Severity
 from bsnexus_lab.sandbox import Sandbox
-from bsnexus_lab.sandbox.servers import RECOMMENDED_REDIS
+from bsnexus_lab.sandbox.servers import COMPOSE_REDIS
 
 
 def _flat(findings: list[bl.Finding]) -> list[bl.Finding]:
@@ -29,21 +29,23 @@ def test_info_and_config_audit_are_typed(sandbox: Sandbox) -> None:
         clients = lab.server.clients()
         latency = lab.server.latency()
     row = info.iloc[0]
-    assert row["maxmemory"] == 512 * 1024 * 1024 and row["maxmemory_policy"] == "noeviction"
+    assert row["maxmemory"] == 512 * 1024 * 1024 and row["maxmemory_policy"] == "allkeys-lru" and row["aof_enabled"]
     assert 0 < row["memory_ratio"] < 0.1 and row["keys"] > 0 and row["maxclients"] > 0
     assert row["rdb_last_bgsave_status"] == "ok" and row["evicted_keys"] == 0
-    assert config.loc["maxmemory-policy", "value"] == RECOMMENDED_REDIS["maxmemory-policy"]
+    assert config.loc["maxmemory-policy", "value"] == COMPOSE_REDIS["maxmemory-policy"]
     assert config.loc["maxmemory-policy", "source"] == "config"
     assert clients[clients["lab"]]["connections"].sum() >= 1
     assert list(latency.columns) == ["event", "time", "latest_ms", "max_ms", "enabled"]
 
 
-def test_healthy_server_raises_nothing_above_info(sandbox: Sandbox) -> None:
+def test_healthy_server_raises_only_the_standing_eviction_risk(sandbox: Sandbox) -> None:
+    """BSNexus's compose policy with most of maxmemory free: a configuration warning, and nothing else above info."""
     sandbox.load("healthy")
     with bl.connect("sandbox") as lab:
         frames = areas()["server"].collect(lab.server) | areas()["keys"].collect(lab.keys)
         findings = _flat(lab.check(frames))
-    assert [f.title for f in findings if f.severity.rank > Severity.INFO.rank] == []
+    above = [(f.check, f.severity, f.kind) for f in findings if f.severity.rank > Severity.INFO.rank]
+    assert above == [("server.eviction_risk", Severity.WARNING, Kind.CONFIG)]
 
 
 def test_eviction_risk_is_a_critical_configuration_finding(sandbox: Sandbox) -> None:
@@ -55,7 +57,7 @@ def test_eviction_risk_is_a_critical_configuration_finding(sandbox: Sandbox) -> 
     assert (risk.severity, risk.kind) == (Severity.CRITICAL, Kind.CONFIG)
     assert risk.evidence["maxmemory_policy"] == facts["policy"]
     assert risk.evidence["maxmemory_bytes"] == facts["maxmemory"]
-    assert risk.evidence["streams_or_registry_seen"] is True
+    assert risk.evidence["streams_or_registry_seen"] is True and "keys evicted" in " ".join(risk.evidence["exposure"])
     evictions = findings["server.evictions"]
     assert evictions.severity == Severity.CRITICAL and evictions.evidence["evicted_keys"] >= facts["evicted_keys"] > 0
     assert findings["server.memory_pressure"].severity == Severity.WARNING

@@ -180,13 +180,13 @@ def _wait_for(condition: object, what: str, log: Path) -> None:
 
 
 # -- Redis ---------------------------------------------------------------------------------------------
-# BSNexus's compose file runs Redis with --maxmemory 512mb --maxmemory-policy allkeys-lru, which may evict a task
-# stream; the sandbox runs it as we recommend (the eviction-risk scenario restores the compose settings).
-RECOMMENDED_REDIS = {"maxmemory": "512mb", "maxmemory-policy": "noeviction"}
+# BSNexus's compose file runs Redis with --appendonly yes --maxmemory 512mb --maxmemory-policy allkeys-lru; the
+# sandbox runs it the same way, so every world has the real shape (the eviction-risk scenario lowers maxmemory).
+COMPOSE_REDIS = {"appendonly": "yes", "maxmemory": "512mb", "maxmemory-policy": "allkeys-lru"}
 
 
 def start_redis(binary: Binary, directory: Path, port: int, password: str) -> int:
-    """Start redis-server daemonized, as BSNexus's compose file but with noeviction; return its pid."""
+    """Start redis-server daemonized with BSNexus's compose settings (RDB snapshots off, for speed); its pid."""
     directory.mkdir(parents=True, exist_ok=True)
     pidfile, log = directory / "redis.pid", directory / "redis.log"
     pidfile.unlink(missing_ok=True)
@@ -206,11 +206,9 @@ def start_redis(binary: Binary, directory: Path, port: int, password: str) -> in
         str(directory),
         "--save",
         "",
-        "--appendonly",
-        "no",
         "--requirepass",
         password,
-        *(word for name, value in RECOMMENDED_REDIS.items() for word in (f"--{name}", value)),
+        *(word for name, value in COMPOSE_REDIS.items() for word in (f"--{name}", value)),
     ]
     result = subprocess.run(args, capture_output=True, text=True, check=False)
     if result.returncode != 0:

@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 import redis.asyncio as aioredis
 
-from bsnexus_lab.sandbox.servers import RECOMMENDED_REDIS
+from bsnexus_lab.sandbox.servers import COMPOSE_REDIS
 
 STREAM_GROUPS = {
     "tasks:queue": "workers",
@@ -139,7 +139,7 @@ class World:
     async def reset(self) -> None:
         """Empty Redis and every table, and make sure the schema and consumer groups exist."""
         await self.redis.flushdb()
-        for name, value in RECOMMENDED_REDIS.items():  # a scenario may have changed them (eviction-risk)
+        for name, value in COMPOSE_REDIS.items():  # a scenario may have changed them (eviction-risk)
             await self.redis.config_set(name, value)
         await self.redis.config_resetstat()  # evicted_keys and friends count from this world on
         exists = await self.db.fetchval("SELECT to_regclass('public.tasks') IS NOT NULL")

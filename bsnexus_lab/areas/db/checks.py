@@ -16,7 +16,7 @@ from bsnexus_lab.checkout import DISCOVERED
 from bsnexus_lab.checks import check
 from bsnexus_lab.config import Conventions
 from bsnexus_lab.findings import Finding, Kind, Severity, not_checked
-from bsnexus_lab.text import duration
+from bsnexus_lab.text import duration, plural
 
 EVIDENCE_ROWS = 20  # a finding names at most this many sessions/tasks; the frame holds the rest
 
@@ -85,15 +85,18 @@ def schema(server: pd.DataFrame, thresholds: DbThresholds) -> list[Finding]:
 
 @check("db.privileges", "Statistics hidden from the lab's role", kind=Kind.CONFIG)
 def privileges(server: pd.DataFrame, thresholds: DbThresholds, activity: pd.DataFrame | None = None) -> list[Finding]:
+    """Graded by exposure: a warning while sessions are hidden from the lab (or it could not count them), info
+    when none is (nothing is missing from this run's picture; a later session of another role would be)."""
     info = server.iloc[0]
     if info["superuser"] or info["reads_all_stats"]:
         return []
-    hidden = int(activity["hidden"].sum()) if activity is not None else 0
+    hidden = int(activity["hidden"].sum()) if activity is not None else None
     return [
         Finding(
             "db.privileges",
-            Severity.WARNING,
-            f"The lab's role cannot see other roles' queries ({hidden} sessions hidden): "
+            Severity.INFO if hidden == 0 else Severity.WARNING,
+            f"The lab's role cannot see other roles' queries "
+            f"({'sessions hidden: unknown' if hidden is None else plural(hidden, 'session') + ' hidden'}): "
             "needs pg_monitor or pg_read_all_stats",
             evidence={"hidden_sessions": hidden},
             remedy="GRANT pg_monitor TO <the lab's role>; (read-only: it adds the statistics views, nothing else). "
@@ -399,10 +402,11 @@ def index_health(indexes: pd.DataFrame, thresholds: DbThresholds) -> list[Findin
                 )
             )
         elif isinstance(r.duplicate_of, str):
+            small = r.bytes < thresholds.unused_index_min_bytes  # exposure: what every write pays for it
             findings.append(
                 Finding(
                     "db.indexes",
-                    Severity.WARNING,
+                    Severity.INFO if small else Severity.WARNING,
                     f"{r.index} on {r.table} duplicates {r.duplicate_of}",
                     evidence=common | {"duplicate_of": r.duplicate_of},
                     remedy=f"DROP INDEX CONCURRENTLY {r.index}; (in a migration, so the next deploy does not bring "

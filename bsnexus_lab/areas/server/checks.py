@@ -1,5 +1,5 @@
-"""Server checks: eviction risk (a standing configuration risk), memory pressure, evictions, clients, slow
-commands, latency spikes and failed persistence."""
+"""Server checks: eviction risk (a standing configuration risk, graded by its exposure), memory pressure,
+evictions, clients, slow commands, latency spikes and failed persistence."""
 
 from __future__ import annotations
 
@@ -14,27 +14,64 @@ from bsnexus_lab.findings import Finding, Kind, Severity
 MIB = 1024 * 1024
 
 
-def _queues_live_here(by_type: pd.DataFrame | None, by_prefix: pd.DataFrame | None) -> bool | None:
+def _queues_live_here(
+    by_type: pd.DataFrame | None, by_prefix: pd.DataFrame | None, summary: pd.DataFrame | None
+) -> bool | None:
     """Whether streams or worker registry keys were seen (None: no keyspace evidence was given)."""
-    if by_type is None and by_prefix is None:
+    if by_type is None and by_prefix is None and summary is None:
         return None
     streams = by_type is not None and bool((by_type["type"] == "stream").any())
     registry = by_prefix is not None and bool(by_prefix["prefix"].isin(["worker:{id}", "worker:token:{token}"]).any())
-    return streams or registry
+    listed = summary is not None and bool(summary["exists"].astype(bool).any())
+    return streams or registry or listed
 
 
 def _hours(projection: pd.DataFrame | None) -> float | None:
-    if projection is None or projection.empty:
+    if projection is None or projection.empty or "hours_to_limit" not in projection:
         return None
     value = projection["hours_to_limit"].iloc[0]
     return None if pd.isna(value) else float(value)
+
+
+def _evicted_in_window(projection: pd.DataFrame | None) -> int:
+    if projection is None or "evicted_in_window" not in projection:
+        return 0
+    server = projection[projection["series"] == "redis used_memory"]
+    value = server["evicted_in_window"].iloc[0] if len(server) else None
+    return 0 if value is None or pd.isna(value) else int(value)
+
+
+def _missing_streams(summary: pd.DataFrame | None) -> list[str]:
+    """Group streams absent while others exist: BSNexus creates them all at startup (MKSTREAM), so one gone
+    beside its siblings was deleted or evicted. Direct streams (events:board) appear with their first event."""
+    if summary is None or summary.empty:
+        return []
+    grouped = summary[~summary["direct"].astype(bool)].drop_duplicates("stream")
+    present = grouped["exists"].astype(bool)
+    return sorted(grouped.loc[~present, "stream"]) if present.any() else []
+
+
+def _evicted_registry_keys(workers: pd.DataFrame | None, thresholds: ServerThresholds) -> list[str]:
+    """Workers whose registry key is gone although their PostgreSQL heartbeat is younger than the key's TTL:
+    the key did not expire. A worker the backend itself set offline is left out (its key was removed on purpose)."""
+    if workers is None or workers.empty:
+        return []
+    age = pd.to_numeric(workers["heartbeat_age_s"], errors="coerce")
+    gone = workers["registered"].eq(False) & (age < thresholds.registry_key_ttl_s) & (workers["status"] != "offline")
+    return sorted(workers.loc[gone, "worker_id"])
 
 
 @check(
     "server.eviction_risk",
     "Redis may evict BSNexus's queues or registry",
     kind=Kind.CONFIG,
-    inputs={"by_type": "keys.by_type", "by_prefix": "keys.by_prefix", "projection": "memory.projection"},
+    inputs={
+        "by_type": "keys.by_type",
+        "by_prefix": "keys.by_prefix",
+        "projection": "memory.projection",
+        "summary": "streams.summary",
+        "workers": "db.workers",
+    },
 )
 def eviction_risk(
     info: pd.DataFrame,
@@ -42,31 +79,59 @@ def eviction_risk(
     by_type: pd.DataFrame | None = None,
     by_prefix: pd.DataFrame | None = None,
     projection: pd.DataFrame | None = None,
+    summary: pd.DataFrame | None = None,
+    workers: pd.DataFrame | None = None,
 ) -> list[Finding]:
-    """An allkeys-* policy with a maxmemory while streams or registry keys share the database."""
+    """An allkeys-* policy with a maxmemory, graded by exposure (BSNexus's compose file runs allkeys-lru).
+
+    A standing risk is a warning while most of maxmemory is free; it is critical only when eviction is near or
+    has happened: used memory at ``eviction_critical_ratio`` of maxmemory, keys evicted (since start or in the
+    sampled window), a task stream missing beside its siblings, or a registry key gone while its worker's
+    heartbeat is younger than the key's TTL. With no streams or registry keys in this Redis it is info.
+    """
     row = info.iloc[0]
     policy, maxmemory, used = str(row["maxmemory_policy"] or ""), int(row["maxmemory"] or 0), int(row["used_memory"])
     if not policy.startswith("allkeys-") or not maxmemory:
         return []
-    queues = _queues_live_here(by_type, by_prefix)
+    queues = _queues_live_here(by_type, by_prefix, summary)
     hours = _hours(projection)
-    headroom = max(maxmemory - used, 0)
+    headroom, ratio = max(maxmemory - used, 0), used / maxmemory
+    evicted, in_window = int(row["evicted_keys"] or 0), _evicted_in_window(projection)
+    missing, keys_gone = _missing_streams(summary), _evicted_registry_keys(workers, thresholds)
+    exposure = [
+        *([f"{ratio:.0%} of maxmemory used"] if ratio >= thresholds.eviction_critical_ratio else []),
+        *([f"{max(evicted, in_window)} keys evicted"] if evicted or in_window else []),
+        *([f"stream {', '.join(missing)} missing beside its siblings"] if missing else []),
+        *([f"{len(keys_gone)} worker registry key(s) gone while the worker heartbeats"] if keys_gone else []),
+    ]
+    severity = Severity.INFO if queues is False else Severity.CRITICAL if exposure else Severity.WARNING
     when = f"; at the current growth the limit is reached in about {hours:.1f} h" if hours is not None else ""
+    setting = f"maxmemory-policy {policy} with maxmemory {maxmemory / MIB:.0f} MiB"
+    used_now = f"{ratio:.1%} used, {headroom / MIB:.1f} MiB headroom{when}"
+    if exposure:
+        title = f"{setting} is evicting or about to: {'; '.join(exposure)} ({used_now})"
+    elif queues is False:
+        title = f"{setting}, {used_now}: no stream or worker registry key here for it to evict"
+    else:
+        title = f"{setting}, {used_now}: at the limit Redis may evict a task stream or a live worker's key"
     return [
         Finding(
             check="server.eviction_risk",
-            severity=Severity.WARNING if queues is False else Severity.CRITICAL,
-            title=(
-                f"maxmemory-policy {policy} with maxmemory {maxmemory / MIB:.0f} MiB: at the limit Redis may evict a "
-                f"task stream or a live worker's key ({headroom / MIB:.1f} MiB headroom{when})"
-            ),
+            severity=severity,
+            title=title,
             evidence={
                 "maxmemory_policy": policy,
                 "maxmemory_bytes": maxmemory,
                 "used_memory_bytes": used,
+                "used_ratio": round(ratio, 4),
                 "headroom_bytes": headroom,
                 "hours_to_limit": hours,
+                "evicted_keys": evicted,
+                "evicted_in_window": in_window,
+                "missing_streams": missing,
+                "evicted_registry_keys": keys_gone,
                 "streams_or_registry_seen": queues,
+                "exposure": exposure,
             },
             remedy=(
                 "Run BSNexus's Redis with --maxmemory-policy noeviction (writes fail loudly instead of tasks "
@@ -106,7 +171,7 @@ def evictions(info: pd.DataFrame, thresholds: ServerThresholds, by_type: pd.Data
     if not evicted:
         return []
     policy = str(row["maxmemory_policy"] or "")
-    streams_at_risk = policy.startswith("allkeys-") and _queues_live_here(by_type, None) is not False
+    streams_at_risk = policy.startswith("allkeys-") and _queues_live_here(by_type, None, None) is not False
     return [
         Finding(
             check="server.evictions",

@@ -14,6 +14,19 @@ class ServerThresholds:
         "Past 85 % of maxmemory a burst of task messages reaches the limit: then noeviction refuses writes "
         "(XADD fails, tasks are not queued) and allkeys-* starts evicting.",
     )
+    eviction_critical_ratio: float = threshold(
+        0.9,
+        "Under allkeys-*, past 90 % of maxmemory the next burst of task messages (or a cache fill) reaches the "
+        "limit and Redis starts evicting the least recently used keys: an idle stream (tasks:escalation, an "
+        "empty queue) or a worker's registry key between heartbeats goes first. Below it the policy is a "
+        "standing risk (a warning), not an incident.",
+    )
+    registry_key_ttl_s: float = threshold(
+        90.0,
+        "BSNexus's worker:{id} key lives 90 s after the heartbeat that renewed it, and workers.last_heartbeat is "
+        "written at one of those heartbeats: a key gone while the row's heartbeat is younger than this did not "
+        "expire, it was evicted (or deleted).",
+    )
     clients_warning_ratio: float = threshold(
         0.8, "At 80 % of maxclients a restart storm of workers and backend pools gets connections refused."
     )

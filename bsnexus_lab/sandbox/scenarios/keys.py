@@ -7,6 +7,7 @@ import threading
 from typing import Any
 
 from bsnexus_lab.sandbox.scenarios import scenario
+from bsnexus_lab.sandbox.servers import COMPOSE_REDIS
 from bsnexus_lab.sandbox.traffic import Servers, actor
 from bsnexus_lab.sandbox.world import World, build_healthy
 
@@ -37,13 +38,12 @@ async def missing_ttl(world: World) -> dict[str, Any]:
 
 @scenario("eviction-risk")
 async def eviction_risk(world: World) -> dict[str, Any]:
-    """BSNexus's compose settings (allkeys-lru) under a 4 MB-headroom maxmemory, pushed into eviction by a cache
-    while tasks:queue holds 200 waiting tasks."""
+    """BSNexus's compose settings (the sandbox's own, allkeys-lru) under a 4 MB-headroom maxmemory, pushed into
+    eviction by a cache while tasks:queue holds 200 waiting tasks."""
     facts = await build_healthy(world)
     await world.backlog("tasks:queue", 200)
     used = int((await world.redis.info("memory"))["used_memory"])
     maxmemory = used + 4 * 1024 * 1024
-    await world.redis.config_set("maxmemory-policy", "allkeys-lru")
     await world.redis.config_set("maxmemory", str(maxmemory))
     blob = "x" * 10_000
     for chunk in range(8):  # ~8 MB of cache into 4 MB of headroom: Redis must evict
@@ -52,7 +52,8 @@ async def eviction_risk(world: World) -> dict[str, Any]:
             pipe.set(f"cache:render:{chunk * 100 + n}", blob)
         await pipe.execute()
     evicted = int((await world.redis.info("stats"))["evicted_keys"])
-    return facts | {"maxmemory": maxmemory, "policy": "allkeys-lru", "evicted_keys": evicted, "backlog": 200}
+    policy = COMPOSE_REDIS["maxmemory-policy"]
+    return facts | {"maxmemory": maxmemory, "policy": policy, "evicted_keys": evicted, "backlog": 200}
 
 
 @scenario("big-keys")
