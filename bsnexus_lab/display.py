@@ -28,7 +28,7 @@ from bsnexus_lab.config import redact_url, run_dir
 from bsnexus_lab.findings import Finding
 from bsnexus_lab.findings.notebook import bundle
 from bsnexus_lab.findings.render import COLOURS, to_html, to_text
-from bsnexus_lab.text import DURATION_SUFFIXES, MISSING, in_units
+from bsnexus_lab.text import MISSING, in_units, label
 
 KIND = "bsnexus_lab.kind"  # DataFrame.attrs key: what a frame is ("streams.summary"); pandas carries attrs along
 NAMES = "bsnexus_lab.names"  # DataFrame.attrs key: {worker id: worker name}, shown beside the ids
@@ -110,14 +110,6 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def header(column: str) -> str:
-    """``oldest_pending_idle_ms`` -> "oldest pending idle": the unit moves into the values."""
-    for suffix in DURATION_SUFFIXES:
-        if column.endswith(suffix):
-            column = column[: -len(suffix)]
-    return column.replace("_", " ")
-
-
 def _shown(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """The columns shown by default (in order) and the names of the ones left out; a meaningful index
     (a time index, a group-by key) becomes leading columns."""
@@ -151,7 +143,7 @@ def frame_text(frame: pd.DataFrame, max_rows: int = MAX_ROWS) -> str:
         return f"{_title(frame)}(no rows)"
     rows = shown.head(max_rows)
     text = pd.DataFrame(
-        {header(str(c)): [cell(str(c), v, names) for v in rows[c].astype(object)] for c in rows}
+        {label(str(c)): [cell(str(c), v, names) for v in rows[c].astype(object)] for c in rows}
     ).to_string(index=False)
     return _title(frame) + text + _more(frame, max_rows, hidden, "\n")
 
@@ -161,7 +153,7 @@ def frame_html(frame: pd.DataFrame, max_rows: int = MAX_ROWS) -> str:
     shown, hidden = _shown(frame)
     names = frame.attrs.get(NAMES)
     caption = html.escape(_title(frame).rstrip(": \n"))
-    head = "".join(f"<th>{html.escape(header(str(c)))}</th>" for c in shown.columns)
+    head = "".join(f"<th>{html.escape(label(str(c)))}</th>" for c in shown.columns)
     body = []
     for position, (_, row) in enumerate(shown.head(max_rows).iterrows()):
         severity = _severity(frame.iloc[position].to_dict())
@@ -271,8 +263,8 @@ def install(ip: Any) -> None:
     formatters["text/plain"].for_type(pd.DataFrame, _frame_pretty)
     formatters["text/html"].for_type(list, _findings_html)  # what lab.check(...) returns; other lists: no HTML
     formatters["text/plain"].for_type(Findings, lambda found, p, cycle: p.text(to_text(found)))  # not list's
-    formatters["text/html"].for_type(Finding, lambda finding: to_html([finding]))
-    formatters["text/plain"].for_type(Finding, lambda finding, p, cycle: p.text(to_text([finding])))
+    formatters["text/html"].for_type(Finding, lambda finding: to_html([finding], summary=False))
+    formatters["text/plain"].for_type(Finding, lambda finding, p, cycle: p.text(to_text([finding], summary=False)))
     formatters["text/html"].for_type_by_name("bsnexus_lab.lab", "Lab", lab_html)
     formatters["text/plain"].for_type_by_name("bsnexus_lab.lab", "Lab", lambda lab, p, cycle: p.text(lab_text(lab)))
 

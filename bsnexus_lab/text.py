@@ -94,6 +94,15 @@ def in_units(name: str, value: Any, *, precise: bool = False) -> str | None:
     return None
 
 
+def label(name: str) -> str:
+    """``oldest_pending_idle_ms`` -> "oldest pending idle": the unit moves into the values (:func:`in_units`)."""
+    for suffix in (*DURATION_SUFFIXES, "_mb"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return name.replace("_", " ")
+
+
 def is_duration(text: str) -> bool:
     """Does the text name a duration with its unit (``500ms``, ``10s``, ``5m``, ``2h``, ``7d``)?"""
     match = _DURATION.fullmatch(text)
