@@ -78,9 +78,10 @@ class LabMagics(Magics):
         return lab_display.tag(lab.health(), f"{health_area(lab.areas).name}.health")
 
     def _triage(self) -> lab_display.Findings:
-        """What ``bsnexus-lab run triage`` does: its one-screen summary shown, its findings returned."""
+        """What ``bsnexus-lab run triage`` does: its headline printed, its findings returned (they show as the
+        first screen, and carry themselves for a runbook)."""
         result = triage.run(self._lab())
-        display(result)
+        print(f"{result.headline()}\n{result.footer()}")
         return lab_display.Findings(result.findings)
 
     def _help(self) -> None:

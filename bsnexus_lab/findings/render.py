@@ -97,12 +97,17 @@ def collapsed(findings: list[Finding]) -> list[Finding]:
 
 def verdict(findings: Iterable[Finding]) -> str:
     """One line for a report's or a run's head: "CRITICAL: 1 incident, 0 configuration risks, 36 checks found
-    nothing" (and what could not be checked, when something could not)."""
+    nothing"."""
     findings = list(findings)
+    return f"{worst(findings).value.upper()}: {tally(findings)}"
+
+
+def tally(findings: Iterable[Finding]) -> str:
+    """How many incidents, configuration risks, checks that found nothing (and that could not look, if any)."""
     parts = sections(findings)
     line = (
-        f"{worst(findings).value.upper()}: {plural(len(parts.incidents), 'incident')}, "
-        f"{plural(len(parts.risks), 'configuration risk')}, {found_nothing(len(parts.nothing))}"
+        f"{plural(len(parts.incidents), 'incident')}, {plural(len(parts.risks), 'configuration risk')}, "
+        f"{found_nothing(len(parts.nothing))}"
     )
     return line + (f", {len(parts.not_checked)} not checked" if parts.not_checked else "")
 
