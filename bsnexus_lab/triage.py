@@ -105,19 +105,25 @@ class Triage:
         )
         return f"Dependencies: {reachable}. Took {self.elapsed_s:.1f} s."
 
-    def __repr__(self) -> str:
-        return "\n".join([self.headline(), render.to_text(self.findings), self.footer()])
+    def shown_text(self, first_screen: bool = True) -> str:
+        """Headline, the first screen of findings (unless ``first_screen`` is False), dependencies."""
+        body = [render.to_text(self.findings)] if first_screen else []
+        return "\n".join([self.headline(), *body, self.footer()])
 
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        """The first screen between the headline and the footer; it carries the findings for the runner, so
-        a runbook shows them once (:func:`bsnexus_lab.findings.notebook.bundle`)."""
-        shown = bundle(self.findings)
-        shown["text/plain"] = repr(self)
-        shown["text/html"] = (
-            f'<div id="bsnexus-lab-triage"><h3>{html.escape(self.headline())}</h3>{shown["text/html"]}'
+    def shown_html(self, first_screen: bool = True) -> str:
+        body = render.to_html(self.findings) if first_screen else ""
+        return (
+            f'<div id="bsnexus-lab-triage"><h3>{html.escape(self.headline())}</h3>{body}'
             f"<p>{html.escape(self.footer())}</p></div>"
         )
-        return shown
+
+    def __repr__(self) -> str:
+        return self.shown_text()
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        """The first screen, carrying the findings for the runner, so a runbook shows them once
+        (:func:`bsnexus_lab.findings.notebook.bundle`)."""
+        return bundle(self.findings) | {"text/plain": self.shown_text(), "text/html": self.shown_html()}
 
 
 def run(
