@@ -28,7 +28,7 @@ from bsnexus_lab.config import redact_url, run_dir
 from bsnexus_lab.findings import Finding
 from bsnexus_lab.findings.notebook import bundle
 from bsnexus_lab.findings.render import COLOURS, to_html, to_text
-from bsnexus_lab.text import MISSING, in_units, label
+from bsnexus_lab.text import MISSING, in_units, label, number
 
 KIND = "bsnexus_lab.kind"  # DataFrame.attrs key: what a frame is ("streams.summary"); pandas carries attrs along
 NAMES = "bsnexus_lab.names"  # DataFrame.attrs key: {worker id: worker name}, shown beside the ids
@@ -90,10 +90,8 @@ def cell(column: str, value: Any, names: Mapping[str, str] | None = None) -> str
         return shown
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:,.0f}" if value.is_integer() else f"{value:,.2f}"
+    if isinstance(value, int | float):
+        return number(value)
     if isinstance(value, datetime):
         utc = value.utcoffset() is not None and not value.utcoffset()
         return value.strftime("%Y-%m-%d %H:%M:%S") + ("Z" if utc else value.strftime("%z"))

@@ -73,6 +73,13 @@ def percent(ratio: float) -> str:
     return f"{ratio * 100:.1f} %"
 
 
+def number(value: float) -> str:
+    """A plain number: "12,345", "1", "0.25" (never "1.0", never sixteen decimals)."""
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+
+
 def in_units(name: str, value: Any, *, precise: bool = False) -> str | None:
     """A number in the unit its name implies (durations, sizes, shares), or None when the name implies none.
 

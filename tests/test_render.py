@@ -158,10 +158,9 @@ def test_evidence_reads_in_units(name: str, value: object, shown: str | None) ->
 
 
 def test_evidence_drops_none_and_names_lose_their_unit() -> None:
-    finding = Finding(
-        "x.y", Severity.INFO, "t", evidence={"oldest_idle_ms": 850, "first_lag": None, "error": "", "n": 2}
-    )
-    assert render.evidence(finding) == [("oldest idle", "850 ms"), ("n", "2")]
+    evidence = {"oldest_idle_ms": 850, "first_lag": None, "error": "", "n": 2, "last_lag": 1.0, "rate": 0.256}
+    finding = Finding("x.y", Severity.INFO, "t", evidence=evidence)
+    assert render.evidence(finding) == [("oldest idle", "850 ms"), ("n", "2"), ("last lag", "1"), ("rate", "0.26")]
 
 
 def test_triage_shows_the_first_screen_once_and_carries_its_findings() -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bsnexus_lab.findings.model import Finding, Kind, Severity, _tier, flatten, ranked, worst
-from bsnexus_lab.text import in_units, label, plural
+from bsnexus_lab.text import in_units, label, number, plural
 
 FIRST_SCREEN = 3  # incidents told first, with evidence and what to do; more would push the cause off a screen
 MAX_VALUE = 160  # longer evidence values (id lists, JSON) are cut with an ellipsis
@@ -122,7 +122,7 @@ def evidence(finding: Finding) -> list[tuple[str, str]]:
     for key, value in finding.evidence.items():
         if value is None or value == "":
             continue
-        shown = in_units(str(key), value, precise=True) or str(value)
+        shown = in_units(str(key), value, precise=True) or (number(value) if isinstance(value, float) else str(value))
         out.append((label(str(key)), shown if len(shown) <= MAX_VALUE else shown[: MAX_VALUE - 1] + "…"))
     return out
 
