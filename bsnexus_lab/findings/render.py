@@ -15,7 +15,6 @@ import html
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from bsnexus_lab.findings.model import Finding, Kind, Severity, _tier, flatten, ranked, worst
 from bsnexus_lab.text import in_units, label, number, plural
@@ -76,22 +75,20 @@ def sections(findings: Iterable[Finding]) -> Sections:
 
 
 def collapsed(findings: list[Finding]) -> list[Finding]:
-    """Rows of one check with the same ``status`` and severity (several groups NODATA) as one row."""
-    groups: dict[tuple[str, Any, Severity], list[Finding]] = {}
+    """Rows of one check with the same ``status`` and severity (several groups NODATA) as one row; a finding
+    that explains others keeps its own row."""
+    groups: dict[object, list[Finding]] = {}
     for f in findings:
         status = f.evidence.get("status")
-        groups.setdefault((f.check, status, f.effective) if status else (f.key, id(f), f.effective), []).append(f)
+        groups.setdefault((f.check, status, f.effective) if status and not f.explains else id(f), []).append(f)
     out = []
-    for (_, status, _), members in groups.items():
-        if len(members) == 1:
-            out.append(members[0])
+    for first, *more in groups.values():
+        if not more:
+            out.append(first)
             continue
-        names = ", ".join("/".join(m.subject) or m.title for m in members)
-        out.append(
-            dataclasses.replace(
-                members[0], title=f"{status} ({len(members)}): {names}", evidence={"e.g.": members[0].title}
-            )
-        )
+        names = ", ".join("/".join(m.subject) or m.title for m in (first, *more))
+        title = f"{first.evidence['status']} ({len(more) + 1}): {names}"
+        out.append(dataclasses.replace(first, title=title, evidence={"e.g.": first.title}))
     return out
 
 
@@ -120,7 +117,7 @@ def evidence(finding: Finding) -> list[tuple[str, str]]:
     """The evidence as people read it: values in units, nothing for None, long values cut."""
     out = []
     for key, value in finding.evidence.items():
-        if value is None or value == "":
+        if value is None or (isinstance(value, str) and not value):
             continue
         shown = in_units(str(key), value, precise=True) or (number(value) if isinstance(value, float) else str(value))
         out.append((label(str(key)), shown if len(shown) <= MAX_VALUE else shown[: MAX_VALUE - 1] + "…"))
