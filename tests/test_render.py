@@ -185,3 +185,14 @@ def test_triage_shows_the_first_screen_once_and_carries_its_findings() -> None:
     shown = result._repr_mimebundle_()
     assert shown[MIME_TYPE]["findings"][0]["check"] == "streams.lag_status"
     assert shown["text/html"].count("What is wrong now") == 1 and 'id="bsnexus-lab-triage"' in shown["text/html"]
+
+
+def test_only_info_rows_fold_into_one() -> None:
+    held = [
+        Finding("db.held", Severity.WARNING, f"task {n} held", evidence={"status": "queued"}, subject=(n,))
+        for n in ("a", "b")
+    ]
+    nodata = [
+        Finding("s.lag", Severity.INFO, f"{n} is NODATA", evidence={"status": "NODATA"}, subject=(n,)) for n in "cd"
+    ]
+    assert [f.title for f in render.collapsed([*held, *nodata])] == ["task a held", "task b held", "NODATA (2): c, d"]

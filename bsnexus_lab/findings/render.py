@@ -75,12 +75,13 @@ def sections(findings: Iterable[Finding]) -> Sections:
 
 
 def collapsed(findings: list[Finding]) -> list[Finding]:
-    """Rows of one check with the same ``status`` and severity (several groups NODATA) as one row; a finding
-    that explains others keeps its own row."""
+    """Info rows of one check with the same ``status`` (several groups NODATA) as one row; a warning or worse,
+    or a finding that explains others, keeps its own row."""
     groups: dict[object, list[Finding]] = {}
     for f in findings:
         status = f.evidence.get("status")
-        groups.setdefault((f.check, status, f.effective) if status and not f.explains else id(f), []).append(f)
+        foldable = status and not f.explains and f.effective.rank <= Severity.INFO.rank
+        groups.setdefault((f.check, status, f.effective) if foldable else id(f), []).append(f)
     out = []
     for first, *more in groups.values():
         if not more:
