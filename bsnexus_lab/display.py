@@ -1,11 +1,12 @@
 """How the lab's objects look: HTML in JupyterLab and reports, clean text in a terminal.
 
 Probes return plain DataFrames with machine units (``idle_ms``, ``registry_ttl_s``) and real missing values;
-this module only changes how they are shown: durations as "15 min" (:func:`~bsnexus_lab.text.duration`), one
-sign for every missing value (NaN, ``<NA>``, None, NaT), URLs redacted, rows coloured by severity. A frame
-tagged with :func:`tag` (the ``%lab`` magics tag what they return) also gets a caption, the default columns
-its area declares and worker names beside their ids. :func:`install` registers the formatters with IPython for
-every DataFrame; the extension (and so the "BSNexus Lab" kernel and every runbook run) does it on load.
+this module only changes how they are shown: durations as "15 min" and sizes as "120 KiB" (the unit read off
+the column's name by :func:`~bsnexus_lab.text.in_units`), one sign for every missing value (NaN, ``<NA>``,
+None, NaT), URLs redacted, rows coloured by severity. A frame tagged with :func:`tag` (the ``%lab`` magics tag
+what they return) also gets a caption, the default columns its area declares and worker names beside their ids.
+:func:`install` registers the formatters with IPython for every DataFrame; the extension (and so the "BSNexus
+Lab" kernel and every runbook run) does it on load.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from bsnexus_lab.config import redact_url, run_dir
 from bsnexus_lab.findings import Finding
 from bsnexus_lab.findings.notebook import bundle
 from bsnexus_lab.findings.render import COLOURS, to_html, to_text
-from bsnexus_lab.text import MISSING, duration
+from bsnexus_lab.text import MISSING, in_units, label, number
 
 KIND = "bsnexus_lab.kind"  # DataFrame.attrs key: what a frame is ("streams.summary"); pandas carries attrs along
 NAMES = "bsnexus_lab.names"  # DataFrame.attrs key: {worker id: worker name}, shown beside the ids
@@ -38,8 +39,6 @@ MAX_ROWS = 50  # a notebook cell or report section shows this many rows, then sa
 MAX_TEXT = 160  # longer cell values (JSON bodies, error text) are cut with an ellipsis
 BAR_AFTER_S = 2.0  # a call given a duration this long or longer counts it down on a progress bar
 
-# Columns ending in one of these hold durations in that unit.
-_DURATION_UNITS = {"_ms": 0.001, "_s": 1.0}
 _ID_COLUMNS = {"consumer", "worker_id", "reviewer_id"}
 _ENTRY_ID = re.compile(r"^\d+-\d+$")  # a stream entry id: never split across lines
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -81,33 +80,18 @@ def is_missing(value: Any) -> bool:
     return isinstance(value, float) and math.isnan(value)
 
 
-def size(count: float) -> str:
-    """Bytes as people read them: ``122880`` -> "120 KiB", ``1536`` -> "1.5 KiB"."""
-    units = ("B", "KiB", "MiB", "GiB", "TiB")
-    power = 0
-    while abs(count) >= 1024 and power < len(units) - 1:
-        count /= 1024
-        power += 1
-    return f"{count:.0f} {units[power]}" if power == 0 or abs(count) >= 10 else f"{count:.1f} {units[power]}"
-
-
 def cell(column: str, value: Any, names: Mapping[str, str] | None = None) -> str:
     """One value as text, by its column's conventions."""
     value = _plain(value)
     if is_missing(value):
         return MISSING
-    number = isinstance(value, int | float) and not isinstance(value, bool)
-    for suffix, unit in _DURATION_UNITS.items():
-        if column.endswith(suffix) and number:
-            return duration(value * unit)
-    if column.endswith("bytes") and number:
-        return size(value)
+    shown = in_units(column, value)
+    if shown is not None:
+        return shown
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:,.0f}" if value.is_integer() else f"{value:,.2f}"
+    if isinstance(value, int | float):
+        return number(value)
     if isinstance(value, datetime):
         utc = value.utcoffset() is not None and not value.utcoffset()
         return value.strftime("%Y-%m-%d %H:%M:%S") + ("Z" if utc else value.strftime("%z"))
@@ -122,14 +106,6 @@ def cell(column: str, value: Any, names: Mapping[str, str] | None = None) -> str
 def _plain(value: Any) -> Any:
     """numpy scalars as Python values, so one set of rules applies to every column's dtype."""
     return value.item() if isinstance(value, np.generic) else value
-
-
-def header(column: str) -> str:
-    """``oldest_pending_idle_ms`` -> "oldest pending idle": the unit moves into the values."""
-    for suffix in _DURATION_UNITS:
-        if column.endswith(suffix):
-            column = column[: -len(suffix)]
-    return column.replace("_", " ")
 
 
 def _shown(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
@@ -165,7 +141,7 @@ def frame_text(frame: pd.DataFrame, max_rows: int = MAX_ROWS) -> str:
         return f"{_title(frame)}(no rows)"
     rows = shown.head(max_rows)
     text = pd.DataFrame(
-        {header(str(c)): [cell(str(c), v, names) for v in rows[c].astype(object)] for c in rows}
+        {label(str(c)): [cell(str(c), v, names) for v in rows[c].astype(object)] for c in rows}
     ).to_string(index=False)
     return _title(frame) + text + _more(frame, max_rows, hidden, "\n")
 
@@ -175,7 +151,7 @@ def frame_html(frame: pd.DataFrame, max_rows: int = MAX_ROWS) -> str:
     shown, hidden = _shown(frame)
     names = frame.attrs.get(NAMES)
     caption = html.escape(_title(frame).rstrip(": \n"))
-    head = "".join(f"<th>{html.escape(header(str(c)))}</th>" for c in shown.columns)
+    head = "".join(f"<th>{html.escape(label(str(c)))}</th>" for c in shown.columns)
     body = []
     for position, (_, row) in enumerate(shown.head(max_rows).iterrows()):
         severity = _severity(frame.iloc[position].to_dict())
@@ -285,8 +261,8 @@ def install(ip: Any) -> None:
     formatters["text/plain"].for_type(pd.DataFrame, _frame_pretty)
     formatters["text/html"].for_type(list, _findings_html)  # what lab.check(...) returns; other lists: no HTML
     formatters["text/plain"].for_type(Findings, lambda found, p, cycle: p.text(to_text(found)))  # not list's
-    formatters["text/html"].for_type(Finding, lambda finding: to_html([finding]))
-    formatters["text/plain"].for_type(Finding, lambda finding, p, cycle: p.text(to_text([finding])))
+    formatters["text/html"].for_type(Finding, lambda finding: to_html([finding], summary=False))
+    formatters["text/plain"].for_type(Finding, lambda finding, p, cycle: p.text(to_text([finding], summary=False)))
     formatters["text/html"].for_type_by_name("bsnexus_lab.lab", "Lab", lab_html)
     formatters["text/plain"].for_type_by_name("bsnexus_lab.lab", "Lab", lambda lab, p, cycle: p.text(lab_text(lab)))
 

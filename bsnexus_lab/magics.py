@@ -78,9 +78,10 @@ class LabMagics(Magics):
         return lab_display.tag(lab.health(), f"{health_area(lab.areas).name}.health")
 
     def _triage(self) -> lab_display.Findings:
-        """What ``bsnexus-lab run triage`` does: its one-screen summary shown, its findings returned."""
+        """What ``bsnexus-lab run triage`` does: its headline shown, its findings returned (they show as the
+        first screen and carry themselves for a runbook, so neither is shown twice)."""
         result = triage.run(self._lab())
-        display(result)
+        display({"text/plain": result.shown_text(False), "text/html": result.shown_html(False)}, raw=True)
         return lab_display.Findings(result.findings)
 
     def _help(self) -> None:

@@ -1,4 +1,5 @@
-"""HTML reports of executed runbooks: the verdict and findings first, then the notebook's outputs without code.
+"""HTML reports of executed runbooks: the verdict line and the first screen of findings, then the notebook's
+outputs without code.
 
 Made to be read on a laptop screen and on paper: tables wrap to the page width instead of scrolling
 sideways, figures shrink to the page, a long run gets a table of contents, and printing keeps tables and
@@ -12,7 +13,7 @@ import re
 from typing import Any
 
 from bsnexus_lab import findings as findings_io
-from bsnexus_lab.findings import Finding
+from bsnexus_lab.findings import Finding, render
 
 TOC_MIN_SECTIONS = 4  # a run with fewer sections reads top to bottom without one
 _HEADING = re.compile(r'<h([1-3]) id="([^"]+)"[^>]*>(.*?)</h\1>', re.DOTALL)
@@ -44,6 +45,7 @@ def html(notebook: Any, found: list[Finding], *, title: str, error: str | None =
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(notebook, resources={"metadata": {"name": title}})
     verdict = "RUN FAILED" if error else findings_io.worst(found).value.upper()
+    tally = html_lib.escape(render.tally(found))
     failure = (
         f'<p style="background:#f8d7da;padding:6px"><b>The runbook failed:</b> {html_lib.escape(error)}.'
         " Findings below are what it emitted before that; the notebook shows where it stopped.</p>"
@@ -51,7 +53,7 @@ def html(notebook: Any, found: list[Finding], *, title: str, error: str | None =
         else ""
     )
     header = (
-        f'<header id="bsnexus-lab-summary"><h1>{html_lib.escape(title)}</h1><p>Verdict: <b>{verdict}</b></p>'
+        f'<header id="bsnexus-lab-summary"><h1>{html_lib.escape(title)}</h1><p>Verdict: <b>{verdict}</b>: {tally}</p>'
         f"{failure}{findings_io.to_html(found)}</header>{contents(body)}"
     )
     body = body.replace("</head>", f"<style>{STYLE}</style></head>", 1)

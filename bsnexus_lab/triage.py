@@ -26,9 +26,8 @@ import pandas as pd
 from bsnexus_lab import history
 from bsnexus_lab.areas import health_area, reachability_first
 from bsnexus_lab.errors import LabError
-from bsnexus_lab.findings import Finding, Kind, Severity, flatten, link, not_checked
-
-SUMMARY_LINES = 3  # causes on the one-screen summary; the rest follows in the findings table
+from bsnexus_lab.findings import Finding, Kind, Severity, flatten, link, not_checked, render
+from bsnexus_lab.findings.notebook import bundle
 
 
 @dataclass
@@ -81,7 +80,7 @@ def _skipped(area: str, reason: str, *, error: str = "", dependency: str | None)
 
 @dataclass
 class Triage:
-    """What a triage found; shows itself as the one-screen summary."""
+    """What a triage found; shows itself as the first screen (:func:`bsnexus_lab.findings.render.to_text`)."""
 
     target: str
     started: datetime
@@ -96,55 +95,35 @@ class Triage:
         """Top-level findings above info, causes first within a severity (as ranked)."""
         return [f for f in self.findings if f.effective.rank > Severity.INFO.rank]
 
-    def verdict(self) -> Severity:
-        return max((f.effective for f in self.findings), key=lambda s: s.rank, default=Severity.OK)
+    def headline(self) -> str:
+        """Target, time and verdict line: "Triage of sandbox at ... UTC: CRITICAL: 1 incident, ..."."""
+        return f"Triage of {self.target} at {self.started:%Y-%m-%d %H:%M:%S} UTC: {render.verdict(self.findings)}"
 
-    def _lines(self) -> list[tuple[str, str, list[str], str]]:
-        out = []
-        for finding in self.problems()[:SUMMARY_LINES]:
-            evidence = [f"{k}: {v}" for k, v in list(finding.evidence.items())[:4]]
-            if finding.explains:
-                evidence.append(f"explains: {'; '.join(f.title for f in finding.explains[:3])}")
-            out.append(
-                (finding.effective.value.upper(), f"{finding.title} [{finding.check}]", evidence, finding.remedy)
-            )
-        return out
-
-    def _footer(self) -> str:
-        counts = {s: sum(1 for f in flatten(self.findings) if f.severity is s) for s in Severity}
-        more = max(0, len(self.problems()) - SUMMARY_LINES)
+    def footer(self) -> str:
         reachable = ", ".join(
             f"{r.dependency} {'up ' + str(r.version) if r.reachable else 'DOWN'}" for r in self.health.itertuples()
         )
+        return f"Dependencies: {reachable}. Took {self.elapsed_s:.1f} s."
+
+    def shown_text(self, first_screen: bool = True) -> str:
+        """Headline, the first screen of findings (unless ``first_screen`` is False), dependencies."""
+        body = [render.to_text(self.findings)] if first_screen else []
+        return "\n".join([self.headline(), *body, self.footer()])
+
+    def shown_html(self, first_screen: bool = True) -> str:
+        body = render.to_html(self.findings) if first_screen else ""
         return (
-            f"{more} more above info below; {counts[Severity.INFO]} info, {counts[Severity.OK]} checks ok. "
-            f"Dependencies: {reachable}. Took {self.elapsed_s:.1f} s."
+            f'<div id="bsnexus-lab-triage"><h3>{html.escape(self.headline())}</h3>{body}'
+            f"<p>{html.escape(self.footer())}</p></div>"
         )
 
     def __repr__(self) -> str:
-        head = f"Triage of {self.target} at {self.started:%Y-%m-%d %H:%M:%S} UTC: {self.verdict().value.upper()}"
-        lines = [head]
-        if not self.problems():
-            lines.append("Nothing wrong found above info.")
-        for severity, title, evidence, remedy in self._lines():
-            lines.append(f"{severity:8} {title}")
-            lines += [f"         {e}" for e in evidence]
-            lines.append(f"         what to do: {remedy}")
-        lines.append(self._footer())
-        return "\n".join(lines)
+        return self.shown_text()
 
-    def _repr_html_(self) -> str:
-        items = "".join(
-            f"<li><b>{html.escape(severity)}</b> {html.escape(title)}<br><small>"
-            + "<br>".join(html.escape(e) for e in evidence)
-            + f"</small><br><i>What to do:</i> {html.escape(remedy)}</li>"
-            for severity, title, evidence, remedy in self._lines()
-        )
-        body = f"<ol>{items}</ol>" if items else "<p>Nothing wrong found above info.</p>"
-        return (
-            f'<div id="bsnexus-lab-triage"><h3>Triage of {html.escape(self.target)}: {self.verdict().value.upper()}'
-            f"</h3><p>{self.started:%Y-%m-%d %H:%M:%S} UTC</p>{body}<p>{html.escape(self._footer())}</p></div>"
-        )
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        """The first screen, carrying the findings for the runner, so a runbook shows them once
+        (:func:`bsnexus_lab.findings.notebook.bundle`)."""
+        return bundle(self.findings) | {"text/plain": self.shown_text(), "text/html": self.shown_html()}
 
 
 def run(

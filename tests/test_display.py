@@ -10,7 +10,7 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 import bsnexus_lab as bl
-from bsnexus_lab import ConfigError, display, report
+from bsnexus_lab import ConfigError, display, report, text
 from bsnexus_lab.areas import areas
 from bsnexus_lab.findings import MIME_TYPE, Finding, Severity
 from bsnexus_lab.text import duration, is_duration, parse_duration
@@ -50,7 +50,7 @@ def test_what_is_not_a_duration_is_refused_in_one_line(text: str) -> None:
 
 
 def test_sizes_and_times_read_short() -> None:
-    assert [display.size(n) for n in (512, 1536, 122_880, 3 * 1024**3)] == ["512 B", "1.5 KiB", "120 KiB", "3.0 GiB"]
+    assert [text.size(n) for n in (512, 1536, 122_880, 3 * 1024**3)] == ["512 B", "1.5 KiB", "120 KiB", "3.0 GiB"]
     frame = pd.DataFrame({"total_bytes": [122_880], "last_vacuum": [pd.Timestamp("2026-11-29 14:13:00", tz="UTC")]})
     assert display.frame_text(frame).splitlines()[-1].split() == ["120", "KiB", "2026-11-29", "14:13:00Z"]
 

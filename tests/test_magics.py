@@ -96,7 +96,9 @@ def test_triage_returns_ranked_findings_that_a_runbook_collects(shell: Interacti
     assert findings[0].check == "streams.dead_consumer" and stuck["dead_consumer"] in findings[0].title
     bundle, _ = shell.display_formatter.format(findings)  # what the notebook shows and keeps
     assert bundle[MIME_TYPE]["findings"][0]["check"] == "streams.dead_consumer"
-    assert bundle["text/plain"].startswith("CRITICAL ") and "bsnexus-findings" in bundle["text/html"]
+    assert (
+        bundle["text/plain"].startswith("What is wrong now:\nCRITICAL ") and "bsnexus-findings" in bundle["text/html"]
+    )
 
 
 def _stable(findings: list[Finding]) -> set[tuple[str, str, tuple[str, ...]]]:

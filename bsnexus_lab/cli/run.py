@@ -12,7 +12,7 @@ from bsnexus_lab import findings as findings_io
 from bsnexus_lab import runbooks, runner
 from bsnexus_lab.cli import EXIT_STATUSES, add
 from bsnexus_lab.errors import RunbookError
-from bsnexus_lab.findings import Severity
+from bsnexus_lab.findings import Severity, render
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def print_result(result: runner.RunResult) -> None:
+    verdict = f"RUN FAILED: {render.tally(result.findings)}" if result.error else render.verdict(result.findings)
+    print(f"Verdict: {verdict}\n")
     print(findings_io.to_text(result.findings))
     if result.error:
         print(f"\nthe runbook failed: {result.error}", file=sys.stderr)
