@@ -6,17 +6,17 @@ Each takes findings as :func:`bsnexus_lab.findings.model.link` left them: causes
 from __future__ import annotations
 
 import html
-import json
 from collections.abc import Iterable
 
+from bsnexus_lab.findings import document
 from bsnexus_lab.findings.model import Finding, ranked
 
 COLOURS = {"critical": "#f8d7da", "warning": "#fff3cd", "info": "#d1ecf1", "ok": "#d4edda"}
 
 
 def to_json(findings: Iterable[Finding]) -> str:
-    """A JSON list, ranked as the report ranks it; explained findings nested in their cause's ``explains``."""
-    return json.dumps([f.to_dict() for f in ranked(findings)], indent=2, default=str)
+    """The ``findings.json`` document (:func:`bsnexus_lab.findings.document.dumps`)."""
+    return document.dumps(findings)
 
 
 # Scoped under the wrapper so JupyterLab's table rules (right-aligned cells, its own widths) do not win; fixed
