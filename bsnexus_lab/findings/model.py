@@ -132,15 +132,19 @@ def ranked(findings: Iterable[Finding]) -> list[Finding]:
     effective severity first, then causes before configuration risks before symptoms. So a standing risk never
     outranks an incident, whatever its severity, and "not checked" never reads as a result.
     """
-    return sorted(findings, key=lambda f: (_tier(f), -f.effective.rank, _KIND_ORDER[f.kind]))
+    return sorted(findings, key=lambda f: rank_key(f.effective, f.kind))
 
 
-def _tier(finding: Finding) -> int:
-    if finding.kind is Kind.NOT_CHECKED:
-        return 3
-    if finding.effective.rank < Severity.WARNING.rank:
-        return 2
-    return 1 if finding.kind is Kind.CONFIG else 0
+def rank_key(effective: Severity, kind: Kind | None) -> tuple[int, int, int]:
+    """Where a finding of this effective severity and kind stands in :func:`ranked` (smallest first): for
+    rankings of stored rows (the history) that are no longer findings."""
+    if kind is Kind.NOT_CHECKED:
+        tier = 3
+    elif effective.rank < Severity.WARNING.rank:
+        tier = 2
+    else:
+        tier = 1 if kind is Kind.CONFIG else 0
+    return tier, -effective.rank, _KIND_ORDER[kind]
 
 
 def link(findings: Iterable[Finding]) -> list[Finding]:
