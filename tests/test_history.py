@@ -14,7 +14,7 @@ import pytest
 from bsnexus_lab import execute, runner
 from bsnexus_lab.cli import main
 from bsnexus_lab.errors import EXIT_FAILED, EXIT_FINDINGS, EXIT_OK, RunbookBusy
-from bsnexus_lab.findings import Finding, Severity
+from bsnexus_lab.findings import Finding, Severity, document
 from bsnexus_lab.history import History, parse_duration, parse_time, redact_parameters
 from bsnexus_lab.sandbox import Sandbox
 from tests.running import parameters_cell, write_runbook
@@ -107,7 +107,7 @@ def test_the_key_in_findings_json_is_the_key_in_the_history(
     )
     result = runner.run("stream_backlog", target="half", params=QUICK, output_root=tmp_path / "runs")
     assert result.exit_code == EXIT_FINDINGS, result.error
-    written = keys_in(json.loads((result.run_dir / "findings.json").read_text()))
+    written = keys_in(document.records(result.run_dir / "findings.json"))
     assert ("streams.held_evidence", "deps.unreachable:postgresql") in written  # nested ones are compared too
     stored = stored_keys(History(tmp_path / "runs"), result.run_dir.name)
     assert sorted(written, key=str) == sorted(stored, key=str)
@@ -278,7 +278,7 @@ def write_old_history(runs: Path, run_dirs: list[Path], ack: str) -> None:
         db.executescript(OLD_SCHEMA)
         for row, run_dir in zip(rows, run_dirs, strict=True):
             db.execute(f"INSERT INTO runs VALUES ({', '.join('?' * len(row))})", list(row.values()))
-            for finding in json.loads((run_dir / "findings.json").read_text()):
+            for finding in document.records(run_dir / "findings.json"):
                 for written, cause in [(finding, None), *((f, old_key(finding)) for f in finding["explains"])]:
                     db.execute(
                         "INSERT INTO findings VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -14,7 +14,7 @@ import pytest
 from bsnexus_lab import RunbookError, runbooks, runner
 from bsnexus_lab.errors import EXIT_FAILED, EXIT_FINDINGS, EXIT_OK
 from bsnexus_lab.execute import Outcome
-from bsnexus_lab.findings import Finding, Kind, Severity
+from bsnexus_lab.findings import Finding, Kind, Severity, document
 from bsnexus_lab.sandbox import Sandbox
 from bsnexus_lab.verdict import NO_FINDINGS, Verdict, judge
 from tests.running import parameters_cell, write_runbook
@@ -33,7 +33,7 @@ def test_stream_backlog_reports_the_dead_consumer(stuck: dict[str, Any], tmp_pat
         "stream_backlog", target="sandbox", params={"idle_threshold_s": "60", **QUICK}, output_root=tmp_path
     )
     assert result.exit_code == EXIT_FINDINGS, result.error
-    top = json.loads((result.run_dir / "findings.json").read_text())[0]
+    top = document.records(result.run_dir / "findings.json")[0]
     assert top["check"] == "streams.dead_consumer" and top["severity"] == "critical"
     assert top["evidence"]["consumer"] == stuck["dead_consumer"] and top["evidence"]["pending"] == 3
     report = result.report.read_text()

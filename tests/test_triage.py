@@ -16,7 +16,7 @@ import bsnexus_lab as bl
 from bsnexus_lab import runner, triage
 from bsnexus_lab.areas import areas
 from bsnexus_lab.errors import EXIT_FINDINGS, EXIT_OK
-from bsnexus_lab.findings import Severity, flatten
+from bsnexus_lab.findings import Severity, document, flatten
 from bsnexus_lab.history import History
 from bsnexus_lab.sandbox import Sandbox
 
@@ -32,7 +32,7 @@ def profile(directory: Path, name: str, **settings: str) -> None:
 def test_stuck_consumer_ranks_its_planted_cause_first(stuck: dict[str, Any], tmp_path: Path) -> None:
     result = runner.run("triage", target="sandbox", params=QUICK, output_root=tmp_path)
     assert result.exit_code == EXIT_FINDINGS, result.error
-    top = json.loads((result.run_dir / "findings.json").read_text())[0]
+    top = document.records(result.run_dir / "findings.json")[0]
     assert top["check"] == "streams.dead_consumer" and top["severity"] == "critical"
     assert top["evidence"]["consumer"] == stuck["dead_consumer"] and top["evidence"]["pending"] == stuck["pending"]
     summary = next(  # the notebook opens with the one-screen summary, naming the cause and what to do
