@@ -306,22 +306,22 @@ class History:
 
     def timeline(self, *, since: datetime, until: datetime, run_ids: Iterable[str] = ()) -> pd.DataFrame:
         """Each finding key above OK: first and last seen, worst severity and the title it had then (the newest
-        run at that severity), in how many runs (postmortems). "Not checked" findings are no finding here."""
+        run at that severity), in how many runs, its kind (postmortems). "Not checked" findings are none here."""
         ids = list(run_ids)
         where = f"r.id IN ({','.join('?' * len(ids))})" if ids else "r.started BETWEEN ? AND ?"
         args = ids or [since.isoformat(), until.isoformat()]
         with self._db() as db:
             rows = db.execute(
-                "SELECT f.key, f.check_id, f.severity, f.title, r.started, r.ended, r.id FROM findings f "
+                "SELECT f.key, f.check_id, f.severity, f.title, f.kind, r.started, r.ended, r.id FROM findings f "
                 f"JOIN runs r ON r.id = f.run_id WHERE {where} AND f.severity != 'ok' AND f.kind IS NOT ? "
                 "ORDER BY r.started",
                 [*args, NOT_CHECKED],
             ).fetchall()
         frame = pd.DataFrame(
-            [dict(r) for r in rows], columns=["key", "check_id", "severity", "title", "started", "ended", "id"]
+            [dict(r) for r in rows], columns=["key", "check_id", "severity", "title", "kind", "started", "ended", "id"]
         )
         if frame.empty:
-            return pd.DataFrame(columns=["key", "check", "worst", "first_seen", "last_seen", "runs", "title"])
+            return pd.DataFrame(columns=["key", "check", "worst", "first_seen", "last_seen", "runs", "title", "kind"])
         frame["rank"] = frame["severity"].map(SEVERITIES.index)
         grouped = frame.groupby("key", sort=False)
         at_worst = frame[frame["rank"] == grouped["rank"].transform("max")].groupby("key", sort=False)
@@ -333,6 +333,7 @@ class History:
                 "last_seen": grouped["ended"].max(),
                 "runs": grouped["id"].nunique(),
                 "title": at_worst["title"].last(),
+                "kind": grouped["kind"].last(),
             }
         ).reset_index()
 

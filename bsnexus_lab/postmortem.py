@@ -26,6 +26,7 @@ from typing import Any
 import pandas as pd
 
 from bsnexus_lab.errors import LabError
+from bsnexus_lab.findings import Kind, Severity, rank_key
 from bsnexus_lab.history import NOT_CHECKED, History
 
 PROMPT = "> **To fill in (people):** {}"
@@ -138,7 +139,7 @@ def _markdown(
     lines += [
         f"| {_cell(row.title)} (`{row.key}`) | {row.worst} | {_short(row.first_seen)} | {_short(row.last_seen)} | "
         f"{row.runs} |"
-        for row in seen.itertuples()
+        for row in sorted(seen.itertuples(), key=_rank)
     ] or ["| none above ok | | | | |"]
     if not_looked:
         lines += ["", "## Not checked", "", *not_looked]
@@ -166,6 +167,11 @@ def _detection(runs: pd.DataFrame, since: datetime) -> str:
         f"{delay:.0f} min after the window opened ({since:%H:%M}); {int(first['critical'])} critical, "
         f"{int(first['warning'])} warning."
     )
+
+
+def _rank(row: Any) -> tuple[int, int, int]:
+    """A timeline row's place in the one ranking: incidents, then standing risks, then the rest."""
+    return rank_key(Severity(row.worst), Kind(row.kind) if isinstance(row.kind, str) else None)
 
 
 def _not_checked(index: History, runs: pd.DataFrame) -> list[str]:
