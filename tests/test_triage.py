@@ -88,7 +88,9 @@ def test_dead_redis_skips_what_needs_it(sandbox: Sandbox, tmp_path: Path) -> Non
         result = triage.run(lab, window_s=0.5, every_s=0.25, runs_dir=tmp_path)
     top = result.findings[0]
     assert top.check == "deps.unreachable" and top.evidence["url"] == "redis://127.0.0.1:9/0"
-    assert any(f.check == "streams.skipped" for f in top.explains)  # explained by the dead dependency
+    [skipped] = [f for f in top.explains if f.check == "streams.skipped"]  # explained by the dead dependency
+    assert {"streams.dead_consumer", "streams.lag_status"} <= set(skipped.evidence["checks"])  # what it stands for
+    assert all(c.startswith("streams.") for c in skipped.evidence["checks"])
     assert result.own_samples == {}  # no lag samples without Redis
 
 
