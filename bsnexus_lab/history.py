@@ -3,7 +3,9 @@
 Every run is one row (runbook, its git revision, redacted target, parameters with secrets redacted, times,
 status and exit code as the verdict decided them, counts by severity, what it ran against) with its findings,
 each under its :attr:`~bsnexus_lab.findings.Finding.key` (the key ``findings.json`` carries) so the same problem
-matches across runs, and the samples the runbook kept (:func:`keep`). Acknowledgements (``bsnexus-lab ack``)
+matches across runs and at its effective severity (as ``findings.json`` shows it; "not checked" findings are
+kept but counted at no severity, and the checks they stand for are "not checked" in diffs, never resolved),
+and the samples the runbook kept (:func:`keep`). Acknowledgements (``bsnexus-lab ack``)
 live here too.
 
 The schema's version is SQLite's ``user_version``. Version 0 keyed findings ``check:`` + a subject rebuilt from

@@ -79,11 +79,16 @@ def _worst_first(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(findings, key=key)
 
 
+def _label(row: Mapping[str, Any]) -> str:
+    """A row's severity as people read it; what could not be checked is no severity."""
+    return "UNCHECKED" if row["kind"] == Kind.NOT_CHECKED.value else str(row["severity"]).upper()
+
+
 def _evidence_cells(run: Mapping[str, Any] | None, findings: list[dict[str, Any]]) -> list[Any]:
     if run is None:
         return [new_markdown_cell("No triage run in the history yet: `bsnexus-lab run triage` gathers the evidence.")]
     lines = [f"From triage run `{run['id']}` on {run['target']} ({run['started']}):", ""]
-    lines += [f"- **{f['severity'].upper()}** {f['title']} (`{f['key']}`)" for f in _worst_first(findings)]
+    lines += [f"- **{_label(f)}** {f['title']} (`{f['key']}`)" for f in _worst_first(findings)]
     if not findings:
         lines.append("- nothing above ok")
     areas = sorted({f["check_id"].split(".")[0] for f in findings})
