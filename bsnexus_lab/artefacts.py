@@ -3,7 +3,7 @@
 - ``notebook.ipynb``: the executed notebook (kept even when a cell failed, with the error in it), with
   secret-named parameters shown as ``***``;
 - ``report.html``: the notebook without its code, findings first;
-- ``findings.json``: the findings the notebook emitted, each with its ``key``;
+- ``findings.json``: the findings the notebook emitted, each with its ``key`` (:mod:`~bsnexus_lab.findings.document`);
 - ``run.json``: what ran, against which target (redacted) and what it ran against (:func:`environment`), with
   which parameters, and how it ended (status, exit code, error, acknowledged keys).
 
@@ -26,7 +26,7 @@ from bsnexus_lab import report
 from bsnexus_lab.config import Target, scrub_data, scrub_text
 from bsnexus_lab.errors import RunbookError
 from bsnexus_lab.execute import Outcome
-from bsnexus_lab.findings import Finding
+from bsnexus_lab.findings import Finding, document
 from bsnexus_lab.history import redact_parameters
 from bsnexus_lab.masking import is_secret_parameter, mask_data, mask_text
 from bsnexus_lab.runbooks import KERNEL
@@ -77,7 +77,7 @@ def executed_notebook(scratch: Path, clean: Clean, values: dict[str, Any]) -> tu
 
 def cleaned(found: list[Finding], clean: Clean) -> list[Finding]:
     """The findings as the artefacts and the history keep them: scrubbed, keys made from the scrubbed subject."""
-    return [Finding.from_dict(f) for f in clean(json.loads(findings_io.to_json(found)))]
+    return document.load(clean(json.loads(document.dumps(found))))
 
 
 def write(
@@ -96,7 +96,7 @@ def write(
 
     if notebook is not None:
         nbformat.write(notebook, run_dir / "notebook.ipynb")
-    (run_dir / "findings.json").write_text(findings_io.to_json(found))
+    (run_dir / "findings.json").write_text(document.dumps(found))
     if notebook is not None or verdict.error:
         shown = notebook if notebook is not None else nbformat.v4.new_notebook()
         html = report.html(shown, found, title=title, error=verdict.error)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,6 +105,13 @@ def run(
             raise TypeError(f"check {chk.id} returned {type(result).__name__}, not a list")
         findings.extend(result or [Finding(chk.id, Severity.OK, f"{chk.title}: none found")])
     return link(_completed(f, target) for f in findings)
+
+
+def needing(frames: Iterable[str]) -> list[str]:
+    """The ids of the registered checks that cannot run without one of ``frames`` (qualified names): what a
+    probe that could not look leaves not checked."""
+    wanted = set(frames)
+    return sorted(c.id for c in REGISTRY.values() if any(c.inputs[name] in wanted for name in c.required))
 
 
 def _not_checked(chk: Check, missing: Unavailable) -> Finding:

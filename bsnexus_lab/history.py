@@ -3,7 +3,9 @@
 Every run is one row (runbook, its git revision, redacted target, parameters with secrets redacted, times,
 status and exit code as the verdict decided them, counts by severity, what it ran against) with its findings,
 each under its :attr:`~bsnexus_lab.findings.Finding.key` (the key ``findings.json`` carries) so the same problem
-matches across runs, and the samples the runbook kept (:func:`keep`). Acknowledgements (``bsnexus-lab ack``)
+matches across runs and at its effective severity (as ``findings.json`` shows it; "not checked" findings are
+kept but counted at no severity, and the checks they stand for are "not checked" in diffs, never resolved),
+and the samples the runbook kept (:func:`keep`). Acknowledgements (``bsnexus-lab ack``)
 live here too.
 
 The schema's version is SQLite's ``user_version``. Version 0 keyed findings ``check:`` + a subject rebuilt from
@@ -33,7 +35,7 @@ import pandas as pd
 
 from bsnexus_lab.config import RUNS_DIR_ENV
 from bsnexus_lab.errors import ConfigError, LabError
-from bsnexus_lab.findings import Finding, flatten
+from bsnexus_lab.findings import Finding, Kind, document, flatten
 from bsnexus_lab.masking import MASK, is_secret_parameter
 from bsnexus_lab.text import parse_duration
 
@@ -41,6 +43,10 @@ SAMPLES_MIME = "application/vnd.bsnexus-lab.samples+json"
 DATABASE = "history.sqlite"
 SEVERITIES = ("ok", "info", "warning", "critical")
 VERSION = 1  # 1: findings and acks keyed by Finding.key, old keys kept in key_aliases
+NOT_CHECKED = Kind.NOT_CHECKED.value
+# How many runs back `--fail-on new` looks for the keys of checks the newest runs could not do: a check down for
+# longer than that has its findings counted as new again when it comes back (bounded, so the look-up stays cheap).
+CARRY_RUNS = 50
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -155,8 +161,9 @@ class History:
         kept = samples_from_notebook(json.loads(notebook_file.read_text())) if notebook_file.exists() else []
         run_id = run_dir.name
         counts = dict.fromkeys(SEVERITIES, 0)
-        for finding in found:
-            counts[finding.severity.value] += 1
+        for finding in found:  # what could not be checked is no result: it counts at no severity
+            if finding.kind is not Kind.NOT_CHECKED:
+                counts[finding.effective.value] += 1
         started = datetime.fromisoformat(manifest["started"])
         ended = started + timedelta(seconds=float(manifest.get("duration_s") or 0))
         target = manifest.get("target", {})
@@ -188,7 +195,7 @@ class History:
                         run_id,
                         scrub(f.key),
                         f.check,
-                        f.severity.value,
+                        f.effective.value,  # as findings.json shows it: never milder than what it explains
                         scrub(f.title),
                         f.kind.value if f.kind else None,
                         scrub(causes[id(f)]) if id(f) in causes else None,
@@ -255,15 +262,20 @@ class History:
         return row["id"] if row else None
 
     def diff(self, old: str, new: str) -> pd.DataFrame:
-        """Findings above OK that ``appeared`` in ``new``, ``persisted`` from ``old``, or were ``resolved``."""
+        """Findings above OK that ``appeared`` in ``new``, ``persisted`` from ``old``, or were ``resolved``; one
+        of ``old``'s that ``new`` could not check is ``not checked``, never resolved."""
         before = _problems(self.findings(old))
-        after = _problems(self.findings(new))
+        new_rows = self.findings(new)
+        after = _problems(new_rows)
+        unchecked = _unchecked(new_rows)
         rows = []
         for key in sorted(set(before) | set(after)):
             if key in before and key in after:
                 change, shown = "persisted", after[key]
             elif key in after:
                 change, shown = "appeared", after[key]
+            elif before[key]["check_id"] in unchecked:
+                change, shown = "not checked", before[key]
             else:
                 change, shown = "resolved", before[key]
             rows.append(
@@ -275,9 +287,13 @@ class History:
                     "title": shown["title"],
                 }
             )
-        order = {"appeared": 0, "persisted": 1, "resolved": 2}
+        order = {"appeared": 0, "persisted": 1, "not checked": 2, "resolved": 3}
         frame = pd.DataFrame(rows, columns=["change", "key", "before", "after", "title"])
         return frame.sort_values("change", key=lambda c: c.map(order), kind="stable", ignore_index=True)
+
+    def unchecked(self, run_id: str) -> set[str]:
+        """The ids of the checks ``run_id`` could not do (its "not checked" findings stand for them)."""
+        return _unchecked(self.findings(run_id))
 
     def samples(self, name: str, *, target: str, since: datetime) -> pd.DataFrame:
         """Every kept sample of ``name`` on ``target`` from runs that started since ``since``, oldest first."""
@@ -291,23 +307,26 @@ class History:
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     def timeline(self, *, since: datetime, until: datetime, run_ids: Iterable[str] = ()) -> pd.DataFrame:
-        """Each finding key above OK: first and last seen, worst severity, in how many runs (postmortems)."""
+        """Each finding key above OK: first and last seen, worst severity and the title it had then (the newest
+        run at that severity), in how many runs, its kind (postmortems). "Not checked" findings are none here."""
         ids = list(run_ids)
         where = f"r.id IN ({','.join('?' * len(ids))})" if ids else "r.started BETWEEN ? AND ?"
         args = ids or [since.isoformat(), until.isoformat()]
         with self._db() as db:
             rows = db.execute(
-                "SELECT f.key, f.check_id, f.severity, f.title, r.started, r.ended, r.id FROM findings f "
-                f"JOIN runs r ON r.id = f.run_id WHERE {where} AND f.severity != 'ok' ORDER BY r.started",
-                args,
+                "SELECT f.key, f.check_id, f.severity, f.title, f.kind, r.started, r.ended, r.id FROM findings f "
+                f"JOIN runs r ON r.id = f.run_id WHERE {where} AND f.severity != 'ok' AND f.kind IS NOT ? "
+                "ORDER BY r.started",
+                [*args, NOT_CHECKED],
             ).fetchall()
         frame = pd.DataFrame(
-            [dict(r) for r in rows], columns=["key", "check_id", "severity", "title", "started", "ended", "id"]
+            [dict(r) for r in rows], columns=["key", "check_id", "severity", "title", "kind", "started", "ended", "id"]
         )
         if frame.empty:
-            return pd.DataFrame(columns=["key", "check", "worst", "first_seen", "last_seen", "runs", "title"])
+            return pd.DataFrame(columns=["key", "check", "worst", "first_seen", "last_seen", "runs", "title", "kind"])
         frame["rank"] = frame["severity"].map(SEVERITIES.index)
         grouped = frame.groupby("key", sort=False)
+        at_worst = frame[frame["rank"] == grouped["rank"].transform("max")].groupby("key", sort=False)
         return pd.DataFrame(
             {
                 "check": grouped["check_id"].first(),
@@ -315,7 +334,8 @@ class History:
                 "first_seen": grouped["started"].min(),
                 "last_seen": grouped["ended"].max(),
                 "runs": grouped["id"].nunique(),
-                "title": grouped["title"].last(),
+                "title": at_worst["title"].last(),
+                "kind": grouped["kind"].last(),
             }
         ).reset_index()
 
@@ -331,12 +351,25 @@ class History:
         return row["severity"] if row else None
 
     def latest_keys(self, runbook: str, target: str) -> set[str]:
-        """The keys above OK in the newest run of ``runbook`` on ``target`` (what ``--fail-on new`` compares to)."""
-        earlier = self.runs(target=target, runbook=runbook)
-        if earlier.empty:
-            return set()
-        found = self.findings(earlier.iloc[0]["id"])
-        return set(found[found["severity"] != "ok"]["key"])
+        """The keys above OK in the newest run of ``runbook`` on ``target`` (what ``--fail-on new`` compares to).
+
+        A check that run could not do keeps the keys it had in the last run that could (at most
+        :data:`CARRY_RUNS` back): a finding is not new because the run before could not look for it.
+        """
+        keys: set[str] = set()
+        carried: set[str] | None = None  # the checks still to look further back for; None: the newest run
+        for run_id in self.runs(target=target, runbook=runbook)["id"].head(CARRY_RUNS):
+            found = self.findings(run_id)
+            problems = found[found["severity"] != "ok"]
+            if carried is None:
+                keys |= set(problems["key"])
+                carried = _unchecked(found)
+            else:
+                keys |= set(problems[problems["check_id"].isin(carried) & (problems["kind"] != NOT_CHECKED)]["key"])
+                carried &= _unchecked(found)
+            if not carried:
+                break
+        return keys
 
     def resolve(self, key: str) -> str:
         """The key a finding has now: an old-format key (``db.privileges:``) becomes the one it was migrated to."""
@@ -356,8 +389,17 @@ class History:
 
 
 def _problems(findings: pd.DataFrame) -> dict[str, dict[str, Any]]:
-    problems = findings[findings["severity"] != "ok"]
+    """The findings above OK by key, "not checked" ones left out (they are no result to compare)."""
+    problems = findings[(findings["severity"] != "ok") & (findings["kind"] != NOT_CHECKED)]
     return {row["key"]: row for row in problems.to_dict("records")}
+
+
+def _unchecked(findings: pd.DataFrame) -> set[str]:
+    """The check ids a run's "not checked" findings stand for (their evidence's ``checks``, else their own)."""
+    ids: set[str] = set()
+    for row in findings[findings["kind"] == NOT_CHECKED].itertuples():
+        ids |= set(json.loads(row.evidence or "{}").get("checks") or [row.check_id])
+    return ids
 
 
 def _filters(**values: str | None) -> tuple[str, list[str]]:
@@ -377,7 +419,7 @@ def _read_findings(path: Path) -> list[Finding]:
     """Every finding of a run's ``findings.json``, explained ones included (depth first); none without it."""
     if not path.exists():
         return []
-    return flatten(Finding.from_dict(f) for f in json.loads(path.read_text()))
+    return flatten(document.load(path))
 
 
 def _migrate(db: sqlite3.Connection) -> None:
@@ -416,8 +458,8 @@ def _exact_keys(rows: Sequence[sqlite3.Row], findings_file: Path) -> list[tuple[
     stored a run's findings in the file's order, the findings each explains (one level) after it. None when the
     file is gone or does not match the rows."""
     try:
-        top = [Finding.from_dict(f) for f in json.loads(findings_file.read_text())] if findings_file.is_file() else []
-    except (ValueError, KeyError, TypeError):  # not a findings file this version can read
+        top = document.load(findings_file) if findings_file.is_file() else []
+    except (ValueError, KeyError, TypeError, LabError):  # not a findings file this version can read
         return None
     written = [pair for f in top for pair in [(f, None), *((g, f.key) for g in f.explains)]]
     if not written or [f.check for f, _ in written] != [row["check_id"] for row in rows]:

@@ -1,8 +1,10 @@
 """Postmortems assembled from the evidence: what the history can tell is generated, what only people know is
 asked for.
 
-Generated: the timeline (run times; when each finding was first and last seen), the findings, detection
-time, key figures (from the evidence runs' notebooks, plus findings per run) and links to the runs.
+Generated: the timeline (run times; when each finding was first and last seen, and when it was resolved or a
+run could not check it, which is never "resolved"), the findings (each at its worst severity, with the title it
+had then), what could not be checked, detection time, key figures (from the evidence runs' notebooks, plus
+findings per run) and links to the runs.
 From the RCA notebook when one is given (its ``##`` sections), otherwise left as marked prompts: summary,
 impact, root cause, trigger, resolution, action items. ``postmortem.md`` sits beside its figures;
 ``postmortem.html`` inlines them so it can be attached to a ticket.
@@ -24,7 +26,8 @@ from typing import Any
 import pandas as pd
 
 from bsnexus_lab.errors import LabError
-from bsnexus_lab.history import History
+from bsnexus_lab.findings import Kind, Severity, rank_key
+from bsnexus_lab.history import NOT_CHECKED, History
 
 PROMPT = "> **To fill in (people):** {}"
 # Section of the postmortem -> the RCA notebook headings that answer it, and the prompt when none does.
@@ -79,11 +82,13 @@ def write(
     folder = (output or Path.cwd()) / "postmortems" / incident
     folder.mkdir(parents=True, exist_ok=True)
     seen = index.timeline(since=since, until=until, run_ids=chosen["id"])
+    unchecked = {run_id: index.unchecked(run_id) for run_id in chosen["id"]}
+    not_looked = _not_checked(index, chosen)
     answers = rca_sections(rca) if rca else {}
     figures = [("Findings per run", _findings_figure(chosen)), *_run_figures(chosen)]
     for number, (_, png) in enumerate(figures, 1):
         (folder / f"figure-{number}.png").write_bytes(png)
-    markdown = _markdown(incident, since, until, chosen, seen, answers, figures, folder, rca)
+    markdown = _markdown(incident, since, until, chosen, seen, unchecked, not_looked, answers, figures, folder, rca)
     (folder / "postmortem.md").write_text(markdown)
     (folder / "postmortem.html").write_text(_html(incident, markdown, figures))
     return Postmortem(folder, folder / "postmortem.md", folder / "postmortem.html")
@@ -115,6 +120,8 @@ def _markdown(
     until: datetime,
     runs: pd.DataFrame,
     seen: pd.DataFrame,
+    unchecked: Mapping[str, set[str]],
+    not_looked: list[str],
     answers: Mapping[str, str],
     figures: list[tuple[str, bytes]],
     folder: Path,
@@ -132,10 +139,12 @@ def _markdown(
     lines += [
         f"| {_cell(row.title)} (`{row.key}`) | {row.worst} | {_short(row.first_seen)} | {_short(row.last_seen)} | "
         f"{row.runs} |"
-        for row in seen.itertuples()
+        for row in sorted(seen.itertuples(), key=_rank)
     ] or ["| none above ok | | | | |"]
+    if not_looked:
+        lines += ["", "## Not checked", "", *not_looked]
     lines += ["", "## Timeline (UTC)", ""]
-    lines += _timeline(runs, seen)
+    lines += _timeline(runs, seen, unchecked)
     lines += ["", "## Key figures", ""]
     lines += [f"![{title}](figure-{n}.png)\n" for n, (title, _) in enumerate(figures, 1)]
     lines += ["## Evidence runs", ""]
@@ -160,19 +169,35 @@ def _detection(runs: pd.DataFrame, since: datetime) -> str:
     )
 
 
-def _timeline(runs: pd.DataFrame, seen: pd.DataFrame) -> list[str]:
+def _rank(row: Any) -> tuple[int, int, int]:
+    """A timeline row's place in the one ranking: incidents, then standing risks, then the rest."""
+    return rank_key(Severity(row.worst), Kind(row.kind) if isinstance(row.kind, str) else None)
+
+
+def _not_checked(index: History, runs: pd.DataFrame) -> list[str]:
+    """One line per check that some run could not do: its title, and in which runs."""
+    missed: dict[str, list[str]] = {}
+    for run_id in runs["id"]:
+        found = index.findings(run_id)
+        for title in dict.fromkeys(found[found["kind"] == NOT_CHECKED]["title"]):
+            missed.setdefault(title, []).append(run_id)
+    return [f"- {_cell(title)} (runs {', '.join(f'`{r}`' for r in ids)})" for title, ids in missed.items()]
+
+
+def _timeline(runs: pd.DataFrame, seen: pd.DataFrame, unchecked: Mapping[str, set[str]]) -> list[str]:
     events = [
         (row.started, f"run `{row.id}` ({row.runbook}): {row.status}, {row.critical} critical, {row.warning} warning")
         for row in runs.itertuples()
     ]
     events += [(row.first_seen, f"first seen: {row.title}") for row in seen.itertuples()]
     events += [(row.last_seen, f"last seen: {row.title}") for row in seen.itertuples()]
-    for row in seen.itertuples():
-        later = runs[runs["started"] > row.last_seen]
-        if not later.empty:
-            events.append(
-                (later.iloc[0]["started"], f"resolved (run `{later.iloc[0]['id']}` no longer reports it): {row.title}")
-            )
+    for row in seen.itertuples():  # gone from a run that looked: resolved; from one that could not: not checked
+        for later in runs[runs["started"] > row.last_seen].itertuples():
+            if row.check in unchecked.get(later.id, ()):
+                events.append((later.started, f"not checked (run `{later.id}` could not look): {row.title}"))
+                continue
+            events.append((later.started, f"resolved (run `{later.id}` no longer reports it): {row.title}"))
+            break
     return [f"- {_short(at)}: {_cell(text)}" for at, text in sorted(events)]
 
 

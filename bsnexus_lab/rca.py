@@ -18,6 +18,7 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
 from bsnexus_lab.errors import LabError
+from bsnexus_lab.findings import Kind, Severity, rank_key
 from bsnexus_lab.history import History
 
 TEMPLATE = Path(__file__).resolve().parent / "notebooks" / "rca_template.ipynb"
@@ -69,15 +70,25 @@ def _latest_triage(history: History) -> tuple[Mapping[str, Any], list[dict[str, 
 
 
 def _worst_first(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    order = {"critical": 0, "warning": 1, "info": 2, "ok": 3}
-    return sorted(findings, key=lambda f: (order[f["severity"]], f["kind"] != "cause"))
+    """The history's rows in the one ranking (:func:`~bsnexus_lab.findings.model.ranked`): incidents, then
+    standing risks, then the rest, then what could not be checked."""
+
+    def key(row: dict[str, Any]) -> tuple[int, int, int]:
+        return rank_key(Severity(row["severity"]), Kind(row["kind"]) if isinstance(row["kind"], str) else None)
+
+    return sorted(findings, key=key)
+
+
+def _label(row: Mapping[str, Any]) -> str:
+    """A row's severity as people read it; what could not be checked is no severity."""
+    return "UNCHECKED" if row["kind"] == Kind.NOT_CHECKED.value else str(row["severity"]).upper()
 
 
 def _evidence_cells(run: Mapping[str, Any] | None, findings: list[dict[str, Any]]) -> list[Any]:
     if run is None:
         return [new_markdown_cell("No triage run in the history yet: `bsnexus-lab run triage` gathers the evidence.")]
     lines = [f"From triage run `{run['id']}` on {run['target']} ({run['started']}):", ""]
-    lines += [f"- **{f['severity'].upper()}** {f['title']} (`{f['key']}`)" for f in _worst_first(findings)]
+    lines += [f"- **{_label(f)}** {f['title']} (`{f['key']}`)" for f in _worst_first(findings)]
     if not findings:
         lines.append("- nothing above ok")
     areas = sorted({f["check_id"].split(".")[0] for f in findings})

@@ -49,13 +49,15 @@ def run(
     fail_on_config: bool = False,
     fail_on_new: bool = False,
     timeout_s: float | None = None,
+    fail_on_not_checked: bool = False,
 ) -> RunResult:
     """Execute a runbook against a target (a profile name; None resolves from the environment).
 
     Configuration risks (``Kind.CONFIG``) are reported but count towards ``fail_on`` only with
     ``fail_on_config``: a standing risk must not page a scheduler at every run. ``timeout_s`` bounds the whole
     run (the kernel is killed, the partial notebook kept); ``fail_on_new`` fails only on findings the previous
-    run of this runbook on this target did not have.
+    run of this runbook on this target did not have (a check the previous run could not do keeps the keys of
+    the last run that could); "not checked" findings count only with ``fail_on_not_checked``.
     """
     path = runbooks.find(name)
     declared = runbooks.parameters(path)
@@ -82,6 +84,7 @@ def run(
             fail_on_config=fail_on_config,
             acks={key: Severity(ack.severity) for key, ack in index.acks(resolved.name).items()},
             previous=index.latest_keys(path.stem, resolved.name) if fail_on_new else None,
+            fail_on_not_checked=fail_on_not_checked,
         )
         manifest = artefacts.manifest(
             path.stem,

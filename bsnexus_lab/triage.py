@@ -25,6 +25,7 @@ import pandas as pd
 
 from bsnexus_lab import history
 from bsnexus_lab.areas import health_area, reachability_first
+from bsnexus_lab.checks import REGISTRY
 from bsnexus_lab.errors import LabError
 from bsnexus_lab.findings import Finding, Kind, Severity, flatten, link, not_checked, render
 from bsnexus_lab.findings.notebook import bundle
@@ -67,6 +68,7 @@ def collect(lab: Any, names: Iterable[str] | None = None, *, health: pd.DataFram
 
 
 def _skipped(area: str, reason: str, *, error: str = "", dependency: str | None) -> Finding:
+    """The area could not collect: every check it registered stands not checked (so no history reads it resolved)."""
     return not_checked(
         f"{area}.skipped",
         f"{area} not checked: {reason}",
@@ -75,6 +77,7 @@ def _skipped(area: str, reason: str, *, error: str = "", dependency: str | None)
         error=error,
         remedy="Restore what it needs, then triage again." if dependency else "See the reason; it names what to fix.",
         dependency=dependency,
+        checks=sorted(c.id for c in REGISTRY.values() if c.area == area),
     )
 
 
@@ -92,8 +95,8 @@ class Triage:
     timings: dict[str, float]
 
     def problems(self) -> list[Finding]:
-        """Top-level findings above info, causes first within a severity (as ranked)."""
-        return [f for f in self.findings if f.effective.rank > Severity.INFO.rank]
+        """Top-level findings above info, causes first within a severity (as ranked); "not checked" is no problem."""
+        return [f for f in self.findings if f.kind is not Kind.NOT_CHECKED and f.effective.rank > Severity.INFO.rank]
 
     def headline(self) -> str:
         """Target, time and verdict line: "Triage of sandbox at ... UTC: CRITICAL: 1 incident, ..."."""

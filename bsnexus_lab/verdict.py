@@ -7,11 +7,15 @@
     failed        2                    a cell raised, the notebook could not be read back, or no finding was emitted
     findings      1 (EXIT_FINDINGS)    a finding counts: at least ``fail_on``, not a configuration risk (unless
                                        ``fail_on_config``), not acknowledged at its severity or worse, and, with
-                                       ``fail_on_new``, not in the previous run
+                                       ``fail_on_new``, not in the previous run; a "not checked" finding counts
+                                       only with ``fail_on_not_checked`` (``--fail-on not-checked``), then
+                                       whatever its severity (still subject to acks and ``fail_on_new``)
     ok            0 (EXIT_OK)          none counts
 
 Findings are judged by :attr:`~bsnexus_lab.findings.Finding.key`, the key the history, acknowledgements and
-diffs use; explained findings count like top-level ones.
+diffs use; explained findings count like top-level ones, each at its own severity. A check that could not look
+is neither a problem nor its absence, so by default it never fails a run: a scheduler is paged for what is
+wrong, and asks for "could not look" explicitly.
 """
 
 from __future__ import annotations
@@ -42,13 +46,17 @@ def judge(
     fail_on_config: bool = False,
     acks: Mapping[str, Severity] | None = None,
     previous: Collection[str] | None = None,
+    fail_on_not_checked: bool = False,
 ) -> Verdict:
     """Status and exit code, decided once. ``acks`` maps a key to the severity it is acknowledged at;
     ``previous`` holds the keys of the previous run (``--fail-on new``), None to count every finding."""
     findings = list(findings)
     counting, silenced = [], []
     for finding in flatten(findings):
-        if (finding.kind is Kind.CONFIG and not fail_on_config) or finding.severity.rank < fail_on.rank:
+        if finding.kind is Kind.NOT_CHECKED:
+            if not fail_on_not_checked:
+                continue
+        elif (finding.kind is Kind.CONFIG and not fail_on_config) or finding.severity.rank < fail_on.rank:
             continue
         acked = (acks or {}).get(finding.key)
         if acked is not None and finding.severity.rank <= acked.rank:

@@ -16,7 +16,7 @@ from typing import Any
 import nbformat
 
 from bsnexus_lab import runner
-from bsnexus_lab.findings import Finding, flatten
+from bsnexus_lab.findings import Finding, document, flatten
 
 SAMPLING = "lab.streams.sample("  # the stream_backlog cell that samples for duration_s
 KERNELSPEC = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
@@ -85,7 +85,7 @@ def run_and_kill(
 
 def found(result: runner.RunResult, check: str) -> list[dict[str, Any]]:
     """The run's findings (``findings.json``, explained ones included) of ``check``."""
-    saved = json.loads((result.run_dir / "findings.json").read_text())
+    saved = document.records(result.run_dir / "findings.json")
     return [f.to_dict() for f in flatten(Finding.from_dict(f) for f in saved) if f.check == check]
 
 

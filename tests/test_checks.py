@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -13,7 +14,19 @@ from bsnexus_lab.areas import default_thresholds
 from bsnexus_lab.areas.deps.checks import lost_during_run
 from bsnexus_lab.areas.streams import plots
 from bsnexus_lab.areas.streams.checks import dead_consumer, trim_risk
-from bsnexus_lab.findings import MIME_TYPE, from_notebook, link, not_checked, ranked, to_json, to_text, worst
+from bsnexus_lab.errors import LabError
+from bsnexus_lab.findings import (
+    MIME_TYPE,
+    Unavailable,
+    document,
+    from_notebook,
+    link,
+    not_checked,
+    ranked,
+    to_json,
+    to_text,
+    worst,
+)
 from bsnexus_lab.findings.render import COLOURS
 
 DEFAULTS = default_thresholds()
@@ -141,8 +154,9 @@ def test_symptoms_nest_under_the_cause_that_explains_them_and_keep_their_severit
     assert [f.title for f in top] == ["saturated", "qa", "none found"]
     assert top[0].explains == (lost,) and top[0].effective is Severity.CRITICAL
     assert worst(top) is Severity.CRITICAL
-    [data, *_] = json.loads(to_json(top))
+    [data, *_] = document.records(to_json(top))
     assert data["explains"][0]["title"] == "300 lost" and data["explains"][0]["severity"] == "critical"
+    assert (data["severity"], data["own_severity"]) == ("critical", "info")  # shown at what it explains
     assert from_notebook({"cells": [{"outputs": [{"data": {MIME_TYPE: {"findings": [data]}}}]}]})[0] == top[0]
     assert "explains:" in to_text(top)
 
@@ -184,3 +198,51 @@ def test_the_over_time_plot_does_not_show_ok_for_a_group_with_a_critical_finding
     [axes, *_] = plots.backlog_over_time(samples, statuses, [dead]).axes
     assert axes.get_title() == "tasks:queue / workers: lag OK, CRITICAL finding"
     assert to_hex(axes.get_facecolor()) == COLOURS["critical"]
+
+
+def test_findings_json_shows_the_effective_severity_keeps_the_own_and_reads_both_schemas(tmp_path: Path) -> None:
+    lost = Finding("streams.lost_messages", Severity.CRITICAL, "351 trimmed", kind=Kind.SYMPTOM)
+    cause = Finding("streams.lag_status", Severity.INFO, "SATURATED", kind=Kind.CAUSE, explains=(lost,))
+    risk = Finding("server.eviction_policy", Severity.WARNING, "allkeys-lru", kind=Kind.CONFIG)
+    assert (cause.to_dict()["severity"], cause.to_dict()["own_severity"]) == ("critical", "info")
+    assert Finding.from_dict(cause.to_dict()) == cause  # its own severity restored, not the effective one
+    text = document.dumps([risk, cause])
+    written = json.loads(text)
+    assert written["schema"] == document.SCHEMA == 2
+    assert [(f["check"], f["severity"], f["own_severity"]) for f in written["findings"]] == [
+        ("streams.lag_status", "critical", "info"),  # the incident first, at what it explains
+        ("server.eviction_policy", "warning", "warning"),
+    ]
+    assert to_json([risk, cause]) == text  # one writer
+    path = tmp_path / "findings.json"
+    path.write_text(text)
+    assert document.load(path) == document.load(str(path)) == document.load(text) == [cause, risk]
+    # schema 1: a bare list, each ``severity`` the finding's own (no own_severity)
+    old = [{k: v for k, v in f.to_dict().items() if k != "own_severity"} for f in (risk, lost)]
+    assert document.load(json.dumps(old)) == [risk, lost] and document.records(old)[1]["title"] == "351 trimmed"
+    with pytest.raises(LabError, match="schema 3 is newer"):
+        document.records({"schema": 3, "findings": []})
+    with pytest.raises(LabError, match="not a findings document"):
+        document.records('{"runbook": "triage"}')
+
+
+def test_a_missing_input_is_not_checked_and_an_empty_one_is_nothing_wrong() -> None:
+    missing = Unavailable("Redis did not answer", remedy="Start Redis, then run again.", dependency="redis")
+    found = checks.run({"deps.health": missing}, area="deps", thresholds=DEFAULTS)
+    assert [(f.check, f.kind, f.severity) for f in found] == [
+        ("deps.unreachable", Kind.NOT_CHECKED, Severity.INFO),
+        ("deps.lost_during_run", Kind.NOT_CHECKED, Severity.INFO),
+    ]
+    unreachable = found[0]
+    assert unreachable.title == "Unreachable dependencies: not checked: Redis did not answer"
+    assert unreachable.evidence["checks"] == ["deps.unreachable"]
+    assert unreachable.remedy == "Start Redis, then run again."
+    assert unreachable.scope == frozenset({"dep:redis"}) and "none found" not in to_text(found)
+    assert worst(found) is Severity.OK  # could not look: no result, neither a problem nor "ok"
+    empty = pd.DataFrame(columns=["dependency", "url", "reachable", "error"])
+    assert {(f.check, f.severity) for f in checks.run({"deps.health": empty}, area="deps", thresholds=DEFAULTS)} == {
+        ("deps.unreachable", Severity.OK),
+        ("deps.lost_during_run", Severity.OK),
+    }
+    assert "streams.dead_consumer" in checks.needing(["streams.consumers"])
+    assert "deps.unreachable" not in checks.needing(["streams.consumers"])

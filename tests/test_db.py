@@ -359,3 +359,5 @@ def test_postgresql_stopping_mid_run_is_one_finding(sandbox: Sandbox) -> None:
     [row] = frames["db.skipped"].to_dict("records")
     assert row["reason"] == "cannot reach PostgreSQL" and len(row["not_run"]) == 11
     assert [f.check for f in findings if f.severity.rank > Severity.INFO.rank] == ["db.skipped"]
+    [outage] = [f for f in findings if f.check == "db.skipped"]  # the checks it leaves undone are named
+    assert {"db.privileges", "db.lock_chain", "db.migrations", "db.stale_workers"} <= set(outage.evidence["checks"])

@@ -36,7 +36,7 @@ from bsnexus_lab.areas.streams.probes import body_row
 from bsnexus_lab.cli import main
 from bsnexus_lab.config import Conventions, postgres_url, resolve
 from bsnexus_lab.errors import EXIT_FAILED
-from bsnexus_lab.findings import Finding, to_html, to_json, to_text
+from bsnexus_lab.findings import Finding, document, to_html, to_json, to_text
 from bsnexus_lab.masking import SECRET_SEGMENTS, mask_fields, mask_key
 from bsnexus_lab.resp import decode, entry_id, text
 from bsnexus_lab.sandbox import Sandbox
@@ -423,7 +423,7 @@ def test_only_a_worker_id_as_bsnexus_writes_it_is_a_worker(name: str) -> None:
 
 
 def rendered(findings: list[Finding]) -> tuple[str, str, list[dict[str, Any]]]:
-    return to_text(findings), to_html(findings), json.loads(to_json(findings))
+    return to_text(findings), to_html(findings), document.records(to_json(findings))
 
 
 @FUZZ

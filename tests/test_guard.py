@@ -23,6 +23,7 @@ from bsnexus_lab.areas.streams.commands import COUNT_SCRIPT
 from bsnexus_lab.cli import main
 from bsnexus_lab.clients import CONNECTION_COMMANDS
 from bsnexus_lab.errors import EXIT_FINDINGS
+from bsnexus_lab.findings import document
 from bsnexus_lab.least_privilege import REDIS_USER, postgres_role_sql, redis_acl_words
 from bsnexus_lab.masking import mask_data, mask_fields, mask_frame, mask_key
 from bsnexus_lab.resp import text
@@ -311,7 +312,7 @@ def test_short_and_common_passwords_corrupt_no_artefact(
     for artefact in result.run_dir.iterdir():
         text = artefact.read_text()
         assert "***ql://" not in text and ":postgres@" not in text and ":e@" not in text, artefact.name
-    assert json.loads((result.run_dir / "findings.json").read_text())[0]["check"] == "streams.dead_consumer"
+    assert document.records(result.run_dir / "findings.json")[0]["check"] == "streams.dead_consumer"
 
 
 def test_config_replies_are_masked_by_shape() -> None:

@@ -14,7 +14,7 @@ import pytest
 from bsnexus_lab import execute, runner
 from bsnexus_lab.cli import main
 from bsnexus_lab.errors import EXIT_FAILED, EXIT_FINDINGS, EXIT_OK, RunbookBusy
-from bsnexus_lab.findings import Finding, Severity
+from bsnexus_lab.findings import Finding, Severity, document
 from bsnexus_lab.history import History, parse_duration, parse_time, redact_parameters
 from bsnexus_lab.sandbox import Sandbox
 from tests.running import parameters_cell, write_runbook
@@ -107,7 +107,7 @@ def test_the_key_in_findings_json_is_the_key_in_the_history(
     )
     result = runner.run("stream_backlog", target="half", params=QUICK, output_root=tmp_path / "runs")
     assert result.exit_code == EXIT_FINDINGS, result.error
-    written = keys_in(json.loads((result.run_dir / "findings.json").read_text()))
+    written = keys_in(document.records(result.run_dir / "findings.json"))
     assert ("streams.held_evidence", "deps.unreachable:postgresql") in written  # nested ones are compared too
     stored = stored_keys(History(tmp_path / "runs"), result.run_dir.name)
     assert sorted(written, key=str) == sorted(stored, key=str)
@@ -278,7 +278,7 @@ def write_old_history(runs: Path, run_dirs: list[Path], ack: str) -> None:
         db.executescript(OLD_SCHEMA)
         for row, run_dir in zip(rows, run_dirs, strict=True):
             db.execute(f"INSERT INTO runs VALUES ({', '.join('?' * len(row))})", list(row.values()))
-            for finding in json.loads((run_dir / "findings.json").read_text()):
+            for finding in document.records(run_dir / "findings.json"):
                 for written, cause in [(finding, None), *((f, old_key(finding)) for f in finding["explains"])]:
                     db.execute(
                         "INSERT INTO findings VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -326,3 +326,53 @@ def test_an_old_history_keeps_working_after_the_upgrade(
     seen = History(runs).timeline(since=datetime(2020, 1, 1, tzinfo=UTC), until=datetime.now(UTC)).set_index("key")
     assert seen.loc["streams.stalled", "runs"] == 5 and old not in seen.index  # one finding across the upgrade
     assert History(runs).latest_severity(old, "sandbox") == "critical"
+
+
+# -- a check that could not look: "not checked", never resolved, never new when it can look again ----------------
+LOOKS = """import bsnexus_lab as bl
+from bsnexus_lab.findings import Finding, Severity, not_checked
+
+if severity:
+    bl.emit([Finding("demo.stuck", Severity(severity), f"3 entries stuck ({severity})", subject=("w1",))])
+else:  # the probe could not look: the checks it feeds stand not checked
+    bl.emit([not_checked("demo.skipped", "demo not checked: Redis did not answer", area="demo",
+                         reason="Redis did not answer", checks=["demo.stuck"])])"""
+
+
+@pytest.mark.usefixtures("one_source")
+def test_a_finding_that_could_not_be_checked_is_not_checked_never_resolved_nor_new(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_runbook(tmp_path / "books", "looks", [parameters_cell('target: str = ""\nseverity: str = ""'), LOOKS])
+    monkeypatch.setenv("BSNEXUS_LAB_RUNBOOKS", str(tmp_path / "books"))
+    runs = tmp_path / "runs"
+    key = "demo.stuck:w1"
+
+    def run(severity: str, *fail_on: str) -> tuple[int, str]:
+        args = ["run", "looks", "--target", "sandbox", "--output-dir", str(runs), f"-pseverity={severity}"]
+        code = main([*args, *(a for value in fail_on for a in ("--fail-on", value))])
+        return code, History(runs).runs().iloc[0]["id"]
+
+    found, first = run("warning")
+    assert found == EXIT_FINDINGS
+    # could not look: by default that fails no run; --fail-on not-checked (beside a severity) makes it
+    assert run("", "critical", "not-checked")[0] == EXIT_FINDINGS
+    blind, second = run("")
+    assert blind == EXIT_OK
+    index = History(runs)
+    assert index.unchecked(second) == {"demo.stuck"}
+    changes = index.diff(first, second).set_index("key")
+    assert (changes.loc[key, "change"], changes.loc[key, "before"]) == ("not checked", "warning")
+    assert list(changes.index) == [key]  # the not-checked finding itself is no appeared problem
+    # two runs that could not look later, the finding is still not new: its key was carried over them
+    assert run("warning", "new")[0] == EXIT_OK
+    assert run("critical", "new,not-checked")[0] == EXIT_OK  # same key, still not new
+    capsys.readouterr()
+    assert main(["runs", "diff", first, second, "--runs-dir", str(runs)]) == 0
+    printed = capsys.readouterr().out
+    assert f"not checked warning    3 entries stuck (warning)\n            key: {key}" in printed
+    assert "resolved" not in printed
+    assert main(["runs", "show", second, "--runs-dir", str(runs)]) == 0
+    assert "UNCHECKED demo not checked: Redis did not answer\n" in capsys.readouterr().out
+    assert main(["run", "looks", "--target", "sandbox", "--fail-on", "warning,critical"]) == 2
+    assert "one severity only" in capsys.readouterr().err

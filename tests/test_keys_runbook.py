@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import redis as sync_redis
 
 from bsnexus_lab import runner
 from bsnexus_lab.cli import main
-from bsnexus_lab.findings import Kind, Severity
+from bsnexus_lab.findings import Kind, Severity, document
 from bsnexus_lab.sandbox import Sandbox
 
 QUICK = {"duration_s": 1.0, "every_s": 0.25}
@@ -36,6 +35,6 @@ def test_a_configuration_risk_fails_only_with_fail_on_config(sandbox: Sandbox, t
     strict = main(["run", "redis_health", "--target", "sandbox", "--output-dir", str(tmp_path / "b"),
                    "--fail-on-config"] + [f"-p{k}={v}" for k, v in QUICK.items()])  # fmt: skip
     assert (calm, strict) == (0, 1)
-    found = json.loads(next((tmp_path / "a").rglob("findings.json")).read_text())
+    found = document.records(next((tmp_path / "a").rglob("findings.json")))
     risk = next(f for f in found if f["check"] == "server.eviction_risk")
     assert (risk["severity"], risk["kind"]) == (Severity.WARNING.value, Kind.CONFIG.value)

@@ -12,9 +12,10 @@ import nbformat
 import pytest
 
 from bsnexus_lab import RunbookError, runbooks, runner
+from bsnexus_lab.cli.run import parse_fail_on
 from bsnexus_lab.errors import EXIT_FAILED, EXIT_FINDINGS, EXIT_OK
 from bsnexus_lab.execute import Outcome
-from bsnexus_lab.findings import Finding, Kind, Severity
+from bsnexus_lab.findings import Finding, Kind, Severity, document, not_checked
 from bsnexus_lab.sandbox import Sandbox
 from bsnexus_lab.verdict import NO_FINDINGS, Verdict, judge
 from tests.running import parameters_cell, write_runbook
@@ -33,7 +34,7 @@ def test_stream_backlog_reports_the_dead_consumer(stuck: dict[str, Any], tmp_pat
         "stream_backlog", target="sandbox", params={"idle_threshold_s": "60", **QUICK}, output_root=tmp_path
     )
     assert result.exit_code == EXIT_FINDINGS, result.error
-    top = json.loads((result.run_dir / "findings.json").read_text())[0]
+    top = document.records(result.run_dir / "findings.json")[0]
     assert top["check"] == "streams.dead_consumer" and top["severity"] == "critical"
     assert top["evidence"]["consumer"] == stuck["dead_consumer"] and top["evidence"]["pending"] == 3
     report = result.report.read_text()
@@ -147,3 +148,22 @@ def test_the_verdict_decides_status_and_exit_code_once() -> None:
         assert judge([cause], replace(ran, failure=failure, error="why")) == Verdict(failure, EXIT_FAILED, "why")
     stopped = replace(ran, failure="interrupted", error="interrupted by SIGTERM", signum=signal.SIGTERM)
     assert judge([cause], stopped) == Verdict("interrupted", 143, "interrupted by SIGTERM")
+
+
+def test_not_checked_fails_a_run_only_when_asked() -> None:
+    ran = Outcome(started=0.0, ended=1.0)
+    blind = not_checked("db.skipped", "locks skipped", area="db", reason="no pg_monitor", severity=Severity.CRITICAL)
+    quiet = Finding("streams.dead_consumer", Severity.OK, "none found")
+    assert judge([quiet, blind], ran) == Verdict("ok", EXIT_OK)  # whatever its severity, it is no result
+    assert judge([quiet, blind], ran, fail_on_not_checked=True) == Verdict("findings", EXIT_FINDINGS)
+    info = replace(blind, severity=Severity.INFO)  # counts at any severity once asked for
+    assert judge([info], ran, fail_on=Severity.CRITICAL, fail_on_not_checked=True).exit_code == EXIT_FINDINGS
+    assert judge([info], ran, fail_on_not_checked=True, previous={info.key}).exit_code == EXIT_OK  # not new
+    assert judge([info], ran, fail_on_not_checked=True, acks={info.key: Severity.INFO}).exit_code == EXIT_OK
+    assert parse_fail_on([]) == (Severity.WARNING, False, False)
+    assert parse_fail_on(["critical", "not-checked"]) == parse_fail_on(["critical,not-checked"])
+    assert parse_fail_on(["critical,not-checked"]) == (Severity.CRITICAL, False, True)
+    assert parse_fail_on(["new"]) == (Severity.WARNING, True, False)
+    for wrong in (["warning,critical"], ["nope"]):
+        with pytest.raises(RunbookError):
+            parse_fail_on(wrong)

@@ -36,6 +36,7 @@ import redis as sync_redis
 
 from bsnexus_lab.config import MIN_SCRUBBED_LEN
 from bsnexus_lab.errors import EXIT_FAILED, EXIT_FINDINGS, EXIT_OK
+from bsnexus_lab.findings import document
 from bsnexus_lab.history import History
 from bsnexus_lab.sandbox import Sandbox
 from bsnexus_lab.sandbox.lifecycle import DB_NAME, DB_USER
@@ -363,7 +364,7 @@ def test_secret_looking_parameters_are_refused_or_kept_out_of_every_artefact(san
     )
     assert done.code == EXIT_OK, done.output.decode()
     (run_dir,) = runs.glob("with_secrets/*")
-    received = json.loads((run_dir / "findings.json").read_text())[0]["evidence"]["digests"]
+    received = document.records(run_dir / "findings.json")[0]["evidence"]["digests"]
     assert received == [hashlib.sha256(v.encode()).hexdigest() for v in SECRET_PARAMETERS.values()]
     injected = next(
         c for c in nbformat.read(run_dir / "notebook.ipynb", 4).cells if "injected-parameters" in c.metadata.tags

@@ -16,7 +16,7 @@ import bsnexus_lab as bl
 from bsnexus_lab import runner, triage
 from bsnexus_lab.areas import areas
 from bsnexus_lab.errors import EXIT_FINDINGS, EXIT_OK
-from bsnexus_lab.findings import Severity, flatten
+from bsnexus_lab.findings import Severity, document, flatten
 from bsnexus_lab.history import History
 from bsnexus_lab.sandbox import Sandbox
 
@@ -32,7 +32,7 @@ def profile(directory: Path, name: str, **settings: str) -> None:
 def test_stuck_consumer_ranks_its_planted_cause_first(stuck: dict[str, Any], tmp_path: Path) -> None:
     result = runner.run("triage", target="sandbox", params=QUICK, output_root=tmp_path)
     assert result.exit_code == EXIT_FINDINGS, result.error
-    top = json.loads((result.run_dir / "findings.json").read_text())[0]
+    top = document.records(result.run_dir / "findings.json")[0]
     assert top["check"] == "streams.dead_consumer" and top["severity"] == "critical"
     assert top["evidence"]["consumer"] == stuck["dead_consumer"] and top["evidence"]["pending"] == stuck["pending"]
     summary = next(  # the notebook opens with the one-screen summary, naming the cause and what to do
@@ -90,7 +90,9 @@ def test_dead_redis_skips_what_needs_it(sandbox: Sandbox, tmp_path: Path) -> Non
         result = triage.run(lab, window_s=0.5, every_s=0.25, runs_dir=tmp_path)
     top = result.findings[0]
     assert top.check == "deps.unreachable" and top.evidence["url"] == "redis://127.0.0.1:9/0"
-    assert any(f.check == "streams.skipped" for f in top.explains)  # explained by the dead dependency
+    [skipped] = [f for f in top.explains if f.check == "streams.skipped"]  # explained by the dead dependency
+    assert {"streams.dead_consumer", "streams.lag_status"} <= set(skipped.evidence["checks"])  # what it stands for
+    assert all(c.startswith("streams.") for c in skipped.evidence["checks"])
     assert result.own_samples == {}  # no lag samples without Redis
 
 

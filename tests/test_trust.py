@@ -3,7 +3,6 @@ explain, evidence that could not be gathered said out loud, and a busy healthy w
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ import pytest
 import bsnexus_lab as bl
 from bsnexus_lab import runner
 from bsnexus_lab.errors import EXIT_FINDINGS
-from bsnexus_lab.findings import Kind, Severity, flatten
+from bsnexus_lab.findings import Kind, Severity, document, flatten
 from bsnexus_lab.sandbox import Sandbox, servers
 
 from .conftest import redis_major
@@ -125,7 +124,7 @@ def test_the_report_shows_symptoms_under_their_cause(sandbox: Sandbox, tmp_path:
         "stream_backlog", target="sandbox", params={"duration_s": "10", "every_s": "1"}, output_root=tmp_path
     )
     assert result.exit_code == EXIT_FINDINGS, result.error
-    [top, *_] = json.loads((result.run_dir / "findings.json").read_text())
+    [top, *_] = document.records(result.run_dir / "findings.json")
     assert (top["check"], top["kind"], top["evidence"]["status"]) == ("streams.lag_status", "cause", "SATURATED")
     assert {e["check"] for e in top["explains"]} >= {"streams.lost_messages"}
     assert 'class="sev-critical explained"' in result.report.read_text()

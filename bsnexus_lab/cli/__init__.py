@@ -21,7 +21,7 @@ INTERRUPTED, TERMINATED = exit_interrupted(signal.SIGINT), exit_interrupted(sign
 EXIT_STATUSES = f"""exit statuses:
   {EXIT_OK}    done; for run: no finding reached --fail-on (acknowledged ones do not count)
   {EXIT_FINDINGS}    run: a finding reached --fail-on (default: warning; with --fail-on new: one the
-       previous run did not have)
+       previous run did not have; a check that could not look only with --fail-on not-checked)
   {EXIT_FAILED}    the command could not do its job: bad input, unusable target or output directory,
        a broken runbook, a cell that raised, a run that emitted no findings, a timeout (one line on stderr)
   {EXIT_BUSY}    run: the same runbook is already running on the same target

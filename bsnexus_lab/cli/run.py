@@ -14,6 +14,8 @@ from bsnexus_lab.cli import EXIT_STATUSES, add
 from bsnexus_lab.errors import RunbookError
 from bsnexus_lab.findings import Severity, render
 
+FAIL_ON_CHOICES = (*(s.value for s in Severity), "new", "not-checked")
+
 
 def run(args: argparse.Namespace) -> int:
     """Run a runbook against the target; keep the executed notebook, an HTML report and findings.json."""
@@ -25,10 +27,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.runbook:
         raise RunbookError("name a runbook", hint="see `bsnexus-lab run --list`")
-    new_only = args.fail_on == "new"
+    fail_on, new_only, not_checked = parse_fail_on(args.fail_on or [])
     result = runner.run(
         args.runbook, target=args.target, params=parse_params(args.param),
-        fail_on=Severity.WARNING if new_only else Severity(args.fail_on), fail_on_new=new_only,
+        fail_on=fail_on, fail_on_new=new_only, fail_on_not_checked=not_checked,
         fail_on_config=args.fail_on_config, output_root=args.output_dir, timeout_s=args.timeout,
     )  # fmt: skip
     print_result(result)
@@ -45,6 +47,20 @@ def print_result(result: runner.RunResult) -> None:
     for label, path in (("report", result.report), ("notebook", result.notebook)):
         print(f"{label + ':':14} {path if path.exists() else '(not written)'}")
     print(f"{'findings:':14} {result.run_dir / 'findings.json'}")
+
+
+def parse_fail_on(given: Sequence[str]) -> tuple[Severity, bool, bool]:
+    """``--fail-on`` values (repeated or comma-separated): at most one severity (default warning), ``new`` and
+    ``not-checked`` -> (severity, new only, count "not checked")."""
+    values = [v.strip() for value in given for v in value.split(",") if v.strip()]
+    unknown = sorted(set(values) - set(FAIL_ON_CHOICES))
+    severities = [v for v in values if v in {s.value for s in Severity}]
+    if unknown or len(severities) > 1:
+        raise RunbookError(
+            f"--fail-on {','.join(values)}: " + (f"unknown {', '.join(unknown)}" if unknown else "one severity only"),
+            hint=f"one of {', '.join(s.value for s in Severity)}, plus new and/or not-checked",
+        )
+    return Severity(severities[0]) if severities else Severity.WARNING, "new" in values, "not-checked" in values
 
 
 def parse_params(pairs: Sequence[str]) -> dict[str, str]:
@@ -68,9 +84,10 @@ def register(sub: Any) -> None:
         help="a runbook parameter; lists as a,b or as a JSON list; checked before the kernel starts",
     )  # fmt: skip
     run_cmd.add_argument(
-        "--fail-on", default="warning", choices=[*(s.value for s in Severity), "new"],
-        help="exit 1 when a finding is at least this severe (default: warning); new: a warning or worse the "
-        "previous run did not have",
+        "--fail-on", action="append", metavar="|".join(FAIL_ON_CHOICES),
+        help="exit 1 when a finding is at least this severe (default: warning); new: only one the previous run "
+        "did not have; not-checked: a check that could not look counts too (by default it never fails a run); "
+        "repeat or comma-separate, e.g. --fail-on critical,not-checked",
     )  # fmt: skip
     run_cmd.add_argument(
         "--fail-on-config", action="store_true", help="count configuration risks (e.g. eviction policy) in --fail-on"

@@ -11,7 +11,7 @@ import pandas as pd
 
 from bsnexus_lab.cli import add
 from bsnexus_lab.config import RUNS_DIR_ENV
-from bsnexus_lab.history import History
+from bsnexus_lab.history import NOT_CHECKED, History
 from bsnexus_lab.text import parse_duration
 
 
@@ -39,13 +39,15 @@ def show(args: argparse.Namespace) -> int:
     print(f"{'run directory':16} {run['run_dir']}")
     found = index.findings(args.id)
     print()
-    for row in found.itertuples():
-        print(f"{row.severity.upper():8} {row.title}\n         key: {row.key}")
+    for row in found.itertuples():  # what could not be checked is no result: never shown as one
+        label = "UNCHECKED" if row.kind == NOT_CHECKED else row.severity.upper()
+        print(f"{label:9} {row.title}\n          key: {row.key}")
     return 0
 
 
 def diff(args: argparse.Namespace) -> int:
-    """Findings that appeared, persisted and were resolved between run A and run B; what the target changed."""
+    """Findings that appeared, persisted, were resolved, or that run B could not check, between run A and run B;
+    what the target changed."""
     index = History(args.runs_dir)
     before, after = index.run(args.a), index.run(args.b)
     for name in sorted(set(before["environment"]) | set(after["environment"])):
@@ -58,7 +60,7 @@ def diff(args: argparse.Namespace) -> int:
     for row in changes.itertuples():
         changed = row.change == "persisted" and row.before != row.after
         severity = f"{row.before}->{row.after}" if changed else row.after or row.before
-        print(f"{row.change:10} {severity:10} {row.title}\n           key: {row.key}")
+        print(f"{row.change:11} {severity:10} {row.title}\n            key: {row.key}")
     return 0
 
 

@@ -8,6 +8,7 @@ from bsnexus_lab.findings.model import (
     flatten,
     link,
     not_checked,
+    rank_key,
     ranked,
     worst,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "from_notebook",
     "link",
     "not_checked",
+    "rank_key",
     "ranked",
     "to_html",
     "to_json",

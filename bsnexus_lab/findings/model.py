@@ -4,6 +4,13 @@ A finding is a cause, a symptom, or a standing configuration risk (:class:`Kind`
 (consumers stop, the backlog grows, trimming drops messages) share scope tokens such as
 ``stream:tasks:queue/workers`` or ``task:<id>``; :func:`link` nests every symptom that a cause in the same
 run explains under that cause, so a report reads as causes with their consequences, not as unrelated alarms.
+
+The severity and ranking policy (README, "Severities and ranking"), enforced here rather than per check:
+what is wrong now ranks first, a cause then its symptoms; standing configuration risks are graded by their
+exposure and never rank above an incident; a finding is shown at its :attr:`Finding.effective` severity (never
+milder than what it explains), its own kept as ``own_severity``; what could not be checked
+(:data:`Kind.NOT_CHECKED`) is a list of its own, counted by no severity and failing a run only with
+``--fail-on not-checked`` (:func:`bsnexus_lab.verdict.judge`).
 """
 
 from __future__ import annotations
@@ -83,9 +90,12 @@ class Finding:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """As ``findings.json`` keeps it: ``severity`` is the effective one (what the reader must see), the
+        finding's own is ``own_severity``."""
         return {
             "check": self.check,
-            "severity": self.severity.value,
+            "severity": self.effective.value,
+            "own_severity": self.severity.value,
             "title": self.title,
             "evidence": dict(self.evidence),
             "remedy": self.remedy,
@@ -99,9 +109,10 @@ class Finding:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Finding:
+        """A finding from :meth:`to_dict` (or schema 1's dict, whose ``severity`` was its own)."""
         return cls(
             check=data["check"],
-            severity=Severity(data["severity"]),
+            severity=Severity(data.get("own_severity") or data["severity"]),
             title=data["title"],
             evidence=dict(data.get("evidence", {})),
             remedy=data.get("remedy", ""),
@@ -121,15 +132,19 @@ def ranked(findings: Iterable[Finding]) -> list[Finding]:
     effective severity first, then causes before configuration risks before symptoms. So a standing risk never
     outranks an incident, whatever its severity, and "not checked" never reads as a result.
     """
-    return sorted(findings, key=lambda f: (_tier(f), -f.effective.rank, _KIND_ORDER[f.kind]))
+    return sorted(findings, key=lambda f: rank_key(f.effective, f.kind))
 
 
-def _tier(finding: Finding) -> int:
-    if finding.kind is Kind.NOT_CHECKED:
-        return 3
-    if finding.effective.rank < Severity.WARNING.rank:
-        return 2
-    return 1 if finding.kind is Kind.CONFIG else 0
+def rank_key(effective: Severity, kind: Kind | None) -> tuple[int, int, int]:
+    """Where a finding of this effective severity and kind stands in :func:`ranked` (smallest first): for
+    rankings of stored rows (the history) that are no longer findings."""
+    if kind is Kind.NOT_CHECKED:
+        tier = 3
+    elif effective.rank < Severity.WARNING.rank:
+        tier = 2
+    else:
+        tier = 1 if kind is Kind.CONFIG else 0
+    return tier, -effective.rank, _KIND_ORDER[kind]
 
 
 def link(findings: Iterable[Finding]) -> list[Finding]:

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from bsnexus_lab.findings.model import Finding, Kind, Severity, _tier, flatten, ranked, worst
+from bsnexus_lab.findings import document
+from bsnexus_lab.findings.model import Finding, Kind, Severity, flatten, rank_key, ranked, worst
 from bsnexus_lab.text import in_units, label, number, plural
 
 FIRST_SCREEN = 3  # incidents told first, with evidence and what to do; more would push the cause off a screen
@@ -26,8 +26,8 @@ COLOURS = {"critical": "#f8d7da", "warning": "#fff3cd", "info": "#d1ecf1", "ok":
 
 
 def to_json(findings: Iterable[Finding]) -> str:
-    """A JSON list, ranked as the report ranks it; explained findings nested in their cause's ``explains``."""
-    return json.dumps([f.to_dict() for f in ranked(findings)], indent=2, default=str)
+    """The ``findings.json`` document (:func:`bsnexus_lab.findings.document.dumps`)."""
+    return document.dumps(findings)
 
 
 # Scoped under the wrapper so JupyterLab's table rules (right-aligned cells, its own widths) do not win; fixed
@@ -60,7 +60,7 @@ def sections(findings: Iterable[Finding]) -> Sections:
     out = Sections()
     top = ranked(findings)
     for f in top:
-        tier = _tier(f)
+        tier = rank_key(f.effective, f.kind)[0]
         if tier == 0:
             out.incidents.append(f)
         elif tier == 1:

@@ -13,7 +13,7 @@ import pandas as pd
 
 from bsnexus_lab.areas.db.thresholds import DbThresholds
 from bsnexus_lab.checkout import DISCOVERED
-from bsnexus_lab.checks import check
+from bsnexus_lab.checks import REGISTRY, check, needing
 from bsnexus_lab.config import Conventions
 from bsnexus_lab.findings import Finding, Kind, Severity, not_checked
 from bsnexus_lab.text import duration, plural
@@ -45,6 +45,10 @@ def skipped(skipped: pd.DataFrame, thresholds: DbThresholds) -> list[Finding]:
     findings = []
     for row in skipped.itertuples():
         not_run = row.not_run if isinstance(row.not_run, list) else None
+        probes = [row.probe, *(not_run or [])]  # the checks these probes' frames feed stand not checked
+        stands_for = needing(f"db.{p}" for p in probes)
+        if row.probe == "every database":
+            stands_for = sorted(c.id for c in REGISTRY.values() if c.area == "db" and c.id != "db.skipped")
         findings.append(
             not_checked(
                 "db.skipped",
@@ -57,6 +61,7 @@ def skipped(skipped: pd.DataFrame, thresholds: DbThresholds) -> list[Finding]:
                 remedy=row.remedy,
                 dependency=row.dependency if isinstance(row.dependency, str) else None,
                 not_run=not_run,
+                checks=stands_for,
                 severity=Severity(row.severity),
             )
         )
