@@ -20,7 +20,7 @@ from bsnexus_lab.areas.db import checks as db_checks
 from bsnexus_lab.areas.db.thresholds import DbThresholds
 from bsnexus_lab.areas.server.probes import info_row
 from bsnexus_lab.errors import EXIT_FINDINGS, EXIT_OK
-from bsnexus_lab.findings import Finding, Kind, Severity, flatten
+from bsnexus_lab.findings import Finding, Kind, Severity, Unavailable, flatten
 from bsnexus_lab.sandbox import Sandbox
 from bsnexus_lab.sandbox.servers import COMPOSE_REDIS
 from tests.conftest import _sources
@@ -181,3 +181,22 @@ def test_a_busy_healthy_world_gives_nothing_above_warning(
     if runbook in ("redis_health", "triage"):  # the compose settings are in effect, and read as a standing risk
         [risk] = [f for f in flatten(saved) if f.check == "server.eviction_risk"]
         assert (risk.severity, risk.evidence["maxmemory_policy"]) == (Severity.WARNING, "allkeys-lru")
+
+
+def test_an_optional_input_that_could_not_be_gathered_leaves_the_risk_judged() -> None:
+    unavailable = Unavailable("PostgreSQL did not answer", dependency="postgresql")
+    finding = risk(server__info=info(0.003), keys__by_type=STREAMS, db__workers=unavailable)
+    assert (finding.kind, finding.severity) == (Kind.CONFIG, Severity.WARNING)
+    unchecked = risk_not_checked(server__info=Unavailable("Redis refused INFO"), keys__by_type=STREAMS)
+    assert unchecked.title == "Redis may evict BSNexus's queues or registry: not checked: Redis refused INFO"
+
+
+def risk_not_checked(**frames: Any) -> Finding:
+    found = checks.run(
+        {name.replace("__", "."): frame for name, frame in frames.items()},
+        thresholds=default_thresholds(),
+        area="server",
+    )
+    [finding] = [f for f in flatten(found) if f.check == "server.eviction_risk"]
+    assert finding.kind is Kind.NOT_CHECKED
+    return finding
