@@ -93,6 +93,7 @@ def test_dead_consumer_idle_s_is_the_fallback_when_postgresql_cannot_say() -> No
     idle = FRESH | {"max_pending_idle_ms": 301_000}
     [dead] = dead_consumer(consumers=consumers(idle), thresholds=STREAMS, held=unavailable)
     assert dead.severity is Severity.CRITICAL and "worker_heartbeat_age_s" not in dead.evidence
+    assert dead.evidence["worker_key"] == "gone"  # expired or evicted: no heartbeat to tell which
     assert dead.evidence["why"].endswith("no heartbeat to go by: connection refused")
     assert dead.title.endswith(": its key is gone and its entries have idled 5 min")
     assert "min_idle_ms=300000)" in dead.remedy

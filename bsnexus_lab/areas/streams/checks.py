@@ -77,7 +77,7 @@ def dead_consumer(
             "oldest_pending_id": row.oldest_pending_id,
             "longest_idle_id": row.longest_idle_id,
             "longest_idle_s": round(idle_s, 1),
-            "worker_key": "missing (evicted?)" if evicted else "expired",
+            "worker_key": "missing (evicted?)" if evicted else "expired" if age is not None else "gone",
             **({} if age is None else {"worker_heartbeat_age_s": round(age, 1)}),
             "why": _why(verdict, age, idle_s, thresholds, held),
         }
