@@ -14,6 +14,7 @@ from bsnexus_lab.areas import default_thresholds
 from bsnexus_lab.areas.deps.checks import lost_during_run
 from bsnexus_lab.areas.streams import plots
 from bsnexus_lab.areas.streams.checks import dead_consumer, trim_risk
+from bsnexus_lab.areas.streams.held import HELD_COLUMNS
 from bsnexus_lab.errors import LabError
 from bsnexus_lab.findings import (
     MIME_TYPE,
@@ -37,7 +38,7 @@ LIVE = "5d2e8f61-0a9b-4c3d-8e7f-1a2b3c4d5e6f"
 
 
 def consumers(*rows: dict) -> pd.DataFrame:
-    base = {"stream": "tasks:queue", "group": "workers", "oldest_pending_id": "1-0"}
+    base = {"stream": "tasks:queue", "group": "workers", "oldest_pending_id": "1-0", "longest_idle_id": "1-0"}
     frame = pd.DataFrame([base | row for row in rows])
     frame["registered"] = frame["registered"].astype("boolean")
     return frame
@@ -45,23 +46,78 @@ def consumers(*rows: dict) -> pd.DataFrame:
 
 def test_dead_consumer_names_consumer_pending_and_idle() -> None:
     frame = consumers(
-        {"consumer": DEAD, "pending": 3, "oldest_pending_idle_ms": 900_000, "registered": False},
-        {"consumer": LIVE, "pending": 1, "oldest_pending_idle_ms": 900_000, "registered": True},
+        {"consumer": DEAD, "pending": 3, "max_pending_idle_ms": 900_000, "registered": False},
+        {"consumer": LIVE, "pending": 1, "max_pending_idle_ms": 900_000, "registered": True},
     )
     [finding] = dead_consumer(consumers=frame, thresholds=STREAMS)
     assert finding.severity is Severity.CRITICAL
     assert finding.evidence["consumer"] == DEAD
     assert finding.evidence["pending"] == 3
-    assert finding.evidence["oldest_pending_idle_s"] == 900.0
+    assert finding.evidence["longest_idle_s"] == 900.0
     assert "lab.streams.claim_dead('tasks:queue', 'workers', '" + DEAD in finding.remedy
+    assert "min_idle_ms=300000" in finding.remedy  # no heartbeat to go by: dead_consumer_idle_s decided
+    assert finding.evidence["why"].endswith("no heartbeat to go by: no PostgreSQL evidence collected")
+
+
+def held(age_s: float | None, consumer: str = DEAD) -> pd.DataFrame:
+    """The held frame as the probe returns it: one entry, its worker row's heartbeat age (PostgreSQL's clock)."""
+    row = {"stream": "tasks:queue", "group": "workers", "consumer": consumer, "entry_id": "1-0"}
+    return pd.DataFrame([row | {"worker_heartbeat_age_s": age_s}]).reindex(columns=HELD_COLUMNS)
+
+
+FRESH = {"consumer": DEAD, "pending": 2, "max_pending_idle_ms": 150_000, "registered": False}  # under 300 s idle
+
+
+@pytest.mark.parametrize(
+    ("age_s", "severity"),
+    [
+        (89.0, Severity.WARNING),  # key gone within the registry TTL of a heartbeat: evicted, not expired
+        (91.0, None),  # past the TTL, but a live worker's row can be this old (written once a minute)
+        (149.0, None),
+        (151.0, Severity.CRITICAL),  # past TTL + write interval: dead now, entries idle only 2.5 min
+    ],
+)
+def test_dead_consumer_at_the_heartbeat_boundaries(age_s: float, severity: Severity | None) -> None:
+    found = dead_consumer(consumers=consumers(FRESH), thresholds=STREAMS, held=held(age_s))
+    assert [f.severity for f in found] == ([severity] if severity else [])
+    if severity is Severity.CRITICAL:
+        [dead] = found
+        assert dead.title == (
+            f"Dead consumer {DEAD} holds 2 pending entries on tasks:queue/workers: its key expired and its last "
+            "heartbeat is 3 min old"  # 151 s, in whole minutes
+        )
+        assert dead.evidence["worker_key"] == "expired" and dead.evidence["worker_heartbeat_age_s"] == 151.0
+        assert "min_idle_ms=90000)" in dead.remedy and "XCLAIM" in dead.remedy
+    if severity is Severity.WARNING:
+        assert found[0].evidence["worker_key"] == "missing (evicted?)"
+
+
+def test_dead_now_needs_no_idle_time_and_its_remedy_can_claim() -> None:
+    """A heartbeat past 150 s decides at once; the plan's min_idle_ms never exceeds the entries' idle time."""
+    young = FRESH | {"max_pending_idle_ms": 30_000}
+    [dead] = dead_consumer(consumers=consumers(young), thresholds=STREAMS, held=held(600.0))
+    assert dead.severity is Severity.CRITICAL and "min_idle_ms=30000)" in dead.remedy
+
+
+def test_dead_consumer_idle_s_is_the_fallback_when_postgresql_cannot_say() -> None:
+    unavailable = held(None)
+    unavailable.attrs["unavailable"] = "connection refused"
+    assert dead_consumer(consumers=consumers(FRESH), thresholds=STREAMS, held=unavailable) == []
+    idle = FRESH | {"max_pending_idle_ms": 301_000}
+    [dead] = dead_consumer(consumers=consumers(idle), thresholds=STREAMS, held=unavailable)
+    assert dead.severity is Severity.CRITICAL and "worker_heartbeat_age_s" not in dead.evidence
+    assert dead.evidence["worker_key"] == "gone"  # expired or evicted: no heartbeat to tell which
+    assert dead.evidence["why"].endswith("no heartbeat to go by: connection refused")
+    assert dead.title.endswith(": its key is gone and its entries have idled 5 min")
+    assert "min_idle_ms=300000)" in dead.remedy
 
 
 @pytest.mark.parametrize(
     "row",
     [
-        {"consumer": DEAD, "pending": 3, "oldest_pending_idle_ms": 299_000, "registered": False},  # not idle long
-        {"consumer": DEAD, "pending": 0, "oldest_pending_idle_ms": None, "registered": False},  # nothing held
-        {"consumer": "orchestrator", "pending": 2, "oldest_pending_idle_ms": 900_000, "registered": None},
+        {"consumer": DEAD, "pending": 3, "max_pending_idle_ms": 299_000, "registered": False},  # not idle long
+        {"consumer": DEAD, "pending": 0, "max_pending_idle_ms": None, "registered": False},  # nothing held
+        {"consumer": "orchestrator", "pending": 2, "max_pending_idle_ms": 900_000, "registered": None},
     ],
 )
 def test_dead_consumer_stays_quiet(row: dict) -> None:
@@ -69,7 +125,7 @@ def test_dead_consumer_stays_quiet(row: dict) -> None:
 
 
 def test_threshold_comes_from_thresholds() -> None:
-    frame = consumers({"consumer": DEAD, "pending": 1, "oldest_pending_idle_ms": 61_000, "registered": False})
+    frame = consumers({"consumer": DEAD, "pending": 1, "max_pending_idle_ms": 61_000, "registered": False})
     assert dead_consumer(consumers=frame, thresholds=STREAMS) == []
     relaxed = DEFAULTS.replace({"streams.dead_consumer_idle_s": 60}).streams
     assert len(dead_consumer(consumers=frame, thresholds=relaxed)) == 1

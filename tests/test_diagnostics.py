@@ -53,8 +53,10 @@ def test_dead_consumer_carries_postgres_evidence(sandbox: Sandbox) -> None:
     [dead] = by_check(diagnose(), "streams.dead_consumer")
     assert dead.evidence["consumer"] == facts["dead_consumer"] and dead.evidence["pending"] == 3
     assert dead.evidence["worker_name"] == facts["dead_name"] == "worker-gone"
-    assert f"min_idle_ms={300 * 1000}" in dead.remedy and dead.severity is Severity.CRITICAL
-    assert dead.evidence["worker_row"].startswith("busy, last heartbeat") and "(stale)" in dead.evidence["worker_row"]
+    # Its heartbeat (15 min) decided, not the idle time: the plan claims what BSNexus already lists offline.
+    assert f"min_idle_ms={90 * 1000})" in dead.remedy and dead.severity is Severity.CRITICAL
+    assert dead.evidence["worker_row"] == "busy, last heartbeat 15 min ago"
+    assert dead.evidence["why"].startswith("key expired and last heartbeat 15 min ago, over the registry TTL")
     assert dead.evidence["tasks"].count("(queued)") == 3
     assert dead.evidence["stalled_projects"].count("tasks waiting") == 3
 

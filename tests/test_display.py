@@ -80,8 +80,8 @@ def test_consumer_table_shows_durations_names_and_colours_the_dead_consumer() ->
             "consumer": [DEAD, "pm-0"],
             "pending": [3, 0],
             "idle_ms": [900_000, 1_200],
-            "oldest_pending_idle_ms": [900_200, None],
-            "oldest_pending_deliveries": [1, None],
+            "max_pending_idle_ms": [900_200, None],
+            "longest_idle_deliveries": [1, None],
             "registered": [False, True],
             "registry_ttl_s": [None, 61.0],
         }

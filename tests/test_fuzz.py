@@ -437,7 +437,8 @@ def test_checks_name_odd_consumers_and_their_findings_render(name: str) -> None:
                 "consumer": name,
                 "pending": 2,
                 "oldest_pending_id": "1-0",
-                "oldest_pending_idle_ms": 900_000,
+                "max_pending_idle_ms": 900_000,
+                "longest_idle_id": "1-0",
                 "registered": False,
             }
         ]

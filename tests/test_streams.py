@@ -43,7 +43,7 @@ def test_consumers_name_the_dead_worker(stuck: dict[str, Any]) -> None:
         findings = lab.streams.check(consumers=consumers)
     dead = row(consumers, consumer=stuck["dead_consumer"])
     assert (dead["stream"], dead["group"], dead["pending"]) == ("tasks:queue", "workers", 3)
-    assert dead["oldest_pending_idle_ms"] >= 900_000
+    assert dead["max_pending_idle_ms"] >= 900_000
     assert not dead["registered"]
     live = consumers[consumers["consumer"].isin(stuck["live_workers"])]
     assert live["registered"].all() and (live["registry_ttl_s"] <= 90).all()
@@ -51,6 +51,71 @@ def test_consumers_name_the_dead_worker(stuck: dict[str, Any]) -> None:
     assert (top.check, top.severity) == ("streams.dead_consumer", Severity.CRITICAL)
     assert top.evidence["consumer"] == stuck["dead_consumer"] and top.evidence["pending"] == 3
     assert top.target == "sandbox"
+
+
+def held_for(writer: sync_redis.Redis, stream: str, idles_ms: list[int]) -> list[str]:
+    """A consumer ``c`` of group ``g`` holding one entry per idle time, in id order; the entries' ids."""
+    writer.delete(stream)
+    ids = [writer.xadd(stream, {"n": str(n)}).decode() for n in range(len(idles_ms))]
+    writer.xgroup_create(stream, "g", id="0")
+    writer.xreadgroup("g", "c", {stream: ">"})
+    for entry, idle in zip(ids, idles_ms, strict=True):
+        writer.xclaim(stream, "g", "c", 0, [entry], idle=idle, justid=True)
+    return ids
+
+
+def test_a_redelivered_old_id_does_not_hide_entries_idle_for_15_minutes(
+    sandbox: Sandbox, writer: sync_redis.Redis
+) -> None:
+    """A consumer's age is its longest-idle entry: its lowest id was just re-read, the others idle 15 min."""
+    ids = held_for(writer, "lab:aged", [2_000, 900_000, 600_000])
+    with bl.connect("sandbox") as lab:
+        consumer = row(lab.streams.consumers("lab:aged"), consumer="c")
+        summary = row(lab.streams.summary("lab:aged"), group="g")
+    assert consumer["oldest_pending_id"] == ids[0]  # the lowest id, idle 2 s
+    assert consumer["longest_idle_id"] == ids[1] and 900_000 <= consumer["max_pending_idle_ms"] < 960_000
+    assert consumer["max_pending_idle_ms"] <= summary["max_pending_idle_ms"] < 960_000  # the group's figure too
+
+
+def test_the_longest_idle_past_the_first_entries_is_paged_and_bounded(
+    sandbox: Sandbox, writer: sync_redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the first IDLE_PEEK entries, XPENDING IDLE pages find the idler ones, at most pending_scan_limit."""
+    monkeypatch.setattr(probes, "IDLE_PEEK", 2)
+    monkeypatch.setattr(probes, "PENDING_PAGE", 2)
+    minutes = [1, 2, 3, 4, 5, 15, 6]  # the idlest entry is the sixth: the first look sees only two
+    ids = held_for(writer, "lab:many", [m * 60_000 for m in minutes])
+    with bl.connect("sandbox") as lab:
+        full = row(lab.streams.consumers("lab:many"), consumer="c")
+    with bl.connect("sandbox", thresholds={"streams.pending_scan_limit": 4}) as lab:
+        lab.streams.consumers("lab:many")  # connecting costs a handshake of its own: count only the probe's
+        before = lab.counters.round_trips
+        bounded = row(lab.streams.consumers("lab:many"), consumer="c")
+        trips = lab.counters.round_trips - before
+    assert full["longest_idle_id"] == ids[5] and full["max_pending_idle_ms"] >= 15 * 60_000
+    # Bounded: two entries at first look, then one page of two idler ones (the 3rd and 4th), no further.
+    assert bounded["longest_idle_id"] == ids[3] and 4 * 60_000 <= bounded["max_pending_idle_ms"] < 5 * 60_000
+    assert trips == 4  # XINFO GROUPS, XINFO CONSUMERS, the first look (with PTTLs), one IDLE page
+
+
+def test_a_fresh_dead_worker_is_dead_before_dead_consumer_idle_s(sandbox: Sandbox) -> None:
+    """Key expired, heartbeat 3 min old by PostgreSQL's clock, entries idle 2.5 min: dead now, named first."""
+    facts = sandbox.load("fresh-dead-worker")
+    with bl.connect("sandbox") as lab:
+        assert facts["idle_ms"] < lab.thresholds.streams.dead_consumer_idle_s * 1000
+        consumers = lab.streams.consumers()
+        held = lab.streams.held_tasks(consumers)
+        findings = lab.streams.check(consumers=consumers, held=held)
+    assert set(held["consumer"]) == {facts["dead_consumer"]}
+    assert (held["worker_heartbeat_age_s"] >= facts["heartbeat_age_s"]).all()
+    assert (held["worker_heartbeat_age_s"] < facts["heartbeat_age_s"] + 120).all()
+    top = findings[0]
+    assert (top.check, top.severity) == ("streams.dead_consumer", Severity.CRITICAL)
+    assert top.evidence["consumer"] == facts["dead_consumer"] and top.evidence["worker_name"] == "worker-fresh"
+    assert top.evidence["pending"] == facts["pending"] == 2 and top.evidence["worker_key"] == "expired"
+    assert top.title.startswith(f"Dead consumer {facts['dead_consumer']} (worker-fresh) holds 2 pending entries")
+    assert "min_idle_ms=90000)" in top.remedy
+    assert top.evidence["tasks"].count("(queued)") == 2
 
 
 def test_healthy_world_raises_nothing_above_info(healthy: dict[str, Any]) -> None:

@@ -153,6 +153,20 @@ def test_each_scenario_ranks_its_planted_fault_first(
         assert top.evidence["id"] == facts["entry"]
 
 
+def test_a_fresh_dead_worker_is_named_first_on_bsnexus_compose_redis(sandbox: Sandbox, tmp_path: Path) -> None:
+    """Key expired, heartbeat 3 min old, entries idle 2.5 min (under dead_consumer_idle_s): the signals agree,
+    so triage names the dead worker first, above the compose file's allkeys-lru standing risk."""
+    facts = sandbox.load("fresh-dead-worker")
+    with bl.connect("sandbox") as lab:
+        result = triage.run(lab, window_s=1.0, every_s=0.25, runs_dir=tmp_path)
+    top = result.problems()[0]
+    assert (top.check, top.severity) == ("streams.dead_consumer", Severity.CRITICAL), top.title
+    assert top.evidence["consumer"] == facts["dead_consumer"] and facts["dead_consumer"] in top.title
+    assert top.evidence["longest_idle_s"] < 300 <= lab.thresholds.streams.dead_consumer_idle_s
+    assert top.evidence["worker_heartbeat_age_s"] > 150
+    assert any(f.check == "server.eviction_risk" for f in result.problems())  # there, but ranked below
+
+
 def test_an_orchestrator_traceback_is_evidence_on_the_result_stuck_on_pm0(
     sandbox: Sandbox, healthy: dict[str, Any], writer: Any, tmp_path: Path
 ) -> None:

@@ -51,8 +51,8 @@ def figures() -> Sequence[Callable[..., Any]]:
 # ones are named under the table and stay in the frame itself.
 COLUMNS = {
     "streams.summary": ["stream", "group", "length", "lag", "pending", "consumers", "max_pending_idle_ms"],
-    "streams.consumers": ["stream", "group", "consumer", "pending", "idle_ms", "oldest_pending_idle_ms",
-                          "oldest_pending_deliveries", "registered"],
+    "streams.consumers": ["stream", "group", "consumer", "pending", "idle_ms", "max_pending_idle_ms",
+                          "longest_idle_deliveries", "registered"],
     "streams.pending": ["stream", "group", "consumer", "id", "idle_ms", "deliveries"],
 }  # fmt: skip
 

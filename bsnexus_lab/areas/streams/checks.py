@@ -39,51 +39,61 @@ def _task_scope(task_ids: Any) -> set[str]:
 def dead_consumer(
     consumers: pd.DataFrame, thresholds: StreamThresholds, held: pd.DataFrame | None = None
 ) -> list[Finding]:
-    """A worker whose pending entries idle past the threshold and whose registry key is gone.
+    """A worker holding pending entries whose registry key is gone, judged as BSNexus judges liveness.
 
     BSNexus re-reads a consumer's pending entries only when that same worker polls again, and nothing claims
-    them otherwise, so these entries (and their tasks, stuck in ``queued``) wait forever. A missing key alone
-    is not death: under ``allkeys-lru`` a live worker's key can be evicted. So when PostgreSQL answers, a
-    critical finding also needs the worker row's heartbeat older than the registry TTL; a recent heartbeat
-    makes it a warning that the key is missing. Consumers without a registry key by design (the orchestrator's,
-    ``pm-0`` and ``architect-0`` by default) are judged by :func:`stuck_on_live_consumer` instead.
+    them otherwise, so these entries (and their tasks, stuck in ``queued``) wait forever. When PostgreSQL gives
+    the worker row's heartbeat (``worker_heartbeat_age_s`` of the held frame, PostgreSQL's clock):
+
+    - older than ``registry_ttl_s`` + ``heartbeat_write_interval_s`` (150 s): dead now, critical, however
+      briefly its entries have idled (the signals agree: the key expired and the row stopped being written);
+    - younger than ``registry_ttl_s``: the key was evicted or deleted, not expired (under ``allkeys-lru`` a
+      live worker's can be): a warning that the key is missing;
+    - in between: nothing yet, since a live worker's row can be that old; within a minute it is decided.
+
+    Without a heartbeat (no database, PostgreSQL not answering, no worker row) the consumer is dead once its
+    longest-idle entry passed ``dead_consumer_idle_s``. Consumers without a registry key by design (the
+    orchestrator's, ``pm-0`` and ``architect-0`` by default) are judged by :func:`stuck_on_live_consumer`.
     """
-    idle_ms = thresholds.dead_consumer_idle_s * 1000
-    candidates = consumers[
-        (consumers["pending"] > 0)
-        & (consumers["oldest_pending_idle_ms"] >= idle_ms)
-        & consumers["registered"].eq(False).fillna(False)
-    ]
+    gone = consumers[(consumers["pending"] > 0) & consumers["registered"].eq(False).fillna(False)]
     findings = []
-    for row in candidates.sort_values(["pending", "oldest_pending_idle_ms"], ascending=False).itertuples():
-        mine = held[held["consumer"] == row.consumer] if held is not None else None
-        heartbeat_age = _heartbeat_age(mine)
-        evicted = heartbeat_age is not None and heartbeat_age < thresholds.registry_ttl_s
+    for row in gone.sort_values(["pending", "max_pending_idle_ms"], ascending=False).itertuples():
+        idle_s = row.max_pending_idle_ms / 1000 if pd.notna(row.max_pending_idle_ms) else 0.0
+        age = _heartbeat_age(held, row.consumer)
+        verdict = _verdict(age, idle_s, thresholds)
+        if verdict is None:
+            continue
+        mine = _held_by(held, row)
+        evicted = verdict == "evicted"
         name = _worker_name(mine)
         who = f"{row.consumer} ({name})" if name else row.consumer
+        held_entries = plural(int(row.pending), "pending entry", "pending entries")
         evidence: dict[str, Any] = {
             "stream": row.stream,
             "group": row.group,
             "consumer": row.consumer,
-            "worker_name": name,
+            **({"worker_name": name} if name else {}),
             "pending": int(row.pending),
             "oldest_pending_id": row.oldest_pending_id,
-            "oldest_pending_idle_s": round(row.oldest_pending_idle_ms / 1000, 1),
-            "worker_key": "missing (evicted?)" if evicted else "expired",
+            "longest_idle_id": row.longest_idle_id,
+            "longest_idle_s": round(idle_s, 1),
+            "worker_key": "missing (evicted?)" if evicted else "expired" if age is not None else "gone",
+            **({} if age is None else {"worker_heartbeat_age_s": round(age, 1)}),
+            "why": _why(verdict, age, idle_s, thresholds, held),
         }
-        if not name:
-            del evidence["worker_name"]
         if mine is not None:
-            evidence |= _postgres_evidence(mine, thresholds, heartbeat_age)
+            evidence |= _postgres_evidence(mine, age)
+        # Never more than the longest idle: a plan that skips every entry would be a remedy that cannot work.
+        basis_s = thresholds.dead_consumer_idle_s if age is None else thresholds.registry_ttl_s
+        min_idle_ms = int(min(basis_s, idle_s) * 1000)
         claim = (
             f"lab.streams.claim_dead({row.stream!r}, {row.group!r}, {row.consumer!r}, <live-worker-id>, "
-            f"min_idle_ms={int(idle_ms)})"
+            f"min_idle_ms={min_idle_ms})"
         )
         if evicted:
             title = (
-                f"Worker {who} holds {plural(int(row.pending), 'pending entry', 'pending entries')} on "
-                f"{row.stream}/{row.group} and its registry key is missing (evicted?), but it heartbeated "
-                f"{duration(heartbeat_age)} ago"
+                f"Worker {who} holds {held_entries} on {row.stream}/{row.group} and its registry key is missing "
+                f"(evicted?), but it heartbeated {duration(age)} ago"
             )
             remedy = (
                 "The worker looks alive: a missing key under allkeys-lru is an eviction, and the backend will "
@@ -91,15 +101,23 @@ def dead_consumer(
                 f"safe); claim its entries only if it stops heartbeating ({claim} shows the plan)."
             )
         else:
-            title = (
-                f"Dead consumer {who} holds {plural(int(row.pending), 'pending entry', 'pending entries')} on "
-                f"{row.stream}/{row.group}"
+            signals = (
+                f"its key expired and its last heartbeat is {duration(age)} old"
+                if age is not None
+                else f"its key is gone and its entries have idled {duration(idle_s)}"
+            )
+            title = f"Dead consumer {who} holds {held_entries} on {row.stream}/{row.group}: {signals}"
+            since = (
+                "the registry TTL, after which BSNexus itself lists the worker offline"
+                if age is not None
+                else "dead_consumer_idle_s"
             )
             remedy = (
-                f"Move its entries to a live worker: {claim} shows the plan, then run it with dry_run=False on a Lab "
-                "opened with allow_writes=True (XCLAIM of exactly this consumer's ids). BSNexus workers only "
-                "re-read their own pending entries, so they stay stuck until claimed or until this worker "
-                "re-registers with the same id."
+                "BSNexus claims nothing itself (no XAUTOCLAIM or XCLAIM anywhere) and only this consumer name "
+                "re-reads these entries, so they wait until claimed or until this worker re-registers with the "
+                f"same id. Move them to a live worker: {claim} shows the plan, an XCLAIM of exactly this "
+                f"consumer's ids idle at least min_idle_ms ({since}); run it with dry_run=False on a Lab opened "
+                "with allow_writes=True. The live worker re-reads them at its next poll."
             )
         findings.append(
             Finding(
@@ -118,13 +136,44 @@ def dead_consumer(
     return findings
 
 
-def _heartbeat_age(held: pd.DataFrame | None) -> float | None:
-    if held is None or "worker_last_heartbeat" not in held:
+def _verdict(age: float | None, idle_s: float, thresholds: StreamThresholds) -> str | None:
+    """For a consumer without a key: dead, "evicted" (its heartbeat is recent) or None (not decided yet)."""
+    if age is None:
+        return "dead" if idle_s >= thresholds.dead_consumer_idle_s else None
+    if age > thresholds.registry_ttl_s + thresholds.heartbeat_write_interval_s:
+        return "dead"
+    return "evicted" if age < thresholds.registry_ttl_s else None
+
+
+def _why(verdict: str, age: float | None, idle_s: float, thresholds: StreamThresholds, held: Any) -> str:
+    ttl, interval = thresholds.registry_ttl_s, thresholds.heartbeat_write_interval_s
+    if verdict == "evicted":
+        return f"last heartbeat {duration(age)} ago, within the registry TTL ({duration(ttl)}): the key did not expire"
+    if age is not None:
+        return (
+            f"key expired and last heartbeat {duration(age)} ago, over the registry TTL ({duration(ttl)}) plus "
+            f"the heartbeat write interval ({duration(interval)})"
+        )
+    unknown = "no PostgreSQL evidence collected" if held is None else held.attrs.get("unavailable")
+    return (
+        f"key gone and entries idle {duration(idle_s)}, over dead_consumer_idle_s "
+        f"({duration(thresholds.dead_consumer_idle_s)}); no heartbeat to go by: "
+        f"{unknown or 'no workers row with a last_heartbeat for this consumer'}"
+    )
+
+
+def _held_by(held: pd.DataFrame | None, row: Any) -> pd.DataFrame | None:
+    if held is None:
         return None
-    beats = held["worker_last_heartbeat"].dropna()
-    if beats.empty:
+    return held[(held["stream"] == row.stream) & (held["group"] == row.group) & (held["consumer"] == row.consumer)]
+
+
+def _heartbeat_age(held: pd.DataFrame | None, consumer: str) -> float | None:
+    """The worker row's heartbeat age in seconds, as PostgreSQL measured it; None when it could not say."""
+    if held is None or "worker_heartbeat_age_s" not in held:
         return None
-    return (pd.Timestamp.now(tz="UTC") - pd.Timestamp(beats.iloc[0])).total_seconds()
+    ages = held.loc[held["consumer"] == consumer, "worker_heartbeat_age_s"].dropna()
+    return float(ages.iloc[0]) if not ages.empty else None
 
 
 def _worker_name(held: pd.DataFrame | None) -> str | None:
@@ -134,13 +183,12 @@ def _worker_name(held: pd.DataFrame | None) -> str | None:
     return str(names.iloc[0]) if not names.empty else None
 
 
-def _postgres_evidence(held: pd.DataFrame, thresholds: StreamThresholds, age: float | None) -> dict[str, Any]:
+def _postgres_evidence(held: pd.DataFrame, age: float | None) -> dict[str, Any]:
     if held.empty or held["task_status"].isna().all():
         return {}
     evidence: dict[str, Any] = {}
     if age is not None:
-        stale = "stale" if age > thresholds.stale_heartbeat_s else "recent"
-        evidence["worker_row"] = f"{held['worker_status'].iloc[0]}, last heartbeat {age:.0f} s ago ({stale})"
+        evidence["worker_row"] = f"{held['worker_status'].iloc[0]}, last heartbeat {duration(age)} ago"
     evidence["tasks"] = ", ".join(
         f"{t.task_title} ({t.task_status})" for t in held.dropna(subset=["task_status"]).itertuples()
     )

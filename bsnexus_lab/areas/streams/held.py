@@ -3,8 +3,9 @@ they block.
 
 A pending entry carries its ``task_id``; joining it to ``tasks``, ``projects`` and ``workers`` shows the
 damage: tasks stuck in ``queued``, projects whose queueing waits for them, a worker row whose heartbeat
-stopped. When PostgreSQL is not configured or cannot answer, the Redis half still comes back and the frame
-says why the rest is missing (``frame.attrs["unavailable"]``), so the check can say so instead of going quiet.
+stopped (``worker_heartbeat_age_s``: its age by PostgreSQL's clock, not the lab's). When PostgreSQL is not
+configured or cannot answer, the Redis half still comes back and the frame says why the rest is missing
+(``frame.attrs["unavailable"]``), so the check can say so instead of going quiet.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ HELD_COLUMNS = [
     "worker_name",
     "worker_status",
     "worker_last_heartbeat",
+    "worker_heartbeat_age_s",
 ]
 
 TASKS_SQL = """
@@ -47,7 +49,8 @@ WHERE t.id = ANY(CAST(:ids AS uuid[]))
 """
 WORKERS_SQL = """
 SELECT id::text AS consumer, name AS worker_name, status::text AS worker_status,
-       last_heartbeat AS worker_last_heartbeat
+       last_heartbeat AS worker_last_heartbeat,
+       extract(epoch FROM now() - last_heartbeat)::float8 AS worker_heartbeat_age_s
 FROM workers WHERE id = ANY(CAST(:ids AS uuid[]))
 """
 

@@ -1,8 +1,9 @@
 """Redis Streams probes: what the streams, groups and consumers look like right now.
 
 Cost is bounded and independent of stream length: a fixed number of pipelined round trips (three for a
-summary, four when lag must be counted), each carrying O(streams x groups x consumers) commands.
-Never KEYS, never an unbounded XRANGE.
+summary, four when lag must be counted), each carrying O(streams x groups x consumers) commands, plus pages
+of ``XPENDING ... IDLE`` only for a consumer holding more than ``IDLE_PEEK`` entries (at most
+``pending_scan_limit`` of them). Never KEYS, never an unbounded XRANGE or XPENDING.
 
 Replies are read raw (RESP2 lists or RESP3 maps, whichever the server speaks) so that Redis 6.2 and 7.x go
 through one parser.
@@ -28,6 +29,8 @@ from bsnexus_lab.resp import as_dict, decode, entry_id, text
 # Redis 6.2 reports no lag; the lab counts entries after last-delivered with one XRANGE of at most this
 # many entries (BSNexus trims task streams to ~1000) and estimates beyond it.
 LAG_SCAN_LIMIT = 1000
+# A consumer's first pending entries, read in one go: a BSNexus worker holds a handful (it re-reads up to 5).
+IDLE_PEEK = 100
 
 SUMMARY_COLUMNS = [
     "stream",
@@ -59,8 +62,9 @@ CONSUMER_COLUMNS = [
     "idle_ms",
     "inactive_ms",
     "oldest_pending_id",
-    "oldest_pending_idle_ms",
-    "oldest_pending_deliveries",
+    "max_pending_idle_ms",
+    "longest_idle_id",
+    "longest_idle_deliveries",
     "registered",
     "registry_ttl_s",
 ]
@@ -222,7 +226,7 @@ async def summary(ctx: Context, streams: str | Iterable[str] | None = None) -> p
                 c for c in held if (c["stream"], c["group"]) == (stream.name, row["group"]) and c["oldest_pending_id"]
             ]
             row["oldest_pending_id"] = min((c["oldest_pending_id"] for c in firsts), key=entry_id, default=None)
-            row["max_pending_idle_ms"] = max((c["oldest_pending_idle_ms"] for c in firsts), default=None)
+            row["max_pending_idle_ms"] = max((c["max_pending_idle_ms"] for c in firsts), default=None)
             if row["oldest_waiting_id"]:
                 row["oldest_wait_ms"] = max(0, now_ms - entry_id(row["oldest_waiting_id"])[0])
             rows.append(row)
@@ -306,10 +310,11 @@ async def consumers(ctx: Context, streams: str | Iterable[str] | None = None, gr
 
 
 async def _consumer_rows(ctx: Context, groups: list[tuple[str, str]]) -> list[dict[str, Any]]:
-    """Two round trips: XINFO CONSUMERS per group; then each consumer's oldest pending entry and registry key.
+    """Two round trips: XINFO CONSUMERS per group; then each consumer's first pending entries and registry key
+    (more only for a consumer holding more than :data:`IDLE_PEEK` entries, see :func:`_longest_idle`).
 
-    A consumer's oldest pending entry is the one it has held longest (entries are delivered in id order and a
-    redelivery moves nothing ahead of it), so its idle time says how long that consumer has been stuck.
+    A consumer's age is its longest-idle pending entry, not its lowest id: a redelivery (a re-read, a claim)
+    resets an old id's idle time while entries after it keep ageing.
     """
     if not groups:
         return []
@@ -332,16 +337,18 @@ async def _consumer_rows(ctx: Context, groups: list[tuple[str, str]]) -> list[di
     with ctx.redis_errors():
         pipe = redis.pipeline(transaction=False)
         for stream_name, group_name, c in holding:
-            pipe.execute_command("XPENDING", stream_name, group_name, "-", "+", 1, c["name"])
+            pipe.execute_command("XPENDING", stream_name, group_name, "-", "+", IDLE_PEEK, c["name"])
         for name in workers:
             pipe.pttl(ctx.target.worker_key.format(consumer=name))
         replies = await pipe.execute() if holding or workers else []
     firsts = {(s, g, text(c["name"])): reply for (s, g, c), reply in zip(holding, replies, strict=False)}
+    longest = await _longest_idle(ctx, holding, firsts)
     ttls = dict(zip(workers, replies[len(holding) :], strict=True))
     rows = []
     for stream_name, group_name, c in members:
         name = text(c["name"])
         first = (firsts.get((stream_name, group_name, name)) or [None])[0]
+        idlest = longest.get((stream_name, group_name, name))
         ttl_ms = ttls.get(name)
         rows.append(
             {
@@ -352,13 +359,52 @@ async def _consumer_rows(ctx: Context, groups: list[tuple[str, str]]) -> list[di
                 "idle_ms": int(c.get("idle", 0)),
                 "inactive_ms": c.get("inactive"),
                 "oldest_pending_id": text(first[0]) if first else None,
-                "oldest_pending_idle_ms": int(first[2]) if first else None,
-                "oldest_pending_deliveries": int(first[3]) if first else None,
+                "max_pending_idle_ms": int(idlest[2]) if idlest else None,
+                "longest_idle_id": text(idlest[0]) if idlest else None,
+                "longest_idle_deliveries": int(idlest[3]) if idlest else None,
                 "registered": None if ttl_ms is None else ttl_ms != -2,
                 "registry_ttl_s": ttl_ms / 1000 if ttl_ms is not None and ttl_ms >= 0 else None,
             }
         )
     return rows
+
+
+async def _longest_idle(
+    ctx: Context, holding: list[tuple[str, str, dict[str, Any]]], firsts: dict[tuple[str, str, str], Any]
+) -> dict[tuple[str, str, str], Any]:
+    """Each consumer's longest-idle pending entry (an XPENDING row: id, consumer, idle, deliveries).
+
+    Past the first :data:`IDLE_PEEK` entries, ``XPENDING ... IDLE n`` (Redis 6.2+) pages through the rest for
+    entries idler than the longest seen so far, all consumers' pages in one pipelined round trip, at most
+    ``pending_scan_limit`` entries per consumer.
+    """
+    longest = {key: max(reply, key=lambda e: int(e[2])) for key, reply in firsts.items() if reply}
+    start = {  # where each consumer holding more than it showed goes on from
+        (s, g, text(c["name"])): "(" + text(reply[-1][0])
+        for s, g, c in holding
+        if (reply := firsts.get((s, g, text(c["name"])))) and len(reply) < int(c["pending"])
+    }
+    scanned = dict.fromkeys(start, IDLE_PEEK)
+    limit = ctx.thresholds.pending_scan_limit
+    redis = ctx.redis()
+    while scanning := [key for key in start if scanned[key] < limit]:
+        with ctx.redis_errors():
+            pipe = redis.pipeline(transaction=False)
+            for key in scanning:
+                stream_name, group_name, name = key
+                count = min(PENDING_PAGE, limit - scanned[key])
+                minimum = int(longest[key][2]) + 1
+                pipe.execute_command("XPENDING", stream_name, group_name, "IDLE", minimum, start[key], "+", count, name)
+            pages = await pipe.execute()
+        for key, page in zip(scanning, pages, strict=True):
+            count = min(PENDING_PAGE, limit - scanned[key])
+            if page:
+                longest[key] = max([longest[key], *page], key=lambda e: int(e[2]))
+                start[key] = "(" + text(page[-1][0])
+            scanned[key] += len(page)
+            if len(page) < count:
+                del start[key]
+    return longest
 
 
 PENDING_PAGE = 10_000
@@ -535,7 +581,7 @@ async def tick(ctx: Context, names: Sequence[str], count: Collection[str] = ()) 
 _COUNT_COLUMNS = (
     *("lag", "lag_reported", "pending", "consumers", "length", "entries_read", "entries_added", "idle_ms"),
     "deliveries",
-    *("oldest_pending_idle_ms", "max_pending_idle_ms", "oldest_pending_deliveries", "inactive_ms", "oldest_wait_ms"),
+    *("max_pending_idle_ms", "longest_idle_deliveries", "inactive_ms", "oldest_wait_ms"),
 )
 
 

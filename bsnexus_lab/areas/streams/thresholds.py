@@ -11,14 +11,10 @@ from bsnexus_lab.thresholds import threshold
 class StreamThresholds:
     dead_consumer_idle_s: float = threshold(
         300.0,
-        "A worker heartbeats every 30 s and its registry key lives 90 s; BSNexus re-reads a consumer's own pending "
-        "entries at every poll. Entries idle 5 minutes whose consumer has no registry key belong to a worker "
-        "that is not coming back.",
-    )
-    stale_heartbeat_s: float = threshold(
-        120.0,
-        "The workers row is written at most once a minute (worker:db_heartbeat throttles it): two missed writes "
-        "mean the worker stopped heartbeating.",
+        "Judges a consumer without a registry key only when PostgreSQL cannot give its heartbeat (and is "
+        "claim_dead's default min_idle_ms): a worker heartbeats every 30 s, its key lives 90 s, and BSNexus "
+        "re-reads a consumer's own pending entries at every poll. Entries idle 5 minutes whose consumer has no "
+        "registry key belong to a worker that is not coming back.",
     )
     poison_deliveries: int = threshold(
         5,
@@ -27,8 +23,14 @@ class StreamThresholds:
     )
     registry_ttl_s: float = threshold(
         90.0,
-        "A worker's registry key lives 90 s after its last heartbeat: a worker whose key expired has not "
-        "heartbeated for that long, so its workers.last_heartbeat must be at least this old before it is dead.",
+        "A worker's worker:{id} key lives 90 s after its last heartbeat: once it expired BSNexus lists the worker "
+        "offline. A key gone while workers.last_heartbeat is younger than this was evicted or deleted, not expired.",
+    )
+    heartbeat_write_interval_s: float = threshold(
+        60.0,
+        "workers.last_heartbeat is written at most once a minute (worker:db_heartbeat throttles it), so a live "
+        "worker's can lag its real heartbeat by 60 s: a key gone and a heartbeat older than the registry TTL plus "
+        "this (150 s, PostgreSQL's clock) is a worker dead now, whatever its entries' idle time.",
     )
     stuck_result_idle_s: float = threshold(
         300.0,
@@ -64,5 +66,7 @@ class StreamThresholds:
         200, "At most this many message bodies are read for the checks that look inside (poison, QA routing)."
     )
     pending_scan_limit: int = threshold(
-        100_000, "How many pending entries a runbook scans per group (XPENDING pages of 10,000): bounded cost."
+        100_000,
+        "How many pending entries a runbook scans per group, and per consumer when looking for its longest-idle "
+        "entry (XPENDING pages of 10,000): bounded cost.",
     )

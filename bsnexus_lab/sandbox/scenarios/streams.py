@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Any
 
 from bsnexus_lab.resp import entry_id
 from bsnexus_lab.sandbox.scenarios import scenario
 from bsnexus_lab.sandbox.world import PM_CONSUMER, World, build_healthy
+
+# BSNexus's compose file: redis-server --maxmemory 512mb --maxmemory-policy allkeys-lru (World.reset restores ours).
+COMPOSE_REDIS = {"maxmemory": "512mb", "maxmemory-policy": "allkeys-lru"}
 
 WORK_EVERY_S = 45.0  # a task finishes somewhere every 45 s: minutes per task with three workers
 
@@ -54,6 +58,38 @@ async def stuck_consumer(world: World) -> dict[str, Any]:
         "idle_ms": idle_ms,
         "task_ids": [t.id for t in held],
         "stalled_projects": [t.project_id for t in tasks],
+    }
+
+
+@scenario("fresh-dead-worker")
+async def fresh_dead_worker(world: World) -> dict[str, Any]:
+    """A worker died three minutes ago, on Redis run with BSNexus's compose settings (allkeys-lru, 512 MB).
+
+    Its ``worker:{id}`` key has expired (BSNexus lists it offline) and its row's heartbeat is 3 minutes old by
+    PostgreSQL's clock; the two tasks it read idle 2.5 minutes, under ``dead_consumer_idle_s``. The signals
+    agree, so it is dead now: the idle time need not be waited out.
+    """
+    facts = await build_healthy(world)
+    for name, value in COMPOSE_REDIS.items():
+        await world.redis.config_set(name, value)
+    dead = await world.add_worker("worker-fresh", alive=False)
+    tasks = [await world.fresh_task(name) for name in ("Data Pipeline", "Auth Service")]
+    for task in tasks:
+        await world.queue(task)
+    idle_ms = 150_000
+    held = await world.deliver("tasks:queue", "workers", dead, len(tasks), idle_ms=idle_ms)
+    await world.db.execute(
+        "UPDATE workers SET last_heartbeat = now() - interval '3 minutes' WHERE id = $1", uuid.UUID(dead)
+    )
+    return facts | {
+        "stream": "tasks:queue",
+        "group": "workers",
+        "dead_consumer": dead,
+        "dead_name": "worker-fresh",
+        "pending": len(held),
+        "idle_ms": idle_ms,
+        "heartbeat_age_s": 180,
+        "task_ids": [t.id for t in held],
     }
 
 
