@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bsnexus_lab.areas.streams.thresholds import StreamThresholds
 from bsnexus_lab.thresholds import threshold
 
 
@@ -22,10 +23,9 @@ class ServerThresholds:
         "standing risk (a warning), not an incident.",
     )
     registry_key_ttl_s: float = threshold(
-        90.0,
-        "BSNexus's worker:{id} key lives 90 s after the heartbeat that renewed it, and workers.last_heartbeat is "
-        "written at one of those heartbeats: a key gone while the row's heartbeat is younger than this did not "
-        "expire, it was evicted (or deleted).",
+        StreamThresholds.registry_ttl_s,
+        "The streams area's registry_ttl_s (worker:{id} lives 90 s after its last heartbeat): a key gone while "
+        "workers.last_heartbeat is younger than this did not expire, it was evicted (or deleted).",
     )
     clients_warning_ratio: float = threshold(
         0.8, "At 80 % of maxclients a restart storm of workers and backend pools gets connections refused."

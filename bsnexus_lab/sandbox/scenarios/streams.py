@@ -10,9 +10,6 @@ from bsnexus_lab.resp import entry_id
 from bsnexus_lab.sandbox.scenarios import scenario
 from bsnexus_lab.sandbox.world import PM_CONSUMER, World, build_healthy
 
-# BSNexus's compose file: redis-server --maxmemory 512mb --maxmemory-policy allkeys-lru (World.reset restores ours).
-COMPOSE_REDIS = {"maxmemory": "512mb", "maxmemory-policy": "allkeys-lru"}
-
 WORK_EVERY_S = 45.0  # a task finishes somewhere every 45 s: minutes per task with three workers
 
 
@@ -69,9 +66,7 @@ async def fresh_dead_worker(world: World) -> dict[str, Any]:
     PostgreSQL's clock; the two tasks it read idle 2.5 minutes, under ``dead_consumer_idle_s``. The signals
     agree, so it is dead now: the idle time need not be waited out.
     """
-    facts = await build_healthy(world)
-    for name, value in COMPOSE_REDIS.items():
-        await world.redis.config_set(name, value)
+    facts = await build_healthy(world)  # the sandbox Redis runs with COMPOSE_REDIS, restored by World.reset
     dead = await world.add_worker("worker-fresh", alive=False)
     tasks = [await world.fresh_task(name) for name in ("Data Pipeline", "Auth Service")]
     for task in tasks:
