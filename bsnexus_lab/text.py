@@ -44,7 +44,7 @@ def duration(seconds: float | None, *, precise: bool = False) -> str:
     sign = "-" if seconds < 0 else ""
     if 0 < s < 1:
         return f"{sign}{s * 1000:.1f} ms" if s < 0.01 else f"{sign}{s * 1000:.0f} ms"
-    if s < 90:
+    if s <= 90:
         return f"{sign}{s:.0f} s"
     if s < 90 * 60:
         minutes, rest = divmod(round(s), 60)

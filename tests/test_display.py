@@ -21,7 +21,8 @@ DEAD = "8ec4002d-1111-4222-8333-444455556666"
 @pytest.mark.parametrize(
     ("seconds", "shown"),
     [(0, "0 s"), (0.0008, "0.8 ms"), (0.34, "340 ms"), (3.0, "3 s"), (4.25, "4 s"), (9.97, "10 s"), (42, "42 s"),
-     (75, "75 s"), (90, "2 min"), (900, "15 min"), (3600, "60 min"), (5400, "1 h 30 min"), (7500, "2 h 5 min"),
+     (75, "75 s"), (90, "90 s"), (91, "2 min"),
+     (900, "15 min"), (3600, "60 min"), (5400, "1 h 30 min"), (7500, "2 h 5 min"),
      (2 * 86400 + 4 * 3600, "2 d 4 h"), (-5, "-5 s"), (None, display.MISSING), (float("nan"), display.MISSING)],
 )  # fmt: skip
 def test_durations_read_as_time(seconds: float | None, shown: str) -> None:

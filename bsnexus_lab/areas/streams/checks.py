@@ -146,14 +146,13 @@ def _verdict(age: float | None, idle_s: float, thresholds: StreamThresholds) -> 
 
 
 def _why(verdict: str, age: float | None, idle_s: float, thresholds: StreamThresholds, held: Any) -> str:
-    ttl, interval = thresholds.registry_ttl_s, thresholds.heartbeat_write_interval_s
+    ttl = duration(thresholds.registry_ttl_s, precise=True)
+    interval = duration(thresholds.heartbeat_write_interval_s, precise=True)
+    last = f"last heartbeat {duration(age)} ago"
     if verdict == "evicted":
-        return f"last heartbeat {duration(age)} ago, within the registry TTL ({duration(ttl)}): the key did not expire"
+        return f"{last}, within the registry TTL ({ttl}): the key did not expire"
     if age is not None:
-        return (
-            f"key expired and last heartbeat {duration(age)} ago, over the registry TTL ({duration(ttl)}) plus "
-            f"the heartbeat write interval ({duration(interval)})"
-        )
+        return f"key expired and {last}, over the registry TTL ({ttl}) plus the heartbeat write interval ({interval})"
     unknown = "no PostgreSQL evidence collected" if held is None else held.attrs.get("unavailable")
     return (
         f"key gone and entries idle {duration(idle_s)}, over dead_consumer_idle_s "
