@@ -4,7 +4,6 @@ settings gives nothing above warning in any runbook."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from bsnexus_lab.areas.db import checks as db_checks
 from bsnexus_lab.areas.db.thresholds import DbThresholds
 from bsnexus_lab.areas.server.probes import info_row
 from bsnexus_lab.errors import EXIT_FINDINGS, EXIT_OK
-from bsnexus_lab.findings import Finding, Kind, Severity, Unavailable, flatten
+from bsnexus_lab.findings import Finding, Kind, Severity, Unavailable, document, flatten
 from bsnexus_lab.sandbox import Sandbox
 from bsnexus_lab.sandbox.servers import COMPOSE_REDIS
 from tests.conftest import _sources
@@ -175,7 +174,7 @@ def test_a_busy_healthy_world_gives_nothing_above_warning(
 ) -> None:
     result = runner.run(runbook, target="sandbox", params=QUICK[runbook], output_root=tmp_path)
     assert result.exit_code in (EXIT_OK, EXIT_FINDINGS), result.error
-    saved = [Finding.from_dict(f) for f in json.loads((result.run_dir / "findings.json").read_text())]
+    saved = document.load(result.run_dir / "findings.json")
     above = [f"{f.severity} {f.check}: {f.title}" for f in flatten(saved) if f.severity is Severity.CRITICAL]
     assert above == []
     if runbook in ("redis_health", "triage"):  # the compose settings are in effect, and read as a standing risk
