@@ -43,13 +43,18 @@ def info(used_ratio: float, evicted: int = 0) -> pd.DataFrame:
 
 def risk(**frames: pd.DataFrame) -> Finding:
     """The eviction-risk finding from frames named ``area__probe`` (``keys__by_type`` -> ``keys.by_type``)."""
+    finding = judged(**frames)
+    assert finding.kind is Kind.CONFIG
+    return finding
+
+
+def judged(**frames: Any) -> Finding:
     found = checks.run(
         {name.replace("__", "."): frame for name, frame in frames.items()},
         thresholds=default_thresholds(),
         area="server",
     )
     [finding] = [f for f in flatten(found) if f.check == "server.eviction_risk"]
-    assert finding.kind is Kind.CONFIG
     return finding
 
 
@@ -186,16 +191,6 @@ def test_an_optional_input_that_could_not_be_gathered_leaves_the_risk_judged() -
     unavailable = Unavailable("PostgreSQL did not answer", dependency="postgresql")
     finding = risk(server__info=info(0.003), keys__by_type=STREAMS, db__workers=unavailable)
     assert (finding.kind, finding.severity) == (Kind.CONFIG, Severity.WARNING)
-    unchecked = risk_not_checked(server__info=Unavailable("Redis refused INFO"), keys__by_type=STREAMS)
+    unchecked = judged(server__info=Unavailable("Redis refused INFO"), keys__by_type=STREAMS)
+    assert unchecked.kind is Kind.NOT_CHECKED
     assert unchecked.title == "Redis may evict BSNexus's queues or registry: not checked: Redis refused INFO"
-
-
-def risk_not_checked(**frames: Any) -> Finding:
-    found = checks.run(
-        {name.replace("__", "."): frame for name, frame in frames.items()},
-        thresholds=default_thresholds(),
-        area="server",
-    )
-    [finding] = [f for f in flatten(found) if f.check == "server.eviction_risk"]
-    assert finding.kind is Kind.NOT_CHECKED
-    return finding
