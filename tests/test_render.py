@@ -30,7 +30,7 @@ def world() -> list[Finding]:
                 "streams.lag_status",
                 Severity.INFO,
                 "tasks:queue/workers is SATURATED",
-                evidence={"span_s": 3.0, "first_lag": None},
+                evidence={"span_s": 3.0, "first_lag": None, "exposure": []},
                 remedy="Add workers.",
                 kind=Kind.CAUSE,
                 subject=("tasks:queue", "workers"),
@@ -126,6 +126,7 @@ def test_html_shows_the_same_screen() -> None:
     first = shown[body : shown.index("</tr>", body)]
     assert "<b>CRITICAL</b><br><small>(own: info)</small>" in first and "SATURATED" in first
     assert "oldest idle: 2 min 30 s" in shown and "used memory: 1.7 MiB" in shown and "None" not in shown
+    assert "exposure" not in shown  # an empty list says nothing
 
 
 def test_without_summary_every_finding_is_a_row() -> None:

@@ -115,10 +115,10 @@ def found_nothing(count: int) -> str:
 
 
 def evidence(finding: Finding) -> list[tuple[str, str]]:
-    """The evidence as people read it: values in units, nothing for None, long values cut."""
+    """The evidence as people read it: values in units, nothing for None or an empty value, long values cut."""
     out = []
     for key, value in finding.evidence.items():
-        if value is None or (isinstance(value, str) and not value):
+        if value is None or (isinstance(value, str | list | tuple | dict) and not value):
             continue
         shown = in_units(str(key), value, precise=True) or (number(value) if isinstance(value, float) else str(value))
         out.append((label(str(key)), shown if len(shown) <= MAX_VALUE else shown[: MAX_VALUE - 1] + "…"))
