@@ -11,7 +11,7 @@ from bsnexus_lab.errors import (
     TargetUnreachable,
     WrongType,
 )
-from bsnexus_lab.findings import Finding, Kind, Severity, emit
+from bsnexus_lab.findings import Finding, Kind, Severity, Unavailable, emit
 from bsnexus_lab.lab import Lab, connect
 
 __version__ = "0.2.0"
@@ -29,6 +29,7 @@ __all__ = [
     "Severity",
     "Target",
     "TargetUnreachable",
+    "Unavailable",
     "WrongType",
     "__version__",
     "connect",

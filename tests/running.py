@@ -6,10 +6,13 @@ that run a small runbook of their own (``write_runbook``).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -91,3 +94,28 @@ def found(result: runner.RunResult, check: str) -> list[dict[str, Any]]:
 
 def lost(result: runner.RunResult) -> list[dict[str, Any]]:
     return found(result, "deps.lost_during_run")
+
+
+@contextlib.contextmanager
+def ptrace_held(pid: int) -> Iterator[None]:
+    """Another tracer holds ``pid`` (PTRACE_SEIZE leaves it running): the kernel refuses py-spy and debuggers, as
+    Yama or a container without SYS_PTRACE would. The process is released when the block ends."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import ctypes, sys, time\n"
+            "libc = ctypes.CDLL(None, use_errno=True)\n"
+            f"assert libc.ptrace(0x4206, {pid}, 0, 0) == 0, ctypes.get_errno()\n"
+            "print('held', flush=True)\n"
+            "time.sleep(120)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()

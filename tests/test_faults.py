@@ -25,9 +25,10 @@ import pytest
 import redis as sync_redis
 
 from bsnexus_lab import history, runner
-from bsnexus_lab.errors import EXIT_FINDINGS
+from bsnexus_lab.errors import EXIT_FINDINGS, EXIT_OK
+from bsnexus_lab.findings import Kind, document, flatten
 from bsnexus_lab.sandbox import Sandbox, servers
-from tests.running import found, run_and_kill
+from tests.running import found, ptrace_held, run_and_kill
 
 pytestmark = pytest.mark.usefixtures("one_source")
 
@@ -253,3 +254,17 @@ def test_profiled_process_exits_mid_capture(
             "info",
             f"Memory leaks not judged: pid {pid} exited before memray wrote its capture",
         )
+
+
+def test_py_spy_refused_is_not_checked_with_how_to_allow_it(service: Sandbox, tmp_path: Path) -> None:
+    """ptrace refused (Yama, a container without SYS_PTRACE): the CPU checks could not look, so they say so."""
+    pid = service._state()["service"]["pid"]
+    with ptrace_held(pid):
+        result = runner.run("cpu_profile", target="sandbox", params={"duration_s": "1"}, output_root=tmp_path)
+    assert (result.error, result.exit_code) == (None, EXIT_OK)  # not checked fails a run only when asked
+    saved = {f.check: f for f in flatten(document.load(result.run_dir / "findings.json"))}
+    for check in ("profile.cpu_hotspot", "profile.loop_stall", "profile.process_exited"):
+        assert saved[check].kind is Kind.NOT_CHECKED, saved[check]
+        assert f"not checked: cannot trace pid {pid}" in saved[check].title
+        assert "SYS_PTRACE" in saved[check].remedy
+    assert "none found" not in " ".join(f.title for f in saved.values() if f.check.startswith("profile."))

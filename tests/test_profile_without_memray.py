@@ -27,6 +27,7 @@ import bsnexus_lab as bl
 from bsnexus_lab.areas.profile import memray_capture
 from bsnexus_lab.findings import Kind, Severity, Unavailable
 from bsnexus_lab.sandbox import servers
+from tests.running import ptrace_held
 
 # Captures measure the process: run alone (see `serial` in pyproject.toml).
 pytestmark = [
@@ -173,25 +174,8 @@ def test_no_debugger_means_not_checked_with_its_reason_and_rss_stays(
 def test_ptrace_refused_means_not_checked_never_none_found(lab: Any, service: Service) -> None:
     """Another tracer already holds the worker (PTRACE_SEIZE leaves it running): the kernel refuses the
     debugger, as Yama or a container without SYS_PTRACE would."""
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import ctypes, sys, time\n"
-            "libc = ctypes.CDLL(None, use_errno=True)\n"
-            f"assert libc.ptrace(0x4206, {service.worker}, 0, 0) == 0, ctypes.get_errno()\n"
-            "print('held', flush=True)\n"
-            "time.sleep(120)\n",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    with ptrace_held(service.worker):
         capture = lab.profile.memory(service.worker, seconds=1)
-    finally:
-        holder.kill()
-        holder.wait()
     assert isinstance(capture.leaks, Unavailable)
     assert f"cannot trace pid {service.worker}" in capture.leaks.reason
     [leak] = [f for f in lab.check({"profile.memory": capture.leaks}) if f.check == "profile.memory_leak"]

@@ -57,6 +57,13 @@ class Unavailable:
     remedy: str = ""
     dependency: str | None = None
 
+    @classmethod
+    def from_error(cls, error: Exception) -> Unavailable:
+        """What a refusal said (a :class:`~bsnexus_lab.errors.LabError`): its message, and its hint as remedy."""
+        hint = getattr(error, "hint", None) or ""
+        text = str(error)
+        return cls(text.removesuffix(f": {hint}") if hint else text, remedy=hint)
+
 
 @dataclass(frozen=True)
 class Finding:

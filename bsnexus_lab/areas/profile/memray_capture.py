@@ -171,9 +171,7 @@ async def capture(pid: int, seconds: float, *, native: bool = False, route: str 
         except LabError as exc:  # nothing could be injected: every route goes through the same injector
             if not access.alive(pid):
                 return exited(pid, seconds)
-            hint = exc.hint or ""
-            reason = str(exc).removesuffix(f": {hint}") if hint else str(exc)
-            return unavailable(pid, seconds, Unavailable(reason, remedy=hint))
+            return unavailable(pid, seconds, Unavailable.from_error(exc))
     why = f"no capture could run in pid {pid} ({'; '.join(skipped)})"
     return unavailable(pid, seconds, Unavailable(why, remedy=RESTART_TRACED))
 
