@@ -179,7 +179,7 @@ def test_whole_run_timeout_and_dead_kernel_are_recorded(
     )
     monkeypatch.setenv("BSNEXUS_LAB_RUNBOOKS", str(tmp_path / "books"))
     runs = tmp_path / "runs"
-    slow = runner.run("slow", target="sandbox", output_root=runs, timeout_s=8)
+    slow = runner.run("slow", target="sandbox", output_root=runs, timeout_s=20)  # room to start on a loaded machine
     crash = runner.run("crash", target="sandbox", output_root=runs, params={"api_token": "tok-123"})
     index = History(runs)
     assert index.run(slow.run_dir.name)["status"] == "timed-out" and slow.exit_code == EXIT_FAILED

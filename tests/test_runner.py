@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import nbformat
 import pytest
 
@@ -52,11 +54,23 @@ def test_stream_backlog_reports_the_dead_consumer(stuck: dict[str, Any], tmp_pat
         assert not any(p in artefact.read_text() for p in passwords(sandbox)), artefact.name
 
 
-def test_threshold_parameter_changes_the_verdict(stuck: dict[str, Any], tmp_path: Path) -> None:
+def test_threshold_parameter_changes_the_verdict(stuck: dict[str, Any], sandbox: Sandbox, tmp_path: Path) -> None:
+    """idle_threshold_s decides only without a heartbeat in PostgreSQL (with one, the heartbeat says dead at once):
+    a worker row that never heartbeated, entries idle 15 min, judged at one hour, is not dead yet."""
+    asyncio.run(_never_heartbeated(sandbox, stuck["dead_consumer"]))
     params = {"idle_threshold_s": 3600, "target": "sandbox", **QUICK}  # the target as a parameter works like --target
     result = runner.run("stream_backlog", params=params, output_root=tmp_path)
-    assert result.exit_code == EXIT_OK
+    assert result.exit_code == EXIT_OK, [f.title for f in result.findings]
     assert all(f.severity.rank <= Severity.INFO.rank for f in result.findings)  # saturation, short window: info
+
+
+async def _never_heartbeated(sandbox: Sandbox, worker_id: str) -> None:
+    dsn = sandbox.urls()["database_url"].replace("postgresql+asyncpg://", "postgresql://")
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute("UPDATE workers SET last_heartbeat = NULL WHERE id = $1::uuid", worker_id)
+    finally:
+        await connection.close()
 
 
 def test_fail_on_critical_only(sandbox: Sandbox, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import redis as sync_redis
 
 from bsnexus_lab import ConfigError
 from bsnexus_lab.config import resolve
@@ -90,3 +91,14 @@ def test_binaries_the_postgres_user_cannot_reach_are_copied(monkeypatch: pytest.
 def test_a_recorded_pid_reused_by_another_process_is_not_ours() -> None:
     assert pid_alive(os.getpid())
     assert not pid_alive(os.getpid(), "redis-server")
+
+
+def test_a_world_starts_with_an_empty_slow_log(sandbox: Sandbox, writer: sync_redis.Redis) -> None:
+    """Flushing the last world's keys can itself be a slow command: a new world must not inherit it as a finding."""
+    default = writer.config_get("slowlog-log-slower-than")["slowlog-log-slower-than"]
+    writer.config_set("slowlog-log-slower-than", 0)  # one command logged as slow: the last world's
+    writer.eval("return 'left over'", 0)
+    writer.config_set("slowlog-log-slower-than", default)
+    assert any(b"left over" in entry["command"] for entry in writer.slowlog_get())
+    sandbox.load("healthy")
+    assert not any(b"left over" in entry["command"] for entry in writer.slowlog_get())

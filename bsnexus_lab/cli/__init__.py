@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import pkgutil
 import signal
 import sys
@@ -58,6 +59,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Jupyter asks platformdirs for a runtime directory, which warns on every run where no login session set
     # XDG_RUNTIME_DIR (CI, containers, cron) although its /tmp fallback works: noise in every command's output.
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+    # pyzmq reports a kernel channel's callback that failed on teardown through tornado's logger; it can fire
+    # after a run has ended (a signal, a loaded machine), when the runner's execute.quiet_channels no longer
+    # holds: for a command, that plumbing stays off the screen to the end.
+    logging.getLogger("tornado.general").disabled = True
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

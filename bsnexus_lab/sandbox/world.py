@@ -142,6 +142,7 @@ class World:
         for name, value in COMPOSE_REDIS.items():  # a scenario may have changed them (eviction-risk)
             await self.redis.config_set(name, value)
         await self.redis.config_resetstat()  # evicted_keys and friends count from this world on
+        await self.redis.slowlog_reset()  # nor the slow log: flushing a big keyspace is itself a slow command
         exists = await self.db.fetchval("SELECT to_regclass('public.tasks') IS NOT NULL")
         if exists:
             await self.db.execute(f"TRUNCATE {', '.join(TABLES)} CASCADE")
