@@ -97,27 +97,27 @@ def _cwd(pid: int) -> Path | None:
 # The checkout.
 
 
-def env_file() -> Path | None:
-    """BSNexus's ``.env``: the first of the files the lab reads that exists."""
-    from bsnexus_lab.config import env_files
+def discover(
+    path: Path | None,
+    skip: set[str] | frozenset[str] = frozenset(),
+    *,
+    pid: int | None = None,
+    port: int | None = None,
+) -> dict[str, Found]:
+    """What the checkout around BSNexus's ``.env`` at ``path`` suggests for ``service_url``, ``process``,
+    ``log_files`` and ``versions_dir``.
 
-    return next((path for path in env_files() if path.is_file()), None)
-
-
-def discover(skip: set[str] | frozenset[str] = frozenset(), process: Any = None) -> dict[str, Found]:
-    """What the checkout suggests for ``service_url``, ``process``, ``log_files`` and ``versions_dir``.
-
-    ``skip`` names settings already set explicitly (not looked for); ``process`` is the explicit process
-    setting, whose working directory then anchors ``LOG_DIR``. Empty outside a checkout (no ``.env``).
+    ``skip`` names settings already set explicitly (not looked for); ``pid`` or ``port`` is what an explicit
+    process setting names, whose working directory then anchors ``LOG_DIR``. Empty outside a checkout (no
+    ``.env``).
     """
     from dotenv import dotenv_values
 
-    path = env_file()
     if path is None:
         return {}
     env = {k.upper(): v for k, v in dotenv_values(path).items() if v}
     found: dict[str, Found] = {}
-    pid = _explicit_pid(process)
+    pid = _explicit_pid(pid, port)
     if not {"service_url", "process"} <= set(skip):
         backend, pid_found = _backend(path, env)
         found |= {k: v for k, v in backend.items() if k not in skip}
@@ -157,11 +157,9 @@ def _backend(path: Path, env: dict[str, str]) -> tuple[dict[str, Found], int | N
     else:
         reloader = reload_parent(pid)
         source += f", confirmed listening pid {pid}" + (f" (worker of --reload parent {reloader})" if reloader else "")
-    from bsnexus_lab.config import ProcessMatch
-
     return {
         "service_url": Found(f"http://{_loopback(host)}:{port}", source),
-        "process": Found(ProcessMatch(port=port), source),
+        "process": Found({"port": port}, source),  # the Target reads it as its process setting
     }, pid
 
 
@@ -198,19 +196,11 @@ def _loopback(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def _explicit_pid(process: Any) -> int | None:
+def _explicit_pid(pid: int | None, port: int | None) -> int | None:
     """The pid an explicit ``process`` setting names (by pid, or by a listening port), or None."""
-    if process is None:
-        return None
-    from bsnexus_lab.config import ProcessMatch
-
-    try:
-        match = process if isinstance(process, ProcessMatch) else ProcessMatch.model_validate(process)
-    except ValueError:  # not a process setting: the Target refuses it, with its own message
-        return None
-    if match.pid is not None:
-        return match.pid
-    trees = roots(listeners(match.port)) if match.port is not None else []
+    if pid is not None:
+        return pid
+    trees = roots(listeners(port)) if port is not None else []
     return app_pid(trees[0]) if len(trees) == 1 else None
 
 

@@ -540,10 +540,23 @@ def _offer_checkout(values: dict[str, Any], sources: dict[str, str]) -> None:
     """Add what BSNexus's checkout suggests; a setting it finds several candidates for keeps only their list."""
     from bsnexus_lab.checkout import DISCOVERED, discover
 
-    for key, found in discover(skip=set(values), process=values.get("process")).items():
+    env = next((path for path in env_files() if path.is_file()), None)
+    explicit = _process_match(values.get("process"))
+    pid, port = (explicit.pid, explicit.port) if explicit is not None else (None, None)
+    for key, found in discover(env, skip=set(values), pid=pid, port=port).items():
         if found.value is not None:
             values[key] = found.value
         sources[key] = DISCOVERED + found.source
+
+
+def _process_match(process: Any) -> ProcessMatch | None:
+    """An explicit process setting as a ProcessMatch; None when absent or malformed (the Target refuses it)."""
+    if process is None or isinstance(process, ProcessMatch):
+        return process
+    try:
+        return ProcessMatch.model_validate(process)
+    except ValueError:
+        return None
 
 
 def _profile(name: str, profiles: Mapping[str, tuple[dict[str, Any], Path]]) -> tuple[str, dict[str, Any]]:
