@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bsnexus_lab.areas.streams.thresholds import StreamThresholds
 from bsnexus_lab.thresholds import threshold
 
 
@@ -23,8 +22,8 @@ class ServerThresholds:
         "standing risk (a warning), not an incident.",
     )
     registry_key_ttl_s: float = threshold(
-        StreamThresholds.registry_ttl_s,
-        "The streams area's registry_ttl_s (worker:{id} lives 90 s after its last heartbeat): a key gone while "
+        90.0,
+        "BSNexus's worker:{id} key lives 90 s after its last heartbeat (as streams.registry_ttl_s): a key gone while "
         "workers.last_heartbeat is younger than this did not expire, it was evicted (or deleted).",
     )
     clients_warning_ratio: float = threshold(
