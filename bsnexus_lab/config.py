@@ -227,6 +227,7 @@ class Conventions(BaseModel):
     orchestrator_consumers: tuple[str, ...] = ("pm-0", "architect-0")  # the backend's own loops: no registry key
     # MAXLEN of the streams trimmed to another length than thresholds.streams.trim_limit (trim_streams())
     trim_limits: Mapping[str, int] = Field(default_factory=lambda: {"events:board": 5000})
+    task_keys: tuple[str, ...] = ("task:{task_id}:needs_intervention", "task:{task_id}:recovery_count")
     pool_size: int = 5  # the backend's SQLAlchemy pool (SQLAlchemy's defaults, which BSNexus keeps)
     max_overflow: int = 10
 

@@ -20,6 +20,7 @@ from bsnexus_lab.context import Context
 from bsnexus_lab.findings import Finding
 from bsnexus_lab.loop import Loop
 from bsnexus_lab.thresholds import Thresholds
+from bsnexus_lab.trace import Trace, trace
 
 
 class Lab:
@@ -79,6 +80,12 @@ class Lab:
     def check(self, frames: Mapping[str, Any], *, area: str | None = None) -> list[Finding]:
         """Run every check (of ``area``, or all) that the frames allow; frames are keyed ``area.probe``."""
         return checks.run(frames, area=area, thresholds=self.thresholds, target=self.target.name)
+
+    def trace(self, id: str, *, stream: str | None = None) -> Trace:
+        """One task followed through PostgreSQL, Redis, the logs and the live process: its timeline and what
+        is wrong with it (or where it is in its normal life). ``id``: a task id or a unique prefix (4+ hex
+        digits), an entry id (``stream/id``, or with ``stream``), or a worker id."""
+        return trace(self, id, stream=stream)
 
     def close(self) -> None:
         self._loop.close(self._clients.aclose())

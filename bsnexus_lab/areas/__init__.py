@@ -4,10 +4,11 @@ registers itself, so adding one edits nothing in the centre.
 An area's ``__init__`` calls :func:`register` with an :class:`Area`: its facade (``lab.<name>``), its
 thresholds, the Redis read commands and read-only scripts it sends (the guard allows their union and
 nothing else), and optionally ``collect``, its quick standard snapshot for triage, and ``environment``, the
-facts a run records about what it ran against (versions, policies; see :func:`bsnexus_lab.artefacts.environment`).
-It also declares what the centre needs from it, so the centre never names an area: its plots, the columns its wide
-frames show by default, the samples triage takes and keeps, and its part in reachability. :func:`areas` imports
-every subpackage once (the Lab does, when it is made) and returns the registry, which is read-only from then on.
+facts a run records about what it ran against (versions, policies; see :func:`bsnexus_lab.artefacts.environment`),
+and ``trace``, its steps in following one task (:mod:`bsnexus_lab.timeline`). It also declares what the centre
+needs from it, so the centre never names an area: its plots, the columns its wide frames show by default, the
+samples triage takes and keeps, and its part in reachability. :func:`areas` imports every subpackage once (the
+Lab does, when it is made) and returns the registry, which is read-only from then on.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from types import MappingProxyType
 from typing import Any
 
 from bsnexus_lab.thresholds import Thresholds
+from bsnexus_lab.timeline import TraceStep
 
 _REGISTERED: dict[str, Area] = {}
 
@@ -48,6 +50,7 @@ class Area:
     samples: str = ""  # the frame name ``sample``'s rows are checked under and kept in the history as
     reachability: Reachability | None = None  # its part in "is the target reachable", asked before anything else
     environment: Callable[[Any], dict[str, Any]] | None = None  # facade -> {"redis_version": "7.2.4"} for run.json
+    trace: tuple[TraceStep, ...] = ()  # its steps in lab.trace(id), each run at its stage (see bsnexus_lab.timeline)
 
 
 def register(area: Area) -> Area:

@@ -5,9 +5,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from bsnexus_lab.areas import Area, register
-from bsnexus_lab.areas.db import checks  # noqa: F401  (importing registers the checks)
+from bsnexus_lab.areas.db import (
+    checks,  # noqa: F401  (importing registers the checks)
+    trace,
+)
 from bsnexus_lab.areas.db.facade import Db, collect
 from bsnexus_lab.areas.db.thresholds import DbThresholds
+from bsnexus_lab.timeline import Stage, TraceStep
 
 
 def figures() -> Sequence[Callable[..., Any]]:
@@ -38,5 +42,6 @@ AREA = register(
         collect=collect,
         plots=figures,
         environment=environment,
+        trace=(TraceStep(Stage.ROW, trace.resolve), TraceStep(Stage.AROUND, trace.around)),
     )
 )

@@ -42,6 +42,14 @@ class DbThresholds:
     slow_statement_calls: int = threshold(
         100, "PgHero's minimum calls for a slow query: a slow one-off (a report, a migration) is not a problem."
     )
+    trace_history_rows: int = threshold(
+        1_000, "A task's own transitions read by a trace: BSNexus retries a task 3 times, a thousand is pathological."
+    )
+    trace_norm_rows: int = threshold(
+        20_000,
+        "How long each status usually lasts is measured over the newest transitions of task_history, this many: "
+        "days of a busy deployment, read once per trace.",
+    )
     seq_scan_min_rows: int = threshold(
         10_000,
         "Below ten thousand rows a sequential scan is as cheap as an index scan; above, each scan reads the table.",

@@ -7,9 +7,11 @@ from typing import Any
 
 from bsnexus_lab.areas import Area, register
 from bsnexus_lab.areas.keys import checks as checks  # importing registers the checks
+from bsnexus_lab.areas.keys import trace
 from bsnexus_lab.areas.keys.audit import COMMANDS, SCRIPTS
 from bsnexus_lab.areas.keys.facade import Keys
 from bsnexus_lab.areas.keys.thresholds import KeysThresholds
+from bsnexus_lab.timeline import Stage, TraceStep
 
 
 def collect(keys: Keys) -> dict[str, Any]:
@@ -33,9 +35,10 @@ AREA = register(
         name="keys",
         facade=Keys,
         thresholds=KeysThresholds(),
-        commands=COMMANDS,
+        commands=COMMANDS | trace.COMMANDS,
         scripts=SCRIPTS,
         collect=collect,
         plots=figures,
+        trace=(TraceStep(Stage.FIND, trace.find),),
     )
 )

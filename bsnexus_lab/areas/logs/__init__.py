@@ -8,8 +8,10 @@ from typing import Any
 
 from bsnexus_lab.areas import Area, register
 from bsnexus_lab.areas.logs import checks as checks  # importing registers the checks
+from bsnexus_lab.areas.logs import trace
 from bsnexus_lab.areas.logs.facade import Logs
 from bsnexus_lab.areas.logs.thresholds import LogsThresholds
+from bsnexus_lab.timeline import Stage, TraceStep
 
 
 def collect(logs: Logs) -> dict[str, Any]:
@@ -26,4 +28,13 @@ def figures() -> Sequence[Callable[..., Any]]:
     return (plots.errors_over_time,)
 
 
-AREA = register(Area(name="logs", facade=Logs, thresholds=LogsThresholds(), collect=collect, plots=figures))
+AREA = register(
+    Area(
+        name="logs",
+        facade=Logs,
+        thresholds=LogsThresholds(),
+        collect=collect,
+        plots=figures,
+        trace=(TraceStep(Stage.AROUND, trace.around),),
+    )
+)

@@ -73,7 +73,7 @@ def result_exception(
         if hits.empty:
             continue
         last = hits.iloc[-1]
-        error_line = _last_line(last["message"])
+        error_line = last_line(last["message"])
         found.append(
             Finding(
                 check="logs.result_exception",
@@ -110,6 +110,6 @@ def _task_ids(bodies: pd.DataFrame | None) -> dict[str, str]:
     return {row.id: str(row.task_id) for row in bodies.itertuples() if isinstance(row.task_id, str)}
 
 
-def _last_line(message: str) -> str:
+def last_line(message: str) -> str:
     lines = [line.strip() for line in message.splitlines() if line.strip()]
     return lines[-1] if lines else ""

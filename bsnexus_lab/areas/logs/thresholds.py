@@ -24,4 +24,9 @@ class LogsThresholds:
     window_s: float = threshold(
         3600.0, "Triage reads the last hour of logs: long enough to hold a stuck result's traceback, bounded in cost."
     )
+    trace_log_window_s: float = threshold(
+        86_400.0,
+        "A trace reads the logs from the task's first known time, but never more than a day back: BSNexus rotates "
+        "at 10 MB with 5 backups, and older records of a stuck task are rarely what explains it now.",
+    )
     max_records: int = threshold(50_000, "At most this many records (the newest) per read, so memory stays bounded.")

@@ -8,9 +8,11 @@ from typing import Any
 
 from bsnexus_lab.areas import Area, register
 from bsnexus_lab.areas.profile import checks as checks  # importing registers the checks
+from bsnexus_lab.areas.profile import trace
 from bsnexus_lab.areas.profile.facade import Profile
 from bsnexus_lab.areas.profile.processes import main_pid as main_pid  # the service's pid, for other areas
 from bsnexus_lab.areas.profile.thresholds import ProfileThresholds
+from bsnexus_lab.timeline import Stage, TraceStep
 
 
 def collect(profile: Profile) -> dict[str, Any]:
@@ -27,4 +29,13 @@ def figures() -> Sequence[Callable[..., Any]]:
     return (plots.memory_over_time,)
 
 
-AREA = register(Area(name="profile", facade=Profile, thresholds=ProfileThresholds(), collect=collect, plots=figures))
+AREA = register(
+    Area(
+        name="profile",
+        facade=Profile,
+        thresholds=ProfileThresholds(),
+        collect=collect,
+        plots=figures,
+        trace=(TraceStep(Stage.AROUND, trace.around),),
+    )
+)

@@ -12,6 +12,7 @@ from typing import Any
 from bsnexus_lab.areas import Area, register
 from bsnexus_lab.areas.streams import checks as checks  # importing registers the checks
 from bsnexus_lab.areas.streams import lag as lag
+from bsnexus_lab.areas.streams import trace
 from bsnexus_lab.areas.streams.commands import COUNT_SCRIPT, READ_COMMANDS
 from bsnexus_lab.areas.streams.facade import Streams
 from bsnexus_lab.areas.streams.probes import PENDING_COLUMNS as PENDING_COLUMNS
@@ -19,6 +20,7 @@ from bsnexus_lab.areas.streams.probes import bodies as bodies
 from bsnexus_lab.areas.streams.probes import pending as pending
 from bsnexus_lab.areas.streams.probes import waiting as waiting
 from bsnexus_lab.areas.streams.thresholds import StreamThresholds
+from bsnexus_lab.timeline import Stage, TraceStep
 
 
 def collect(streams: Streams) -> dict[str, Any]:
@@ -68,5 +70,6 @@ AREA = register(
         columns=COLUMNS,
         sample=sample,
         samples="streams.samples",
+        trace=(TraceStep(Stage.NAME, trace.name), TraceStep(Stage.FIND, trace.find)),
     )
 )

@@ -55,7 +55,7 @@ FROM workers WHERE id = ANY(CAST(:ids AS uuid[]))
 """
 
 
-def _uuids(values: Any) -> list[str]:
+def uuids(values: Any) -> list[str]:
     found = []
     for value in values:
         try:
@@ -83,9 +83,9 @@ async def held_tasks(ctx: Context, consumers: pd.DataFrame) -> pd.DataFrame:
         unavailable = "no database configured for this target"
     else:
         try:
-            if task_ids := _uuids(held["task_id"].dropna()):
+            if task_ids := uuids(held["task_id"].dropna()):
                 held = held.merge(await ctx.query(TASKS_SQL, ids=task_ids), on="task_id", how="left")
-            if worker_ids := _uuids(held["consumer"]):
+            if worker_ids := uuids(held["consumer"]):
                 held = held.merge(await ctx.query(WORKERS_SQL, ids=worker_ids), on="consumer", how="left")
         except LabError as exc:
             unavailable = str(exc)

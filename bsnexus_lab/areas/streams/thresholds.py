@@ -65,6 +65,17 @@ class StreamThresholds:
     bodies_limit: int = threshold(
         200, "At most this many message bodies are read for the checks that look inside (poison, QA routing)."
     )
+    trace_margin_s: float = threshold(
+        2.0,
+        "A trace finds a task's entries by time: entry ids carry Redis's clock, the row PostgreSQL's. Two seconds "
+        "covers hosts kept in step by NTP, and the publish that follows a row's commit by milliseconds.",
+    )
+    trace_page: int = threshold(500, "Entries per XRANGE page when a trace searches a stream: one reply of ~200 KB.")
+    trace_scan_limit: int = threshold(
+        5_000,
+        "At most this many entries read per stream for one trace (ten pages): bounded on a stream of millions, "
+        "and far more than BSNexus writes in the seconds around a task's changes.",
+    )
     pending_scan_limit: int = threshold(
         100_000,
         "How many pending entries a runbook scans per group, and per consumer when looking for its longest-idle "

@@ -101,6 +101,24 @@ async def evicted_registry_key(world: World) -> dict[str, Any]:
     return facts | {"stream": "tasks:queue", "group": "workers", "consumer": worker, "worker_name": "worker-2"}
 
 
+@scenario("slow-task")
+async def slow_task(world: World) -> dict[str, Any]:
+    """A task that is simply slow: worker-2 has executed it for 45 minutes (finished tasks took 4 to 10) and keeps
+    heartbeating. Nothing is stuck, so a trace must say "slower than usual", not alarm."""
+    facts = await build_healthy(world)
+    worker = facts["live_workers"][1]
+    held = await world.redis.xpending_range("tasks:queue", "workers", "-", "+", 10, consumername=worker)
+    executing_ms = 45 * 60_000
+    ids = [p["message_id"] for p in held]
+    await world.redis.xclaim("tasks:queue", "workers", worker, 0, ids, idle=executing_ms, justid=True)
+    return facts | {
+        "task_id": facts["executing"][1],
+        "consumer": worker,
+        "worker_name": "worker-2",
+        "executing_ms": executing_ms,
+    }
+
+
 @scenario("backlog-growing")
 async def backlog_growing(world: World) -> dict[str, Any]:
     """Producers outpace the workers: 800 tasks wait on tasks:queue, 20 more a second, 5 a second consumed."""
