@@ -6,6 +6,7 @@
     ├── QueryTimedOut         a server that answered too slowly
     ├── PermissionDenied      a write refused because the Lab is read-only, or a command the server's ACL refuses
     ├── NotFound              a stream, group or table that does not exist
+    │   └── NoSuchTask        no task, entry or worker by the id a trace was asked to follow
     ├── WrongType             a key that exists but holds another type
     ├── SandboxError          the embedded servers could not be started or stopped
     └── RunbookError          a runbook that is unknown, mis-parameterized or failed
@@ -27,6 +28,7 @@ import redis.exceptions as redis_errors
 # Exit statuses: ok (no finding counted), findings (one did), failed (the tool could not do its job), busy
 # (the runbook already runs on the target); an interrupted run exits 128 + the signal (:func:`exit_interrupted`).
 EXIT_OK, EXIT_FINDINGS, EXIT_FAILED, EXIT_BUSY = 0, 1, 2, 3
+EXIT_NO_SUCH_TASK = 4  # trace: nothing by that id to follow (neither the tool's failure nor a finding)
 STATUS = {EXIT_OK: "ok", EXIT_FINDINGS: "findings", EXIT_FAILED: "failed", EXIT_BUSY: "busy"}
 
 
@@ -73,6 +75,10 @@ class PermissionDenied(LabError):
 
 class NotFound(LabError):
     pass
+
+
+class NoSuchTask(NotFound):
+    exit_code = EXIT_NO_SUCH_TASK
 
 
 class WrongType(LabError):

@@ -5,6 +5,7 @@
     %lab connect [PROFILE]      open a Lab (read-only) as ``lab``; without a profile, as the CLI resolves
     %lab health                 one row per dependency
     %lab triage                 the triage (``bsnexus-lab run triage``): its summary, then the findings, ranked
+    %lab trace ID               one task followed end to end (``lab.trace(ID)``): verdict, timeline, lanes plot
     %lab help                   the commands and every area's calls
 
 Anything else names an area, so a new area appears here without editing this module:
@@ -37,6 +38,7 @@ from bsnexus_lab.areas import Area, areas, health_area
 from bsnexus_lab.errors import LabError
 from bsnexus_lab.lab import Lab, connect
 from bsnexus_lab.text import is_duration, parse_duration
+from bsnexus_lab.trace import Trace
 
 _WORKER_NAMES = "SELECT id::text AS id, name FROM workers WHERE id::text = ANY(:ids)"
 
@@ -51,7 +53,13 @@ class LabMagics(Magics):
         except ValueError as exc:
             raise UsageError(f"%lab: {exc}") from None
         command, rest = (words[0], words[1:]) if words else ("help", [])
-        builtin = {"connect": self._connect, "health": self._health, "triage": self._triage, "help": self._help}
+        builtin = {
+            "connect": self._connect,
+            "health": self._health,
+            "triage": self._triage,
+            "trace": self._trace,
+            "help": self._help,
+        }
         try:
             if command in builtin:
                 return builtin[command](*rest)
@@ -83,6 +91,12 @@ class LabMagics(Magics):
         result = triage.run(self._lab())
         display({"text/plain": result.shown_text(False), "text/html": result.shown_html(False)}, raw=True)
         return lab_display.Findings(result.findings)
+
+    def _trace(self, id: str | None = None, stream: str | None = None) -> Trace:
+        """The trace, returned: it shows as its verdict, its lanes and its timeline, and stays for a closer look."""
+        if id is None:
+            raise UsageError("%lab trace ID: a task id (or a unique prefix), an entry id, or a worker id")
+        return self._lab().trace(id, stream=stream)
 
     def _help(self) -> None:
         lines = [(__doc__ or "").strip().replace("``", ""), "", "Areas in this installation and their calls:"]

@@ -10,15 +10,17 @@ checked" line, never an error. It names no area.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import html
+import io
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from bsnexus_lab import checks
-from bsnexus_lab.errors import NotFound
+from bsnexus_lab.errors import NoSuchTask
 from bsnexus_lab.findings import Finding, Kind, Severity, flatten, link, not_checked, to_html, to_text, worst
 from bsnexus_lab.findings.render import sections
 from bsnexus_lab.text import duration
@@ -29,15 +31,8 @@ if TYPE_CHECKING:
 
     from bsnexus_lab.lab import Lab
 
-EXIT_NO_SUCH_TASK = 4  # nothing by that id: neither the tool's failure (2) nor a finding (1); see the README
 NORM_MIN_TASKS = 5  # fewer finished tasks say nothing about how long a stage usually takes
 SLOW_RATIO = 2.0  # a stage lasting more than twice its usual p90 is "slower than usual" (info, never an alarm)
-
-
-class NoSuchTask(NotFound):
-    """No task, stream entry or worker by the id asked for."""
-
-    exit_code = EXIT_NO_SUCH_TASK
 
 
 @dataclass(frozen=True)
@@ -63,6 +58,31 @@ class Trace:
     def exit_code(self) -> int:
         """0 when nothing at warning or worse concerns the task (healthy, or only slow), 1 when something does."""
         return 1 if self.worst.rank >= Severity.WARNING.rank else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """What ``bsnexus-lab trace --json`` prints: the verdict, the findings (as findings.json has them), the
+        timeline."""
+        return {
+            "query": self.subject.query,
+            "task_id": self.subject.task_id,
+            "worker_id": self.subject.worker_id,
+            "target": self.target,
+            "verdict": self.headline(),
+            "stage": self.stage,
+            "exit_code": self.exit_code,
+            "findings": [f.to_dict() for f in self.findings],
+            "timeline": [{**r, "time": r["time"].isoformat()} for r in self.timeline.to_dict("records")],
+        }
+
+    def verdict(self) -> list[Finding]:
+        """The findings a runbook emits: those that concern the task, and when none is at warning or worse, one
+        ``ok`` finding saying where the task is in its normal life (so a healthy trace is a result too)."""
+        if self.worst.rank >= Severity.WARNING.rank:
+            return list(self.findings)
+        scope = frozenset({f"task:{self.subject.task_id}"} if self.subject.task_id else ())
+        subject = (self.subject.task_id or self.subject.worker_id or self.subject.query,)
+        said = Finding("trace.verdict", Severity.OK, self.headline(), subject=subject, scope=scope, target=self.target)
+        return [*self.findings, said]
 
     def headline(self) -> str:
         """One line: what the task is and what is wrong with it, or where it is in its life."""
@@ -97,7 +117,8 @@ class Trace:
 
     def text(self) -> str:
         """One screen for a terminal: the verdict, then the timeline."""
-        lines = [self.headline(), "", to_text(self.findings) if self.findings else f"Verdict: {self.where()}."]
+        verdict = to_text(self.findings, hints=False) if self.findings else f"Verdict: {self.where()}."
+        lines = [self.headline(), "", verdict]
         lines += ["", "Timeline (UTC):"]
         for row in self.timeline.itertuples():
             lines.append(f"  {row.time:%Y-%m-%d %H:%M:%S}  {row.source:8} {row.event}: {row.detail}".rstrip(": "))
@@ -107,9 +128,14 @@ class Trace:
         from bsnexus_lab.display import frame_html
 
         head = f"<h3>{html.escape(self.headline())}</h3>"
-        verdict = to_html(self.findings) if self.findings else f"<p>Verdict: {html.escape(self.where())}.</p>"
+        verdict = f"<p>Verdict: {html.escape(self.where())}.</p>"
+        if self.findings:
+            verdict = to_html(self.findings, hints=False)
         shown = self.timeline.assign(time=self.timeline["time"].dt.strftime("%Y-%m-%d %H:%M:%S"))
-        return head + verdict + frame_html(shown, max_rows=200)
+        buffer = io.BytesIO()
+        self.plot().savefig(buffer, format="png", dpi=80)
+        lanes = f'<img alt="timeline lanes" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
+        return head + verdict + lanes + frame_html(shown, max_rows=200)
 
     def plot(self) -> Figure:
         """The timeline as lanes, one per source (postgres, redis, logs, process)."""

@@ -14,7 +14,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from bsnexus_lab.config import redact_urls_in
-from bsnexus_lab.errors import EXIT_BUSY, EXIT_FAILED, EXIT_FINDINGS, EXIT_OK, LabError, exit_interrupted
+from bsnexus_lab.errors import (
+    EXIT_BUSY,
+    EXIT_FAILED,
+    EXIT_FINDINGS,
+    EXIT_NO_SUCH_TASK,
+    EXIT_OK,
+    LabError,
+    exit_interrupted,
+)
 
 Command = Callable[[argparse.Namespace], int]
 DESCRIPTION = "Diagnose a BSNexus deployment (Redis Streams, PostgreSQL, the service) read-only."
@@ -26,6 +34,8 @@ EXIT_STATUSES = f"""exit statuses:
   {EXIT_FAILED}    the command could not do its job: bad input, unusable target or output directory,
        a broken runbook, a cell that raised, a run that emitted no findings, a timeout (one line on stderr)
   {EXIT_BUSY}    run: the same runbook is already running on the same target
+  {EXIT_NO_SUCH_TASK}    trace: no task, stream entry or worker by that id (nothing to follow: neither the
+       tool's failure nor a finding)
   {INTERRUPTED}  run: interrupted by SIGINT, or SIGTERM ({TERMINATED}): 128 + the signal; the kernel is
        stopped, run.json says "interrupted" and the partial notebook is kept"""
 

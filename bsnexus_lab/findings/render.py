@@ -19,6 +19,7 @@ from bsnexus_lab.findings import document
 from bsnexus_lab.findings.model import Finding, Kind, Severity, flatten, rank_key, ranked, worst
 from bsnexus_lab.text import in_units, label, number, plural
 
+TRACE_HINTS = 3  # a finding naming at most this many tasks shows the command to trace each; more would be a list
 FIRST_SCREEN = 3  # incidents told first, with evidence and what to do; more would push the cause off a screen
 MAX_VALUE = 160  # longer evidence values (id lists, JSON) are cut with an ellipsis
 
@@ -136,22 +137,23 @@ def _own(f: Finding) -> str:
 
 
 # -- HTML ----------------------------------------------------------------------------------------------
-def to_html(findings: Iterable[Finding], *, summary: bool = True) -> str:
+def to_html(findings: Iterable[Finding], *, summary: bool = True, hints: bool = True) -> str:
     """Self-contained tables that fit the width of a notebook or a printed page; ``summary``: the first screen
-    (:func:`sections`), else one table of every finding, ranked."""
+    (:func:`sections`), else one table of every finding, ranked; ``hints`` as for :func:`to_text`."""
     findings = list(findings)
     if not summary:
-        return _wrap(_table(ranked(findings), summary=False))
+        return _wrap(_table(ranked(findings), summary=False, hints=hints))
     parts = sections(findings)
     first, more = parts.incidents[:FIRST_SCREEN], parts.incidents[FIRST_SCREEN:]
-    out = ["<h4>What is wrong now</h4>" + (_table(first) if first else "<p>Nothing at warning or worse.</p>")]
+    now = _table(first, hints=hints) if first else "<p>Nothing at warning or worse.</p>"
+    out = ["<h4>What is wrong now</h4>" + now]
     for heading, rows in (
         ("More incidents", more),
         ("Standing configuration risks", parts.risks),
         ("Also seen", parts.notes),
     ):
         if rows:
-            out.append(f"<h4>{heading}</h4>{_table(rows)}")
+            out.append(f"<h4>{heading}</h4>{_table(rows, hints=hints)}")
     if parts.not_checked:
         items = "".join(_not_checked_html(f) for f in parts.not_checked)
         out.append(f"<h4>Not checked</h4><ul>{items}</ul>")
@@ -165,24 +167,31 @@ def _wrap(body: str) -> str:
     return f'<div class="bsnexus-findings-wrap"><style>{STYLE}</style>{body}</div>'
 
 
-def _table(findings: list[Finding], *, summary: bool = True) -> str:
-    rows = "".join(_html_row(f, 0, summary) for f in findings)
+def _table(findings: list[Finding], *, summary: bool = True, hints: bool = True) -> str:
+    rows = "".join(_html_row(f, 0, summary, hints) for f in findings)
     return (
         '<table class="bsnexus-findings"><thead><tr><th>Severity</th><th>Finding</th><th>Evidence</th>'
         f"<th>What to do</th></tr></thead><tbody>{rows}</tbody></table>"
     )
 
 
-def _html_row(f: Finding, depth: int, summary: bool) -> str:
+def _html_row(f: Finding, depth: int, summary: bool, hints: bool) -> str:
     shown = "<br>".join(f"{html.escape(k)}: {html.escape(v)}" for k, v in evidence(f))
     classes = f"sev-{f.effective.value}" + (" explained" if depth else "")
     own = f"<br><small>({_own(f)})</small>" if _own(f) else ""
+    traces = "".join(f"<br>trace: <code>{html.escape(c)}</code>" for c in (trace_commands(f) if hints else []))
     row = (
         f'<tr class="{classes}"><td><b>{"↳ " if depth else ""}{_severity(f)}</b>{own}</td>'
         f"<td><b>{html.escape(f.title)}</b><br><code>{html.escape(f.check)}</code></td>"
-        f'<td class="evidence">{shown}</td><td>{html.escape(f.remedy)}</td></tr>'
+        f'<td class="evidence">{shown}</td><td>{html.escape(f.remedy)}{traces}</td></tr>'
     )
-    return row + "".join(_html_row(e, depth + 1, summary) for e in _explained(f, summary))
+    return row + "".join(_html_row(e, depth + 1, summary, hints) for e in _explained(f, summary))
+
+
+def trace_commands(f: Finding) -> list[str]:
+    """``bsnexus-lab trace <id>`` for each task a finding names (its ``task:`` scope), when they are few."""
+    tasks = sorted(token.removeprefix("task:") for token in f.scope if token.startswith("task:"))
+    return [f"bsnexus-lab trace {task}" for task in tasks] if len(tasks) <= TRACE_HINTS else []
 
 
 def _not_checked_html(f: Finding) -> str:
@@ -206,13 +215,14 @@ def _explained(f: Finding, summary: bool) -> list[Finding]:
 
 
 # -- text ----------------------------------------------------------------------------------------------
-def to_text(findings: Iterable[Finding], *, summary: bool = True) -> str:
-    """Plain text for a terminal; ``summary``: the first screen (:func:`sections`), else every finding, ranked."""
+def to_text(findings: Iterable[Finding], *, summary: bool = True, hints: bool = True) -> str:
+    """Plain text for a terminal; ``summary``: the first screen (:func:`sections`), else every finding, ranked;
+    ``hints``: the command to trace each task a finding names (:func:`trace_commands`)."""
     findings = list(findings)
     lines: list[str] = []
     if not summary:
         for f in ranked(findings):
-            _text_lines(f, lines, "", summary=False)
+            _text_lines(f, lines, "", summary=False, hints=hints)
         return "\n".join(lines) or "no findings"
     parts = sections(findings)
     first, more = parts.incidents[:FIRST_SCREEN], parts.incidents[FIRST_SCREEN:]
@@ -226,7 +236,7 @@ def to_text(findings: Iterable[Finding], *, summary: bool = True) -> str:
         if rows and heading:
             lines.append(heading)
         for f in rows:
-            _text_lines(f, lines, "", summary=True)
+            _text_lines(f, lines, "", summary=True, hints=hints)
     if parts.not_checked:
         lines.append("Not checked:")
         for f in parts.not_checked:
@@ -237,15 +247,16 @@ def to_text(findings: Iterable[Finding], *, summary: bool = True) -> str:
     return "\n".join(lines)
 
 
-def _text_lines(f: Finding, lines: list[str], indent: str, *, summary: bool) -> None:
+def _text_lines(f: Finding, lines: list[str], indent: str, *, summary: bool, hints: bool) -> None:
     own = f" ({_own(f)})" if _own(f) else ""
     lines.append(f"{indent}{_severity(f):8} {f.title} [{f.check}]{own}")
     pad = indent + " " * 9
     lines.extend(f"{pad}{k}: {v}" for k, v in evidence(f))
     if f.remedy:
         lines.append(f"{pad}what to do: {f.remedy}")
+    lines.extend(f"{pad}trace: {command}" for command in (trace_commands(f) if hints else []))
     explained = _explained(f, summary)
     if explained:
         lines.append(f"{pad}explains:")
     for e in explained:
-        _text_lines(e, lines, pad + "  ", summary=summary)
+        _text_lines(e, lines, pad + "  ", summary=summary, hints=hints)
