@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from bsnexus_lab.areas.db.activity import MARKER, activity
+from bsnexus_lab.areas.db.consistency import consistency
 from bsnexus_lab.areas.db.locks import locks
 from bsnexus_lab.errors import ConfigError, LabError
 from bsnexus_lab.findings import Unavailable
@@ -190,11 +191,20 @@ def _status_age(history: pd.DataFrame, task: dict[str, Any]) -> float:
 
 
 async def around(db: Db, subject: Subject) -> Part:
-    """The backend's sessions and what they wait on, when the task waits on the orchestrator: a result handler
-    stuck on a lock or an open transaction shows here (and in the blocking tree the db checks read)."""
+    """Whether the task's row and its stream entries agree (the consistency probe, kept to this task), and the
+    backend's sessions and what they wait on when the task waits on the orchestrator: a result handler stuck on
+    a lock or an open transaction shows there (and in the blocking tree the db checks read)."""
     ctx = db._ctx
-    if subject.facts.get("waits_on") != "orchestrator" or not ctx.has_database:
+    if not subject.task_id or not ctx.has_database:
         return Part()
+    try:
+        rows = await consistency(ctx)
+    except LabError as exc:
+        return Part(unavailable=(("row against streams", Unavailable.from_error(exc)),))
+    mine = rows[rows["task_id"].eq(subject.task_id)].reset_index(drop=True)
+    agree = Part(frames={"db.consistency": mine})
+    if subject.facts.get("waits_on") != "orchestrator":
+        return agree
     try:
         sessions = await activity(ctx)
         tree = await locks(ctx)
@@ -211,4 +221,5 @@ async def around(db: Db, subject: Subject) -> Part:
         for s in waiting.itertuples()
     ]
     scope = frozenset(f"pg:pid:{p}" for p in waiting["pid"])
-    return Part(events=events(rows, "postgres"), frames={"db.activity": sessions, "db.locks": tree}, scope=scope)
+    frames = {**agree.frames, "db.activity": sessions, "db.locks": tree}
+    return Part(events=events(rows, "postgres"), frames=frames, scope=scope)

@@ -388,6 +388,56 @@ def stuck_on_live_consumer(
     return findings
 
 
+@check("streams.orchestrator_stopped", "Results waiting for an orchestrator loop that is not running", kind=Kind.CAUSE)
+def orchestrator_stopped(summary: pd.DataFrame, consumers: pd.DataFrame, thresholds: StreamThresholds) -> list[Finding]:
+    """A group read only by the orchestrator's consumers (``pm-0``, ``architect-0``), with entries waiting for
+    it, whose consumers have not asked for entries for ``orchestrator_read_s``: the loop is not running.
+
+    BSNexus starts the loop when a project is started and does not restart it with the backend: results then
+    wait, undelivered, while every task they finish stays ``queued``. Consumers persist in Redis after their
+    reader is gone, so "no consumers" (:func:`no_readers`) does not see it; their idle time does.
+    """
+    names = Conventions.of(summary, consumers)
+    limit_ms = thresholds.orchestrator_read_s * 1000
+    findings = []
+    for row in summary[summary["exists"] & summary["group"].notna()].itertuples():
+        readers = consumers[(consumers["stream"] == row.stream) & (consumers["group"] == row.group)]
+        if readers.empty or not readers["consumer"].map(names.is_orchestrator).all():
+            continue
+        waiting_ms = row.oldest_wait_ms if pd.notna(row.oldest_wait_ms) else 0
+        idle_ms = int(readers["idle_ms"].min())
+        if not (pd.notna(row.lag) and row.lag > 0 and waiting_ms >= limit_ms and idle_ms >= limit_ms):
+            continue
+        who = ", ".join(readers["consumer"])
+        findings.append(
+            Finding(
+                check="streams.orchestrator_stopped",
+                severity=Severity.CRITICAL,
+                title=(
+                    f"{plural(int(row.lag), 'entry waits', 'entries wait')} on {row.stream}/{row.group} and {who} "
+                    f"last asked for entries {duration(idle_ms / 1000)} ago: the orchestrator loop is not running"
+                ),
+                evidence={
+                    "stream": row.stream,
+                    "group": row.group,
+                    "consumers": who,
+                    "lag": int(row.lag),
+                    "oldest_waiting_id": row.oldest_waiting_id,
+                    "oldest_wait_s": round(waiting_ms / 1000, 1),
+                    "consumer_idle_s": round(idle_ms / 1000, 1),
+                },
+                remedy=(
+                    "BSNexus starts the orchestrator's loop when a project is started (POST "
+                    "/api/v1/pm/{project_id}/start) and does not restart it when the backend restarts: start the "
+                    "projects' orchestration again; the waiting entries are then read in order."
+                ),
+                subject=(row.stream, row.group),
+                scope=frozenset({group_scope(row.stream, row.group)}),
+            )
+        )
+    return findings
+
+
 def _body(bodies: pd.DataFrame, stream: str, entry: str) -> pd.DataFrame:
     """The body of one entry: ids are per stream, and two streams written in the same millisecond share them."""
     return bodies[(bodies["stream"] == stream) & (bodies["id"] == entry)]

@@ -65,6 +65,11 @@ class StreamThresholds:
     bodies_limit: int = threshold(
         200, "At most this many message bodies are read for the checks that look inside (poison, QA routing)."
     )
+    orchestrator_read_s: float = threshold(
+        60.0,
+        "BSNexus's orchestrator loop asks for new results with a 5 s block: while results wait, a loop whose "
+        "consumer has not asked for a minute is not running (after a backend restart it waits for a project start).",
+    )
     trace_margin_s: float = threshold(
         2.0,
         "A trace finds a task's entries by time: entry ids carry Redis's clock, the row PostgreSQL's. Two seconds "

@@ -204,13 +204,17 @@ async def _part(ctx: Context, subject: Subject, found: list[Found]) -> Part:
         reviewer = f.body.get(names.reviewer_field)
         if f.stream == names.qa_stream and isinstance(reviewer, str) and reviewer:
             involved.add((f.stream, names.reviewer_group, reviewer))
-    groups = sorted({(s, g) for s, g, _ in involved})
+    # Every reader of a group the task waits in (is anyone reading?), and the consumers involved elsewhere.
+    waited = {(f.stream, s["group"]) for f in found for s in f.states if s["state"] == "waiting"}
+    groups = sorted({(s, g) for s, g, _ in involved} | waited)
     consumers = pd.concat(
         [await probes.consumers(ctx, [s], g) for s, g in groups] or [pd.DataFrame(columns=probes.CONSUMER_COLUMNS)],
         ignore_index=True,
     )
-    consumers = consumers[[(r.stream, r.group, r.consumer) in involved for r in consumers.itertuples()]]
-    consumers = names.stamp(consumers.reset_index(drop=True))
+    keep = [
+        (r.stream, r.group) in waited or (r.stream, r.group, r.consumer) in involved for r in consumers.itertuples()
+    ]
+    consumers = names.stamp(consumers[pd.Series(keep, index=consumers.index, dtype=bool)].reset_index(drop=True))
     held = await held_tasks(ctx, consumers)
     pending = names.stamp(
         pd.DataFrame(

@@ -119,6 +119,28 @@ async def slow_task(world: World) -> dict[str, Any]:
     }
 
 
+@scenario("orchestrator-stopped")
+async def orchestrator_stopped(world: World) -> dict[str, Any]:
+    """The backend restarted and nobody started a project since: its orchestrator loop (pm-0) is not running.
+
+    A worker finished a task and submitted its result: the queue entry is acknowledged, the result waits on
+    tasks:results/pm, never delivered, and the row stays ``queued`` (only the orchestrator moves it on). pm-0 is
+    still a consumer of the group (consumers outlive their reader) but no longer asks for entries.
+    """
+    facts = await build_healthy(world)
+    task = await world.fresh_task("Data Pipeline")
+    await world.queue(task)
+    await world.consume("tasks:queue", "workers", facts["live_workers"][0], 1)
+    entry = (await world.redis.xadd("tasks:results", world.message(task, "tasks:results"))).decode()
+    return facts | {
+        "stream": "tasks:results",
+        "group": "pm",
+        "consumer": PM_CONSUMER,
+        "entry": entry,
+        "task_id": task.id,
+    }
+
+
 @scenario("backlog-growing")
 async def backlog_growing(world: World) -> dict[str, Any]:
     """Producers outpace the workers: 800 tasks wait on tasks:queue, 20 more a second, 5 a second consumed."""
