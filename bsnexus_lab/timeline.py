@@ -60,7 +60,8 @@ class Subject:
 
     @property
     def found(self) -> bool:
-        return bool(self.task_id or self.worker_id or self.entries)
+        """A row, a worker or an entry knows it (a well-formed id alone is not a task)."""
+        return bool(self.facts.get("status") or self.worker_id or self.entries)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 MIN_PREFIX = 4  # hex digits: as git, shorter prefixes name too many rows to be worth a query
 _HEX = re.compile(r"[0-9a-f]+")
+_ENTRY_ID = re.compile(r"\d+-\d+")  # a stream entry id, all digits: never read as a prefix of a task id
 
 TASK_SQL = f"""{MARKER}
 SELECT t.id::text AS task_id, t.title, t.status::text AS status, t.priority::text AS priority,
@@ -84,7 +85,7 @@ SESSION_EVENTS = ("idle in transaction", "idle in transaction (aborted)")
 def id_range(text: str) -> tuple[str, str] | None:
     """The UUIDs a full id or a hex prefix of one spans (dashes ignored), or None when it is neither."""
     digits = text.strip().lower().replace("-", "")
-    if not (MIN_PREFIX <= len(digits) <= 32 and _HEX.fullmatch(digits)):
+    if _ENTRY_ID.fullmatch(text.strip()) or not (MIN_PREFIX <= len(digits) <= 32 and _HEX.fullmatch(digits)):
         return None
     return str(uuid.UUID(digits.ljust(32, "0"))), str(uuid.UUID(digits.ljust(32, "f")))
 
@@ -99,10 +100,10 @@ def _one(rows: pd.DataFrame, what: str, query: str) -> dict[str, Any] | None:
 async def resolve(db: Db, subject: Subject) -> Part:
     """The task row (or the worker row) the query names, with its history, dependencies, project and norms."""
     ctx = db._ctx
+    span = id_range(subject.task_id or subject.query)
     if not ctx.has_database:
-        return Part(unavailable=(("database", Unavailable("no database configured for this target")),))
-    wanted = subject.task_id or subject.query
-    span = id_range(wanted)
+        missing = (("database", Unavailable("no database configured for this target")),)
+        return Part(unavailable=missing, subject=_unrowed(subject, *span) if span else None)
     if span is None:
         return Part()
     low, high = span
@@ -110,12 +111,20 @@ async def resolve(db: Db, subject: Subject) -> Part:
         task = _one(await ctx.query(TASK_SQL, low=low, high=high), "task", subject.query)
         if task is None:
             worker = _one(await ctx.query(WORKER_ROW_SQL, low=low, high=high), "worker", subject.query)
-            return Part(subject=subject.with_(worker_id=worker["worker_id"])) if worker else Part()
+            if worker:
+                return Part(subject=subject.with_(worker_id=worker["worker_id"]))
+            return Part(subject=_unrowed(subject, low, high))
         return await _task_part(db, subject, task)
     except ConfigError:
         raise
     except LabError as exc:
         return Part(unavailable=(("database", Unavailable.from_error(exc)),))
+
+
+def _unrowed(subject: Subject, low: str, high: str) -> Subject:
+    """A full task id that no row holds may still be in the streams (a synthetic or deleted task): the stores
+    are searched for it, newest entries first, with no row times to go by."""
+    return subject.with_(task_id=low) if low == high else subject
 
 
 async def _task_part(db: Db, subject: Subject, task: dict[str, Any]) -> Part:

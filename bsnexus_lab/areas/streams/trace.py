@@ -15,6 +15,7 @@ BSNexus's own bookkeeping has it: a task executing on a worker is ``queued`` wit
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,7 @@ from bsnexus_lab.timeline import Part, Subject, events
 if TYPE_CHECKING:
     from bsnexus_lab.areas.streams.facade import Streams
 
+MAX_SEQ = 2**64 - 1  # the highest sequence number of an entry id: a window's end covers its whole millisecond
 ENTRY = re.compile(r"(?:(?P<stream>.+)/)?(?P<id>\d+-\d+)")
 
 
@@ -73,7 +75,11 @@ async def name(streams: Streams, subject: Subject) -> Part:
             body = body_row(stream, match["id"], reply[0][1])
             task = body.get("task_id")
             return Part(subject=subject.with_(entries=((stream, match["id"]),), task_id=task if task else None))
-    return Part()
+    try:  # no body: trimmed while still pending somewhere, which is worth a trace of its own
+        held = [f.stream for f in await _states(ctx, [((s, match["id"]), {}) for s in wanted]) if _pending(f)]
+    except LabError:
+        held = []
+    return Part(subject=subject.with_(entries=((held[0], match["id"]),))) if held else Part()
 
 
 async def find(streams: Streams, subject: Subject) -> Part:
@@ -93,37 +99,63 @@ async def find(streams: Streams, subject: Subject) -> Part:
 
 
 async def _entries(ctx: Context, subject: Subject) -> list[Found]:
-    """Entries naming the task, found in windows around the row's times (and those already named)."""
-    limits = ctx.thresholds
-    margin = timedelta(seconds=limits.trace_margin_s)
-    now = datetime.now(UTC)
-    times = sorted(subject.times) or [now]
-    windows = _merged([(t - margin, t + margin) for t in times] + [(times[-1] - margin, now + margin)])
-    redis = ctx.redis()
+    """Entries naming the task, found around the row's times (and those already named)."""
     bodies: dict[tuple[str, str], dict[str, Any]] = {}
-    for stream in ctx.target.streams:
-        read = 0
-        for start, end in windows:
-            cursor, stop = f"{_ms(start)}-0", f"{_ms(end)}-18446744073709551615"
-            while read < limits.trace_scan_limit:
-                count = min(limits.trace_page, limits.trace_scan_limit - read)
-                with ctx.redis_errors():
-                    try:
-                        page = await redis.execute_command("XRANGE", stream, cursor, stop, "COUNT", count)
-                    except ResponseError:  # not a stream (the keys area reports wrong types)
-                        page = []
-                read += len(page)
-                for entry, fields in page:
-                    row = body_row(stream, text(entry), fields)
-                    if subject.task_id and _names(row, subject.task_id):
-                        bodies[(stream, row["id"])] = row
-                if len(page) < count:
-                    break
-                cursor = "(" + text(page[-1][0])
+    if subject.task_id:
+        for stream in ctx.target.streams:
+            budget = ctx.thresholds.trace_scan_limit
+            for first, last, command in _ranges(subject, ctx.thresholds.trace_margin_s):
+                budget = await _search(ctx, stream, command, (first, last), budget, subject.task_id, bodies)
     for stream, entry in subject.entries:
         if (stream, entry) not in bodies:
             bodies[(stream, entry)] = (await probes.peek(ctx, stream, [entry])).iloc[0].to_dict()
-    return await _states(ctx, [(key, body) for key, body in sorted(bodies.items(), key=lambda kv: entry_id(kv[0][1]))])
+    return await _states(ctx, sorted(bodies.items(), key=lambda kv: entry_id(kv[0][1])))
+
+
+def _ranges(subject: Subject, margin_s: float) -> list[tuple[str, str, str]]:
+    """(from, to, command) to read: windows around the row's times and from its last change up to now; with
+    no row, the newest entries, newest first."""
+    if not subject.times:
+        return [("+", "-", "XREVRANGE")]
+    margin, now = timedelta(seconds=margin_s), datetime.now(UTC)
+    times = sorted(subject.times)
+    windows = _merged([(t - margin, t + margin) for t in times] + [(times[-1] - margin, now + margin)])
+    return [(f"{_ms(start)}-0", f"{_ms(end)}-{MAX_SEQ}", "XRANGE") for start, end in windows]
+
+
+async def _search(
+    ctx: Context,
+    stream: str,
+    command: str,
+    span: tuple[str, str],
+    budget: int,
+    task_id: str,
+    bodies: dict[tuple[str, str], dict[str, Any]],
+) -> int:
+    """Read ``span`` of ``stream`` in pages (at most ``budget`` entries), keeping the bodies that name the task;
+    returns what is left of the budget."""
+    cursor, stop = span
+    redis = ctx.redis()
+    while budget > 0:
+        count = min(ctx.thresholds.trace_page, budget)
+        with ctx.redis_errors():
+            try:
+                page = await redis.execute_command(command, stream, cursor, stop, "COUNT", count)
+            except ResponseError:  # not a stream (the keys area reports wrong types)
+                return budget
+        budget -= len(page)
+        for entry, fields in page:
+            row = body_row(stream, text(entry), fields)
+            if _names(row, task_id):
+                bodies[(stream, row["id"])] = row
+        if len(page) < count:
+            break
+        cursor = "(" + text(page[-1][0])  # XRANGE moves its start up, XREVRANGE its end down
+    return budget
+
+
+def _pending(found: Found) -> bool:
+    return any(s["state"] == "pending" for s in found.states)
 
 
 def _names(row: dict[str, Any], task_id: str) -> bool:
@@ -144,7 +176,7 @@ def _merged(windows: list[tuple[datetime, datetime]]) -> list[tuple[datetime, da
     return out
 
 
-async def _states(ctx: Context, entries: list[tuple[tuple[str, str], dict[str, Any]]]) -> list[Found]:
+async def _states(ctx: Context, entries: Sequence[tuple[tuple[str, str], dict[str, Any]]]) -> list[Found]:
     """Each entry's state in every group of its stream: two pipelined round trips."""
     redis = ctx.redis()
     streams = sorted({stream for (stream, _), _ in entries})
@@ -238,10 +270,12 @@ async def _part(ctx: Context, subject: Subject, found: list[Found]) -> Part:
     stage = _stage(subject, found, registry, ctx)
     scope = {f"task:{subject.task_id}"} if subject.task_id else set()
     scope |= {f"consumer:{s}/{g}/{c}" for s, g, c in involved}
-    for f in found:
+    for f in found:  # its entries; the group's own story where it waits there, or lost its body there
         for s in f.states:
-            kind = "entry" if s["state"] == "pending" else "stream"
-            scope.add(f"entry:{f.stream}/{s['group']}/{f.id}" if kind == "entry" else f"stream:{f.stream}/{s['group']}")
+            if s["state"] == "pending":
+                scope.add(f"entry:{f.stream}/{s['group']}/{f.id}")
+            if s["state"] == "waiting" or f.body.get("exists") is False:
+                scope.add(f"stream:{f.stream}/{s['group']}")
     tasks = sorted({str(f.body["task_id"]) for f in found if isinstance(f.body.get("task_id"), str)})
     facts = {"stage": stage, "entries": len(found)} | ({"tasks": tasks} if subject.worker_id else {})
     if stage and stage.get("waits_on"):
@@ -290,6 +324,8 @@ def _event(f: Found, registry: dict[str, Any]) -> dict[str, Any]:
             states.append(f"{s['group']}: never delivered, {_ahead(s)} ahead of it")
         else:
             states.append(f"{s['group']}: acknowledged")
+    if f.body.get("exists") is False:
+        states.append("its body is gone (trimmed)")
     shown = {k: v for k, v in f.body.items() if k not in ("stream", "id", "exists", "task_id", "project_id")}
     detail = "; ".join(states) or ", ".join(f"{k}={str(v)[:60]}" for k, v in list(shown.items())[:3])
     return {"time": f.time, "event": f"{f.stream} {f.id}", "detail": detail}
