@@ -101,6 +101,17 @@ def test_triage_returns_ranked_findings_that_a_runbook_collects(shell: Interacti
     )
 
 
+def test_trace_shows_its_verdict_lanes_and_timeline(shell: InteractiveShell, stuck: dict[str, Any]) -> None:
+    trace = shell.run_line_magic("lab", f"trace {stuck['task_ids'][0][:8]}")
+    assert trace.findings[0].check == "streams.dead_consumer" and trace.subject.task_id == stuck["task_ids"][0]
+    html = shell.display_formatter.format(trace)[0]["text/html"]
+    assert html.startswith(f"<h3>Task {stuck['task_ids'][0]} ") and "Dead consumer" in html
+    lanes, table = html.split("<img", 1)[1].split(">", 1)
+    assert lanes.startswith(' alt="timeline lanes" src="data:image/png;base64,') and "tasks:queue" in table
+    with pytest.raises(UsageError, match="%lab trace ID"):
+        shell.run_line_magic("lab", "trace")
+
+
 def _stable(findings: list[Finding]) -> set[tuple[str, str, tuple[str, ...]]]:
     """Each finding's key, severity and what it explains: what two triages of one world agree on (titles carry
     live ages and timings)."""

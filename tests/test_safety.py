@@ -240,6 +240,7 @@ def test_the_readme_states_the_bounds_the_code_uses() -> None:
         "Message bodies read": f"{stream.bodies_limit}",
         "Entries counted for lag on 6.2": f"{streams.LAG_SCAN_LIMIT + 1:,}",
         "Stream entries matched against PostgreSQL": f"{db.consistency_scan_limit:,} per group",
+        "Stream entries read by one trace": f"{stream.trace_scan_limit:,} per stream in pages of {stream.trace_page}",
         "Entries claimed per call (remediation only)": f"{CLAIM_BATCH}",
         "Sampler interval": f"1 s, never under {sampler.MIN_EVERY_S:g} s",
         "py-spy rate": f"{pyspy.RATE_HZ} Hz, non-blocking",
