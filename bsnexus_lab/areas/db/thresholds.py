@@ -45,6 +45,12 @@ class DbThresholds:
     trace_history_rows: int = threshold(
         1_000, "A task's own transitions read by a trace: BSNexus retries a task 3 times, a thousand is pathological."
     )
+    trace_consistency_limit: int = threshold(
+        1_000,
+        "A trace checks its task's row against at most this many pending and waiting entries per group (the "
+        "consistency probe's page, kept small so one trace stays under a second): past it, whether a queued task "
+        "was published is said to be not verified.",
+    )
     trace_norm_rows: int = threshold(
         20_000,
         "How long each status usually lasts is measured over the newest transitions of task_history, this many: "

@@ -206,12 +206,25 @@ async def around(db: Db, subject: Subject) -> Part:
     ctx = db._ctx
     if not subject.task_id or not ctx.has_database:
         return Part()
+    limit = ctx.thresholds.trace_consistency_limit
     try:
-        rows = await consistency(ctx)
+        rows = await consistency(ctx, limit)
     except LabError as exc:
         return Part(unavailable=(("row against streams", Unavailable.from_error(exc)),))
     mine = rows[rows["task_id"].eq(subject.task_id)].reset_index(drop=True)
-    agree = Part(frames={"db.consistency": mine})
+    queue = ctx.target.conventions.queue_stream
+    unverified = (
+        subject.facts.get("status") == "queued"
+        and rows["fault"].eq("unverified").any()
+        and not any(stream == queue for stream, _ in subject.entries)
+    )
+    why = Unavailable(
+        f"{queue} holds more than {limit:,} entries past its last delivery, or pending entries without a body",
+        remedy="raise thresholds.db.trace_consistency_limit for a deeper look",
+    )
+    agree = Part(
+        frames={"db.consistency": mine}, unavailable=(("whether it was published", why),) if unverified else ()
+    )
     if subject.facts.get("waits_on") != "orchestrator":
         return agree
     try:
@@ -231,4 +244,4 @@ async def around(db: Db, subject: Subject) -> Part:
     ]
     scope = frozenset(f"pg:pid:{p}" for p in waiting["pid"])
     frames = {**agree.frames, "db.activity": sessions, "db.locks": tree}
-    return Part(events=events(rows, "postgres"), frames=frames, scope=scope)
+    return Part(events=events(rows, "postgres"), frames=frames, scope=scope, unavailable=agree.unavailable)

@@ -135,6 +135,7 @@ async def _search(
     """Read ``span`` of ``stream`` in pages (at most ``budget`` entries), keeping the bodies that name the task;
     returns what is left of the budget."""
     cursor, stop = span
+    needle = task_id.encode()
     redis = ctx.redis()
     while budget > 0:
         count = min(ctx.thresholds.trace_page, budget)
@@ -144,14 +145,20 @@ async def _search(
             except ResponseError:  # not a stream (the keys area reports wrong types)
                 return budget
         budget -= len(page)
-        for entry, fields in page:
-            row = body_row(stream, text(entry), fields)
-            if _names(row, task_id):
-                bodies[(stream, row["id"])] = row
+        for entry, fields in page:  # the raw values first: decoding thousands of bodies to keep one costs seconds
+            if any(needle in value for value in _values(fields) if isinstance(value, bytes)):
+                row = body_row(stream, text(entry), fields)
+                if _names(row, task_id):
+                    bodies[(stream, row["id"])] = row
         if len(page) < count:
             break
         cursor = "(" + text(page[-1][0])  # XRANGE moves its start up, XREVRANGE its end down
     return budget
+
+
+def _values(fields: Any) -> Any:
+    """A RESP2 reply's field values (every other item), or a RESP3 map's."""
+    return fields.values() if isinstance(fields, dict) else fields[1::2]
 
 
 def _pending(found: Found) -> bool:
