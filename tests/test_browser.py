@@ -137,7 +137,8 @@ def test_report_renders_in_chromium(sandbox: Sandbox, browser: DevTools, tmp_pat
 
 
 OPENED = """(() => {
-  const app = window.jupyterapp, widget = app && app.shell.currentWidget;
+  const app = window.jupyterapp;
+  const widget = app ? [...app.shell.widgets('main')].find(w => w.context) : null;  // the open document
   const session = widget && widget.sessionContext;
   return JSON.stringify({
     path: widget && widget.context ? widget.context.path : null,
@@ -192,7 +193,13 @@ def test_jupyterlab_opens_the_start_page_and_renders_its_first_finding(
     assert opened == {"path": "00_start_here.ipynb", "kernel": kernel.KERNEL_NAME,
                       "kernel_shown": kernel.DISPLAY_NAME, "ready": True}  # fmt: skip
 
-    browser.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells'), 'started'")
+    run_all = """(() => {
+      const app = window.jupyterapp, widget = [...app.shell.widgets('main')].find(w => w.context);
+      app.shell.activateById(widget.id);  // the notebook commands act on the active notebook
+      app.commands.execute('notebook:run-all-cells');
+      return widget.context.path;
+    })()"""
+    assert browser.evaluate(run_all) == "00_start_here.ipynb"
     first = _until(browser, FIRST_FINDING, bool, 180)
     assert first.startswith("CRITICAL") and stuck["dead_consumer"] in first  # the dead worker, first
     assert "streams.dead_consumer" in first
