@@ -29,6 +29,7 @@ from bsnexus_lab.errors import ConfigError
 KERNEL_NAME = "bsnexus-lab"
 DISPLAY_NAME = "BSNexus Lab"
 START_DIR = "BSNEXUS_LAB_START_DIR"
+START_NOTEBOOK = "00_start_here.ipynb"  # what JupyterLab opens first, when the notebooks folder has it
 READY_TIMEOUT_S = 90  # JupyterLab's first start builds its settings; a shared CI machine is slow
 
 
@@ -86,10 +87,12 @@ class Server:
     process: subprocess.Popen[bytes]
     url: str  # http://127.0.0.1:PORT/
     token: str
+    opens: str = ""  # the notebook the lab URL opens, relative to the notebooks folder
 
     @property
     def lab_url(self) -> str:
-        return f"{self.url}lab?token={self.token}"
+        """JupyterLab, with ``opens`` open in it (on the kernel its metadata names)."""
+        return f"{self.url}lab{'/tree/' + self.opens if self.opens else ''}?token={self.token}"
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -110,7 +113,7 @@ def free_port() -> int:
 def start_lab(
     notebooks: Path, *, port: int | None = None, env: dict[str, str] | None = None, log: Path | None = None
 ) -> Server:
-    """Start JupyterLab on ``notebooks`` (loopback only) and wait until it answers.
+    """Start JupyterLab on ``notebooks`` (loopback only) and wait until it answers; its URL opens the start page.
 
     The kernel learns where the user started from ``BSNEXUS_LAB_START_DIR`` (this process's directory).
     """
@@ -127,7 +130,8 @@ def start_lab(
     environment = {**os.environ, START_DIR: str(Path.cwd()), **(env or {})}
     output = log.open("ab") if log else subprocess.DEVNULL
     process = subprocess.Popen(command, env=environment, stdout=output, stderr=output, cwd=Path.cwd())
-    server = Server(process, f"http://127.0.0.1:{port}/", token)
+    opens = START_NOTEBOOK if (notebooks / START_NOTEBOOK).is_file() else ""
+    server = Server(process, f"http://127.0.0.1:{port}/", token, opens)
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:

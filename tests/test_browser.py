@@ -1,6 +1,7 @@
-"""A run's HTML report opened in a real browser (headless Chromium over the DevTools protocol): the findings
-table and the figures render, nothing runs off the side of a laptop-sized window, and a screenshot of it is
-kept in the run's folder."""
+"""In a real browser (headless Chromium over the DevTools protocol): a run's HTML report, whose findings table and
+figures render, nothing running off the side of a laptop-sized window, with a screenshot kept in the run's
+folder; and JupyterLab as `bsnexus-lab lab` opens it, on 00_start_here with the BSNexus Lab kernel, where running
+the notebook renders its first finding."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 import websocket
 
-from bsnexus_lab import runner
+from bsnexus_lab import kernel, runner
 from bsnexus_lab.sandbox import Sandbox
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -133,3 +134,75 @@ def test_report_renders_in_chromium(sandbox: Sandbox, browser: DevTools, tmp_pat
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and screenshot.stat().st_size > 10_000
     pdf = browser.call("Page.printToPDF", printBackground=True)  # and it prints
     assert base64.b64decode(pdf["data"])[:5] == b"%PDF-"
+
+
+OPENED = """(() => {
+  const app = window.jupyterapp;
+  const widget = app ? [...app.shell.widgets('main')].find(w => w.context) : null;  // the open document
+  const session = widget && widget.sessionContext;
+  return JSON.stringify({
+    path: widget && widget.context ? widget.context.path : null,
+    kernel: session && session.session && session.session.kernel ? session.session.kernel.name : null,
+    kernel_shown: session ? session.kernelDisplayName : null,
+    ready: Boolean(session && session.session && session.session.kernel
+                   && session.session.kernel.connectionStatus === 'connected'),
+  });
+})()"""
+FIRST_FINDING = """(() => {
+  const row = document.querySelector('.jp-OutputArea-output table.bsnexus-findings tbody tr');
+  if (!row) return '';
+  row.scrollIntoView();  // the notebook may leave cells out of view unrendered: bring it in, then read it
+  return row.innerText;
+})()"""
+
+
+@pytest.fixture
+def jupyterlab(sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[kernel.Server]:
+    """JupyterLab as `bsnexus-lab lab` starts it, on a copy of notebooks/ (running cells in the browser changes the
+    notebook, which must not touch the committed one). Only for the test, the app is exposed to the page's scripts
+    (``window.jupyterapp``), so the test can run all cells as the Run menu does."""
+    notebooks = tmp_path / "notebooks"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "notebooks", notebooks)
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "jupyter_lab_config.json").write_text(json.dumps({"LabApp": {"expose_app_in_browser": True}}))
+    kernel.install(prefix=str(tmp_path / "env"))
+    for name, value in {"JUPYTER_PATH": "env/share/jupyter", "JUPYTER_CONFIG_DIR": "config",
+                        "JUPYTER_RUNTIME_DIR": "runtime", "JUPYTERLAB_SETTINGS_DIR": "settings",
+                        "JUPYTERLAB_WORKSPACES_DIR": "workspaces"}.items():  # fmt: skip
+        monkeypatch.setenv(name, str(tmp_path / value))
+    server = kernel.start_lab(notebooks, log=tmp_path / "jupyterlab.log")
+    yield server
+    server.stop()
+
+
+def _until(browser: DevTools, expression: str, done: Any, seconds: float) -> Any:
+    """Evaluate ``expression`` until ``done(value)``, for at most ``seconds``; the last value."""
+    deadline = time.monotonic() + seconds
+    while not done(value := browser.evaluate(expression)) and time.monotonic() < deadline:
+        time.sleep(0.25)
+    return value
+
+
+def test_jupyterlab_opens_the_start_page_and_renders_its_first_finding(
+    one_source: None, stuck: dict[str, Any], jupyterlab: kernel.Server, browser: DevTools, tmp_path: Path
+) -> None:
+    browser.call("Page.enable")
+    browser.call("Page.navigate", url=jupyterlab.lab_url)
+    opened = json.loads(_until(browser, OPENED, lambda v: v and json.loads(v)["ready"], 120))
+    assert opened == {"path": "00_start_here.ipynb", "kernel": kernel.KERNEL_NAME,
+                      "kernel_shown": kernel.DISPLAY_NAME, "ready": True}  # fmt: skip
+
+    run_all = """(() => {
+      const app = window.jupyterapp, widget = [...app.shell.widgets('main')].find(w => w.context);
+      app.shell.activateById(widget.id);  // the notebook commands act on the active notebook
+      app.commands.execute('notebook:run-all-cells');
+      return widget.context.path;
+    })()"""
+    assert browser.evaluate(run_all) == "00_start_here.ipynb"
+    first = _until(browser, FIRST_FINDING, bool, 180)
+    assert first.startswith("CRITICAL") and stuck["dead_consumer"] in first  # the dead worker, first
+    assert "streams.dead_consumer" in first
+
+    shot = browser.call("Page.captureScreenshot", format="png")
+    (tmp_path / "jupyterlab.png").write_bytes(base64.b64decode(shot["data"]))

@@ -104,12 +104,13 @@ def test_notebook_runs_on_the_bsnexus_lab_kernel(server: kernel.Server, stuck: d
     )
     try:
         shown = []
-        for code in cells[:3]:  # parameters, connect, health: the notebook's own cells, as a user runs them
+        for code in cells[:4]:  # parameters, the sandbox, connect, health: as a user runs them
             status, text = _execute(channel, code)
             assert status == "ok", text
             shown.append(text)
-        assert "sandbox" in shown[1] and "***" in shown[1]  # the Lab, connected to the sandbox, redacted
-        assert "redis" in shown[2] and "postgresql" in shown[2] and "yes" in shown[2]
+        assert "redis      running" in shown[1]  # the sandbox is the target: started if needed, its servers listed
+        assert "sandbox" in shown[2] and "***" in shown[2]  # the Lab, connected to the sandbox, redacted
+        assert "redis" in shown[3] and "postgresql" in shown[3] and "yes" in shown[3]
         status, text = _execute(channel, "from bsnexus_lab.kernel import start_dir; print(start_dir())")
         assert status == "ok" and text.strip() == str(Path.cwd())  # where `bsnexus-lab lab` was started
     finally:
@@ -136,7 +137,9 @@ def test_bsnexus_lab_lab_starts_the_sandbox_and_prints_the_url(tmp_path: Path, m
             lines.append(line)
         assert any(line.startswith("redis") and "running" in line for line in lines)  # the sandbox, started
         assert any(line.startswith("target:") and "sandbox" in line for line in lines)
-        with urllib.request.urlopen(lines[-1].split()[1], timeout=60) as response:
+        url = lines[-1].split()[1]
+        assert url.split("?")[0].endswith("/lab/tree/00_start_here.ipynb")  # the start page opens first
+        with urllib.request.urlopen(url, timeout=60) as response:
             assert response.status == 200
         jupyter = [p for p in psutil.Process(process.pid).children() if "jupyterlab" in p.cmdline()]
         assert len(jupyter) == 1

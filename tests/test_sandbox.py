@@ -14,7 +14,7 @@ import redis as sync_redis
 
 from bsnexus_lab import ConfigError
 from bsnexus_lab.config import resolve
-from bsnexus_lab.sandbox import Sandbox, servers
+from bsnexus_lab.sandbox import Sandbox, ensure, servers
 from bsnexus_lab.sandbox.servers import pid_alive
 
 from .conftest import state_directory
@@ -102,3 +102,13 @@ def test_a_world_starts_with_an_empty_slow_log(sandbox: Sandbox, writer: sync_re
     assert any(b"left over" in entry["command"] for entry in writer.slowlog_get())
     sandbox.load("healthy")
     assert not any(b"left over" in entry["command"] for entry in writer.slowlog_get())
+
+
+def test_ensure_leaves_every_target_but_the_sandbox_alone(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the notebooks' first cell does: the running sandbox is listed (started when it is not), a deployment
+    configured in the environment is not the sandbox's business, and a profile that does not exist is an error."""
+    assert [(row.name, row.state) for row in ensure("")] == [("redis", "running"), ("postgresql", "running")]
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")  # a deployment: nothing is started, nothing contacted
+    assert ensure("") == []
+    with pytest.raises(ConfigError, match="no profile named 'prod'"):
+        ensure("prod")

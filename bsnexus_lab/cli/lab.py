@@ -11,8 +11,7 @@ from typing import Any
 
 from bsnexus_lab import kernel
 from bsnexus_lab.cli import add
-from bsnexus_lab.config import SANDBOX, TARGET_ENV, Target, resolve
-from bsnexus_lab.errors import ConfigError
+from bsnexus_lab.config import TARGET_ENV, Target, resolve
 
 
 def lab(args: argparse.Namespace) -> int:
@@ -39,14 +38,9 @@ def lab(args: argparse.Namespace) -> int:
 
 def _target(name: str | None) -> Target:
     """The target the notebooks will resolve; the sandbox is started when nothing else is configured."""
-    try:
-        return resolve(name)
-    except ConfigError:
-        if name not in (None, SANDBOX):
-            raise
-    from bsnexus_lab.sandbox import Sandbox
+    from bsnexus_lab.sandbox import ensure
 
-    for row in Sandbox().up():
+    for row in ensure(name):
         print(row.line())
     return resolve(name)
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bsnexus_lab.config import state_dir
-from bsnexus_lab.errors import SandboxError
+from bsnexus_lab.config import SANDBOX, resolve, state_dir
+from bsnexus_lab.errors import ConfigError, SandboxError
 from bsnexus_lab.sandbox import scenarios, servers
 from bsnexus_lab.sandbox.scenarios.db import VERSIONS_DIR
 from bsnexus_lab.sandbox.service import process as service_process
@@ -343,6 +343,22 @@ class Sandbox:
         finally:
             await db.close()
             await redis.aclose()
+
+
+def ensure(target: str | None = None, *, service: bool = False) -> list[ServerStatus]:
+    """Start the sandbox (with ``service``, its BSNexus-shaped service too) when it is the target: ``target`` is
+    ``sandbox``, or it is empty and nothing else is configured. Its servers' rows; none when the target is another.
+
+    What ``bsnexus-lab lab`` and the notebooks' first cell do, so a newcomer needs no terminal to get a target.
+    """
+    name = target or None
+    try:
+        if resolve(name).name != SANDBOX:
+            return []
+    except ConfigError:
+        if name not in (None, SANDBOX):
+            raise
+    return Sandbox().up(service=service)
 
 
 def _recorded_bindir(postgres: dict[str, Any]) -> servers.Binary:
