@@ -90,7 +90,8 @@ def test_a_result_stuck_on_pm0_with_its_traceback_from_the_log(sandbox: Sandbox,
     assert [e.check for e in cause.explains] == ["logs.result_exception"]
     assert cause.explains[0].evidence["exception"] == "ValueError: Invalid transition: done -> review"
     logged = trace.timeline[trace.timeline["source"] == "logs"]
-    assert list(logged["event"]) == ["ERROR bsnexus.orchestrator ValueError"]
+    assert list(logged["event"]) == ["ERROR bsnexus.orchestrator"]
+    assert list(logged["detail"]) == ["orchestrator.log: ValueError: Invalid transition: done -> review"]
 
 
 def test_a_result_nobody_reads_after_a_restart(sandbox: Sandbox) -> None:

@@ -189,7 +189,9 @@ def _row_detail(task: dict[str, Any]) -> str:
         parts.append(f"retry {task['retry_count']} of {task['max_retries']}")
     if isinstance(task["error_message"], str) and task["error_message"]:
         parts.append(f"error: {task['error_message'][:200]}")
-    return ", ".join(parts) or "no worker_id yet (set when the orchestrator processes the result)"
+    if parts or task["status"] != "queued":
+        return ", ".join(parts)
+    return "no worker_id yet (set when the orchestrator processes the result)"
 
 
 def _status_age(history: pd.DataFrame, task: dict[str, Any]) -> float:

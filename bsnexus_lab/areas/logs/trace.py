@@ -42,7 +42,7 @@ async def around(logs: Logs, subject: Subject) -> Part:
     rows = [
         {
             "time": r.time,
-            "event": f"{r.level} {r.logger}" + (f" {r.exception}" if isinstance(r.exception, str) else ""),
+            "event": f"{r.level} {r.logger}",
             "detail": f"{r.file.rsplit('/', 1)[-1]}: {last_line(r.message)[:300]}",
         }
         for r in mine.itertuples()

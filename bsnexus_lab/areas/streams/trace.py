@@ -333,9 +333,18 @@ def _event(f: Found, registry: dict[str, Any]) -> dict[str, Any]:
             states.append(f"{s['group']}: acknowledged")
     if f.body.get("exists") is False:
         states.append("its body is gone (trimmed)")
-    shown = {k: v for k, v in f.body.items() if k not in ("stream", "id", "exists", "task_id", "project_id")}
-    detail = "; ".join(states) or ", ".join(f"{k}={str(v)[:60]}" for k, v in list(shown.items())[:3])
+    detail = "; ".join(states) or _summary(f.body)
     return {"time": f.time, "event": f"{f.stream} {f.id}", "detail": detail}
+
+
+def _summary(body: dict[str, Any]) -> str:
+    """An entry read directly (a board event): its fields, JSON-decoded ones flattened, ids left out."""
+    shown: dict[str, Any] = {}
+    for key, value in body.items():
+        if key in ("stream", "id", "exists", "task_id", "project_id"):
+            continue
+        shown.update({k: v for k, v in value.items() if k != "task_id"} if isinstance(value, dict) else {key: value})
+    return ", ".join(f"{k}={str(v)[:60]}" for k, v in list(shown.items())[:4])
 
 
 def _ahead(state: dict[str, Any]) -> str:
