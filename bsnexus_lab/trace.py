@@ -98,6 +98,22 @@ class Trace:
             return f"{what}: {self.worst.value.upper()}: {incidents[0].title}"
         return f"{what}: {self.where()}"
 
+    def context(self) -> list[str]:
+        """The task's place in its project: phase, priority, retries, dependencies, who waits behind it, its keys."""
+        facts = self.facts
+        if "project" not in facts:
+            return [f"Holds: {', '.join(facts['tasks'])}"] if facts.get("tasks") else []
+        lines = [
+            f"Project {facts['project']}, {facts.get('phase') or 'no phase'}; priority {facts.get('priority')}; "
+            f"retries {facts.get('retry_count', 0)}; {facts.get('waiting_behind', 0)} tasks of its project wait "
+            "behind it"
+        ]
+        if deps := facts.get("dependencies"):
+            lines.append("Depends on: " + ", ".join(f"{d['title']} ({d['status']})" for d in deps))
+        if keys := facts.get("task_keys"):
+            lines.append("Keys: " + ", ".join(f"{name} {detail}" for name, detail in keys.items()))
+        return lines
+
     def where(self) -> str:
         """Where the task is in its normal life, and how long that stage usually takes."""
         stage, facts = self.stage, self.facts
@@ -118,7 +134,7 @@ class Trace:
     def text(self) -> str:
         """One screen for a terminal: the verdict, then the timeline."""
         verdict = to_text(self.findings, hints=False) if self.findings else f"Verdict: {self.where()}."
-        lines = [self.headline(), "", verdict]
+        lines = [self.headline(), *self.context(), "", verdict]
         lines += ["", "Timeline (UTC):"]
         for row in self.timeline.itertuples():
             lines.append(f"  {row.time:%Y-%m-%d %H:%M:%S}  {row.source:8} {row.event}: {row.detail}".rstrip(": "))
@@ -128,6 +144,7 @@ class Trace:
         from bsnexus_lab.display import frame_html
 
         head = f"<h3>{html.escape(self.headline())}</h3>"
+        head += "".join(f"<div>{html.escape(line)}</div>" for line in self.context())
         verdict = f"<p>Verdict: {html.escape(self.where())}.</p>"
         if self.findings:
             verdict = to_html(self.findings, hints=False)
