@@ -93,6 +93,10 @@ class Facade:
         calls = [name for name in dir(self) if not name.startswith("_")]
         return f"<lab.{self.area}: {', '.join(calls)}>"
 
+    def follow(self, step: Any, subject: Any) -> Any:
+        """Run one of this area's trace steps (:class:`~bsnexus_lab.timeline.TraceStep`) on its Context."""
+        return self._run(step.follow(self._ctx, subject))
+
     def check(self, **frames: Any) -> list[Any]:
         """Run this area's checks on frames named as the probes are (``summary=..., consumers=...``)."""
         from bsnexus_lab import checks

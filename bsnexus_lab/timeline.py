@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -84,10 +84,11 @@ class Part:
 
 @dataclass(frozen=True)
 class TraceStep:
-    """An area's part in a trace: ``follow(facade, subject) -> Part``, run at ``stage``."""
+    """An area's part in a trace: ``follow(ctx, subject)``, a coroutine returning a :class:`Part`, run at
+    ``stage`` on the area's :class:`~bsnexus_lab.context.Context` (like a probe)."""
 
     stage: Stage
-    follow: Callable[[Any, Subject], Part]
+    follow: Callable[[Any, Subject], Awaitable[Part]]
 
 
 def events(rows: list[dict[str, Any]], source: str) -> pd.DataFrame:

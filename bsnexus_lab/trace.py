@@ -182,7 +182,7 @@ def trace(lab: Lab, query: str, *, stream: str | None = None) -> Trace:
     )
     parts: list[tuple[str, Part]] = []
     for _, name, step in steps:
-        part = lab._loop.run(step.follow(getattr(lab, name), subject))
+        part = getattr(lab, name).follow(step, subject)
         subject = part.subject or subject
         parts.append((name, part))
     if not subject.found:

@@ -24,7 +24,7 @@ from bsnexus_lab.text import duration
 from bsnexus_lab.timeline import Part, Subject, events
 
 if TYPE_CHECKING:
-    from bsnexus_lab.areas.db.facade import Db
+    from bsnexus_lab.context import Context
 
 MIN_PREFIX = 4  # hex digits: as git, shorter prefixes name too many rows to be worth a query
 _HEX = re.compile(r"[0-9a-f]+")
@@ -97,9 +97,8 @@ def _one(rows: pd.DataFrame, what: str, query: str) -> dict[str, Any] | None:
     return rows.iloc[0].to_dict() if len(rows) else None
 
 
-async def resolve(db: Db, subject: Subject) -> Part:
+async def resolve(ctx: Context, subject: Subject) -> Part:
     """The task row (or the worker row) the query names, with its history, dependencies, project and norms."""
-    ctx = db._ctx
     span = id_range(subject.task_id or subject.query)
     if not ctx.has_database:
         missing = (("database", Unavailable("no database configured for this target")),)
@@ -114,7 +113,7 @@ async def resolve(db: Db, subject: Subject) -> Part:
             if worker:
                 return Part(subject=subject.with_(worker_id=worker["worker_id"]))
             return Part(subject=_unrowed(subject, low, high))
-        return await _task_part(db, subject, task)
+        return await _task_part(ctx, subject, task)
     except ConfigError:
         raise
     except LabError as exc:
@@ -127,8 +126,7 @@ def _unrowed(subject: Subject, low: str, high: str) -> Subject:
     return subject.with_(task_id=low) if low == high else subject
 
 
-async def _task_part(db: Db, subject: Subject, task: dict[str, Any]) -> Part:
-    ctx = db._ctx
+async def _task_part(ctx: Context, subject: Subject, task: dict[str, Any]) -> Part:
     limits = ctx.thresholds
     task_id = task["task_id"]
     history = await ctx.query(HISTORY_SQL, id=task_id, limit=limits.trace_history_rows)
@@ -201,11 +199,10 @@ def _status_age(history: pd.DataFrame, task: dict[str, Any]) -> float:
     return float((task["db_now"] - since).total_seconds())
 
 
-async def around(db: Db, subject: Subject) -> Part:
+async def around(ctx: Context, subject: Subject) -> Part:
     """Whether the task's row and its stream entries agree (the consistency probe, kept to this task), and the
     backend's sessions and what they wait on when the task waits on the orchestrator: a result handler stuck on
     a lock or an open transaction shows there (and in the blocking tree the db checks read)."""
-    ctx = db._ctx
     if not subject.task_id or not ctx.has_database:
         return Part()
     limit = ctx.thresholds.trace_consistency_limit

@@ -13,13 +13,12 @@ from bsnexus_lab.text import duration
 from bsnexus_lab.timeline import Part, Subject, events
 
 if TYPE_CHECKING:
-    from bsnexus_lab.areas.keys.facade import Keys
+    from bsnexus_lab.context import Context
 
 COMMANDS = frozenset({"GET"})  # a task key's value: a flag or a counter
 
 
-async def find(keys: Keys, subject: Subject) -> Part:
-    ctx = keys._ctx
+async def find(ctx: Context, subject: Subject) -> Part:
     if not subject.task_id:
         return Part()
     names = [pattern.format(task_id=subject.task_id) for pattern in ctx.target.conventions.task_keys]

@@ -16,15 +16,14 @@ from bsnexus_lab.findings import Unavailable
 from bsnexus_lab.timeline import Part, Subject, events
 
 if TYPE_CHECKING:
-    from bsnexus_lab.areas.logs.facade import Logs
+    from bsnexus_lab.context import Context
 
 NOT_CONFIGURED = Unavailable(
     "this target names no log files", remedy="set log_files (BSNexus's LOG_DIR: bsnexus.log, orchestrator.log)"
 )
 
 
-async def around(logs: Logs, subject: Subject) -> Part:
-    ctx = logs._ctx
+async def around(ctx: Context, subject: Subject) -> Part:
     needles = [n for n in (subject.task_id, *(entry for _, entry in subject.entries)) if n]
     if not needles:
         return Part()

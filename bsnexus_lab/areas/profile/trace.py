@@ -18,7 +18,7 @@ from bsnexus_lab.findings import Unavailable
 from bsnexus_lab.timeline import Part, Subject, events
 
 if TYPE_CHECKING:
-    from bsnexus_lab.areas.profile.facade import Profile
+    from bsnexus_lab.context import Context
 
 IDLE_NOTE = (
     "py-spy shows threads, not coroutines: an await that never returns reads as this idle event loop, the same "
@@ -26,10 +26,10 @@ IDLE_NOTE = (
 )
 
 
-async def around(profile: Profile, subject: Subject) -> Part:
+async def around(ctx: Context, subject: Subject) -> Part:
     if subject.facts.get("waits_on") != "orchestrator":
         return Part()
-    target = profile.target
+    target = ctx.target
     if target.process is None:
         return Part(unavailable=(("the service's stacks", Unavailable(
             "no process configured for this target", remedy="set process (the backend's uvicorn) to see its stacks"

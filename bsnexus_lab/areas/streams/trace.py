@@ -18,7 +18,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 from redis.exceptions import ResponseError
@@ -32,9 +32,6 @@ from bsnexus_lab.findings import Unavailable
 from bsnexus_lab.resp import as_dict, entry_id, text
 from bsnexus_lab.text import duration, plural
 from bsnexus_lab.timeline import Part, Subject, events
-
-if TYPE_CHECKING:
-    from bsnexus_lab.areas.streams.facade import Streams
 
 MAX_SEQ = 2**64 - 1  # the highest sequence number of an entry id: a window's end covers its whole millisecond
 ENTRY = re.compile(r"(?:(?P<stream>.+)/)?(?P<id>\d+-\d+)")
@@ -54,12 +51,11 @@ class Found:
         return datetime.fromtimestamp(entry_id(self.id)[0] / 1000, UTC)
 
 
-async def name(streams: Streams, subject: Subject) -> Part:
+async def name(ctx: Context, subject: Subject) -> Part:
     """An entry id (``1733212345678-0`` or ``tasks:queue/1733212345678-0``) -> the task its body names."""
     match = ENTRY.fullmatch(subject.query.strip())
     if not match:
         return Part()
-    ctx = streams._ctx
     wanted = [subject.stream or match["stream"]] if (subject.stream or match["stream"]) else list(ctx.target.streams)
     redis = ctx.redis()
     try:
@@ -82,10 +78,9 @@ async def name(streams: Streams, subject: Subject) -> Part:
     return Part(subject=subject.with_(entries=((held[0], match["id"]),))) if held else Part()
 
 
-async def find(streams: Streams, subject: Subject) -> Part:
+async def find(ctx: Context, subject: Subject) -> Part:
     """The task's (or the worker's) entries, their states, the consumers involved, and the frames the stream
     checks read, restricted to those."""
-    ctx = streams._ctx
     if not (subject.task_id or subject.worker_id or subject.entries):
         return Part()
     try:
