@@ -273,6 +273,8 @@ def write_old_history(runs: Path, run_dirs: list[Path], ack: str) -> None:
     with sqlite3.connect(runs / "history.sqlite") as db:
         db.row_factory = sqlite3.Row
         rows = [dict(r) for r in db.execute("SELECT * FROM runs ORDER BY started")]
+    for row in rows:
+        del row["host"]  # version 2's column
     (runs / "history.sqlite").unlink()
     with sqlite3.connect(runs / "history.sqlite") as db:
         db.executescript(OLD_SCHEMA)
