@@ -23,7 +23,8 @@ def runs(args: argparse.Namespace) -> int:
         print(f"no runs in {index.where}")
         return 0
     shown = listed.assign(started=listed["started"].map(_short), counts=listed.apply(_counts, axis=1))
-    print(shown[["id", "runbook", "target", "started", "status", "exit_code", "counts"]].to_string(index=False))
+    shown = shown.assign(host=shown["host"].fillna("-"))  # where the run directory lives (a fleet has many)
+    print(shown[["id", "runbook", "target", "started", "status", "exit_code", "counts", "host"]].to_string(index=False))
     return 0
 
 
