@@ -1,4 +1,7 @@
-"""The run history: an SQLite index beside the run directories (which stay the evidence).
+"""The run history: an index of the run directories (which stay the evidence), in ``<runs>/history.sqlite`` or,
+for a fleet, in PostgreSQL (``BSNEXUS_LAB_HISTORY_URL``: schema ``bsnexus_lab``), the same tables and queries
+through SQLAlchemy. Each run records the host its directory is on: what another host ran is listed, diffed and
+kept, but its artefacts are read, and its directory pruned, only where they are.
 
 Every run is one row (runbook, its git revision, redacted target, parameters with secrets redacted, times,
 status and exit code as the verdict decided them, counts by severity, what it ran against) with its findings,
@@ -8,9 +11,9 @@ kept but counted at no severity, and the checks they stand for are "not checked"
 and the samples the runbook kept (:func:`keep`). Acknowledgements (``bsnexus-lab ack``)
 live here too.
 
-The schema's version is SQLite's ``user_version``. Version 0 keyed findings ``check:`` + a subject rebuilt from
-the evidence, always with a ``:`` (``db.privileges:``); opening such an index migrates its findings and acks
-to the findings' own keys (read from each run's ``findings.json`` where it still exists, else the trailing
+The schema's version is SQLite's ``user_version`` (a PostgreSQL history starts at the current one). Version 0
+keyed findings ``check:`` + a subject rebuilt from the evidence, always with a ``:`` (``db.privileges:``);
+opening such an index migrates its findings and acks to the findings' own keys (read from each run's ``findings.json`` where it still exists, else the trailing
 ``:`` dropped) and keeps every old key in ``key_aliases``, so a key quoted from an old report, RCA or
 postmortem still resolves (:meth:`History.resolve`).
 

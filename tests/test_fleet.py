@@ -70,6 +70,7 @@ def test_two_workers_write_one_history_and_one_fleet_page(
         assert process.returncode == EXIT_FINDINGS, err
         assert HISTORY_PASSWORD not in out + err and "h1st%40ry" not in out + err
     monkeypatch.setenv("BSNEXUS_LAB_HISTORY_URL", history_url)
+    monkeypatch.setenv("BSNEXUS_LAB_RUNBOOKS", str(tmp_path / "books"))
     again = runner.run("stuck", target="eu", params={"severity": "critical"}, output_root=tmp_path / "eu" / "runs")
     assert again.exit_code == EXIT_FINDINGS and not (tmp_path / "eu" / "runs" / "history.sqlite").exists()
 
@@ -100,3 +101,18 @@ def test_two_workers_write_one_history_and_one_fleet_page(
     assert sorted(pruned.forgotten) == sorted(runs[runs["target"] == "eu"]["id"])
     assert list(pruned.left) == [us] and "on worker-b:" in pruned.left[us] and "prune there" in pruned.left[us]
     assert not again.run_dir.exists() and list(index.runs()["id"]) == [us]
+
+
+def test_an_unusable_history_is_one_line_without_its_password(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    expected = {
+        "postgresql://lab:s3cr%40t@127.0.0.1:9/h": "the run history cannot be used (postgresql://lab:***@127.0.0.1:9/h)",
+        "postgresql://lab:s3cr@t@127.0.0.1:9/h": "BSNEXUS_LAB_HISTORY_URL is ambiguous",
+        "redis://lab:s3cr3t@127.0.0.1:9/0": "BSNEXUS_LAB_HISTORY_URL must start with one of",
+    }
+    for url, message in expected.items():
+        monkeypatch.setenv("BSNEXUS_LAB_HISTORY_URL", url)
+        assert main(["fleet"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"bsnexus-lab: {message}") and err.count("\n") == 1 and "s3cr" not in err
