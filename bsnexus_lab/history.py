@@ -13,9 +13,10 @@ live here too.
 
 The schema's version is SQLite's ``user_version`` (a PostgreSQL history starts at the current one). Version 0
 keyed findings ``check:`` + a subject rebuilt from the evidence, always with a ``:`` (``db.privileges:``);
-opening such an index migrates its findings and acks to the findings' own keys (read from each run's ``findings.json`` where it still exists, else the trailing
-``:`` dropped) and keeps every old key in ``key_aliases``, so a key quoted from an old report, RCA or
-postmortem still resolves (:meth:`History.resolve`).
+opening such an index migrates its findings and acks to the findings' own keys (read from each run's
+``findings.json`` where it still exists, else the trailing ``:`` dropped) and keeps every old key in
+``key_aliases``, so a key quoted from an old report, RCA or postmortem still resolves (:meth:`History.resolve`).
+Version 2 added ``runs.host``.
 
 The index is ``<runs>/history.sqlite``; :func:`runs_dir` finds ``runs/`` from any directory below the
 project (like git finds ``.git``), or takes ``BSNEXUS_LAB_RUNS_DIR``.
