@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,7 @@ Clean = Callable[[Any], Any]
 
 def new_run_dir(root: Path, runbook: str) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    run_dir = root / runbook / f"{stamp}-{secrets.token_hex(3)}"
+    run_dir = root / runbook / f"{stamp}-{secrets.token_hex(6)}"
     try:
         run_dir.mkdir(parents=True)
         (run_dir / ".writable").touch()
@@ -51,10 +51,10 @@ def new_run_dir(root: Path, runbook: str) -> Path:
     return run_dir
 
 
-def cleaner(target: Target, values: dict[str, Any]) -> tuple[Clean, list[str]]:
-    """What scrubs data for the artefacts (the target's passwords, secret parameters' values, credentials),
-    and the secrets it scrubs."""
-    hidden = [*target.secrets(), *_secret_values(values)]
+def cleaner(target: Target, values: dict[str, Any], others: Sequence[str] = ()) -> tuple[Clean, list[str]]:
+    """What scrubs data for the artefacts (the target's passwords, secret parameters' values, credentials, and
+    ``others``: the shared history's password), and the secrets it scrubs."""
+    hidden = [*target.secrets(), *_secret_values(values), *others]
     return (lambda data: mask_data(scrub_data(data, hidden))), hidden
 
 

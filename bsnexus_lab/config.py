@@ -168,6 +168,29 @@ def _check_url(url: str, schemes: set[str], what: str) -> str:
     return url
 
 
+def history_url() -> str | None:
+    """The shared run history's PostgreSQL URL (``BSNEXUS_LAB_HISTORY_URL``), checked the way its driver reads
+    it; None for the default, ``<runs>/history.sqlite``."""
+    url = os.environ.get(HISTORY_URL_ENV, "").strip()
+    return _check_url(url, _POSTGRES_SCHEMES, HISTORY_URL_ENV) if url else None
+
+
+def url_secrets(*urls: str) -> list[str]:
+    """The passwords these URLs carry (in the user part or a ``password=`` query), each decoded, as written,
+    percent-encoded and HTML-escaped, longest first: what scrubbing replaces."""
+    found: set[str] = set()
+    for url in urls:
+        if url.split("://", 1)[0] in _POSTGRES_SCHEMES:
+            parsed = postgres_url(url)
+            found |= {p for p in (parsed.password, parsed.query.get("password")) if isinstance(p, str)}
+        else:
+            parts = urlsplit(url)
+            found |= {p for p in [parts.password, *parse_qs(parts.query).get("password", [])] if p}
+    found |= {unquote(p) for p in found} | {quote(p, safe="") for p in found}
+    found |= {html.escape(p) for p in found}
+    return sorted(found, key=len, reverse=True)
+
+
 def redact_urls_in(text: str) -> str:
     """Free text with the credentials of any URL in it masked (for errors whose origin is unknown)."""
     return re.sub(r"(\b[a-z][a-z0-9+.-]*://)[^\s/@]*@", r"\1***@", text)
@@ -328,15 +351,8 @@ class Target(BaseModel):
 
     def secrets(self) -> list[str]:
         """Every password this target carries (decoded and as written), so artefacts can be scrubbed of them."""
-        found: set[str] = set()
-        if self.database_url is not None:
-            parsed = postgres_url(self.database_url.get_secret_value())
-            found |= {p for p in (parsed.password, parsed.query.get("password")) if isinstance(p, str)}
-        parts = urlsplit(self.redis_url.get_secret_value())
-        found |= {p for p in [parts.password, *parse_qs(parts.query).get("password", [])] if p}
-        found |= {unquote(p) for p in found} | {quote(p, safe="") for p in found}
-        found |= {html.escape(p) for p in found}
-        return sorted(found, key=len, reverse=True)
+        urls = [self.redis_url, *([self.database_url] if self.database_url is not None else [])]
+        return url_secrets(*(url.get_secret_value() for url in urls))
 
     def scrub(self, text: str) -> str:
         """Free text with this target's passwords replaced (see :func:`scrub_text`)."""
@@ -423,6 +439,7 @@ TARGET_ENV = "BSNEXUS_LAB_TARGET"  # the profile to use when none is named
 STATE_DIR_ENV = "BSNEXUS_LAB_STATE_DIR"  # where the sandbox keeps its servers and profile
 RUN_DIR_ENV = "BSNEXUS_LAB_RUN_DIR"  # set for a runbook's kernel: the directory of the run in progress
 RUNS_DIR_ENV = "BSNEXUS_LAB_RUNS_DIR"  # where run directories and the history go (else the nearest runs/)
+HISTORY_URL_ENV = "BSNEXUS_LAB_HISTORY_URL"  # a shared run history in PostgreSQL (else <runs>/history.sqlite)
 RUNBOOKS_ENV = "BSNEXUS_LAB_RUNBOOKS"  # a directory of runbooks, searched before ./runbooks and the packaged ones
 
 

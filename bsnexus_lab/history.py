@@ -1,4 +1,7 @@
-"""The run history: an SQLite index beside the run directories (which stay the evidence).
+"""The run history: an index of the run directories (which stay the evidence), in ``<runs>/history.sqlite`` or,
+for a fleet, in PostgreSQL (``BSNEXUS_LAB_HISTORY_URL``: schema ``bsnexus_lab``), the same tables and queries
+through SQLAlchemy. Each run records the host its directory is on: what another host ran is listed, diffed and
+kept, but its artefacts are read, and its directory pruned, only where they are.
 
 Every run is one row (runbook, its git revision, redacted target, parameters with secrets redacted, times,
 status and exit code as the verdict decided them, counts by severity, what it ran against) with its findings,
@@ -8,11 +11,12 @@ kept but counted at no severity, and the checks they stand for are "not checked"
 and the samples the runbook kept (:func:`keep`). Acknowledgements (``bsnexus-lab ack``)
 live here too.
 
-The schema's version is SQLite's ``user_version``. Version 0 keyed findings ``check:`` + a subject rebuilt from
-the evidence, always with a ``:`` (``db.privileges:``); opening such an index migrates its findings and acks
-to the findings' own keys (read from each run's ``findings.json`` where it still exists, else the trailing
-``:`` dropped) and keeps every old key in ``key_aliases``, so a key quoted from an old report, RCA or
-postmortem still resolves (:meth:`History.resolve`).
+The schema's version is SQLite's ``user_version`` (a PostgreSQL history starts at the current one). Version 0
+keyed findings ``check:`` + a subject rebuilt from the evidence, always with a ``:`` (``db.privileges:``);
+opening such an index migrates its findings and acks to the findings' own keys (read from each run's
+``findings.json`` where it still exists, else the trailing ``:`` dropped) and keeps every old key in
+``key_aliases``, so a key quoted from an old report, RCA or postmortem still resolves (:meth:`History.resolve`).
+Version 2 added ``runs.host``.
 
 The index is ``<runs>/history.sqlite``; :func:`runs_dir` finds ``runs/`` from any directory below the
 project (like git finds ``.git``), or takes ``BSNEXUS_LAB_RUNS_DIR``.
@@ -20,9 +24,11 @@ project (like git finds ``.git``), or takes ``BSNEXUS_LAB_RUNS_DIR``.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
+import socket
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
@@ -32,9 +38,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from sqlalchemy import Connection, Engine, bindparam, text
 
-from bsnexus_lab.config import RUNS_DIR_ENV
-from bsnexus_lab.errors import ConfigError, LabError
+from bsnexus_lab.config import RUNS_DIR_ENV, history_url, postgres_url, redact_url, scrub_text, url_secrets
+from bsnexus_lab.errors import ConfigError, LabError, first_line
 from bsnexus_lab.findings import Finding, Kind, document, flatten
 from bsnexus_lab.masking import MASK, is_secret_parameter
 from bsnexus_lab.text import parse_duration
@@ -42,7 +49,10 @@ from bsnexus_lab.text import parse_duration
 SAMPLES_MIME = "application/vnd.bsnexus-lab.samples+json"
 DATABASE = "history.sqlite"
 SEVERITIES = ("ok", "info", "warning", "critical")
-VERSION = 1  # 1: findings and acks keyed by Finding.key, old keys kept in key_aliases
+VERSION = 2  # 1: findings and acks keyed by Finding.key, old keys kept in key_aliases; 2: runs.host
+HOST = socket.gethostname()  # recorded with each run: where its run directory lives
+PG_SCHEMA = PG_DATABASE = "bsnexus_lab"  # a shared history's schema, in this database unless the URL names one
+SCHEMA_LOCK = 0x6273_6C61_6268  # pg_advisory_xact_lock key: one worker creates the tables, the others wait
 NOT_CHECKED = Kind.NOT_CHECKED.value
 # How many runs back `--fail-on new` looks for the keys of checks the newest runs could not do: a check down for
 # longer than that has its findings counted as new again when it comes back (bounded, so the look-up stays cheap).
@@ -52,7 +62,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY, runbook TEXT, revision TEXT, target TEXT, target_redis TEXT, target_database TEXT,
     parameters TEXT, started TEXT, ended TEXT, status TEXT, exit_code INTEGER, error TEXT,
-    ok INTEGER, info INTEGER, warning INTEGER, critical INTEGER, environment TEXT, run_dir TEXT
+    ok INTEGER, info INTEGER, warning INTEGER, critical INTEGER, environment TEXT, run_dir TEXT, host TEXT
 );
 CREATE TABLE IF NOT EXISTS findings (
     run_id TEXT REFERENCES runs(id) ON DELETE CASCADE, key TEXT, check_id TEXT, severity TEXT, title TEXT,
@@ -131,24 +141,52 @@ class Ack:
     why: str
 
 
-class History:
-    """The index of one runs directory."""
+@dataclass(frozen=True)
+class Pruned:
+    """What ``prune`` did: the runs it forgot, and the old runs or directories it left, each with why."""
 
-    def __init__(self, root: str | Path | None = None) -> None:
+    forgotten: list[str]
+    left: dict[str, str]
+
+
+class History:
+    """The index of one runs directory (``<runs>/history.sqlite``), or the fleet's shared one in PostgreSQL
+    (``url``, default ``BSNEXUS_LAB_HISTORY_URL``): same tables, same queries, through SQLAlchemy."""
+
+    def __init__(self, root: str | Path | None = None, *, url: str | None = None) -> None:
         self.root = runs_dir(root)
+        self.url = url or history_url()
         self.path = self.root / DATABASE
+        self._ready = False
+
+    @property
+    def where(self) -> str:
+        """The index as it may be shown: the SQLite file, or the PostgreSQL URL with its password masked."""
+        return redact_url(self.url) if self.url else str(self.path)
+
+    def exists(self) -> bool:
+        """Whether there is an index to read (a shared one always is; a local file once a run wrote it)."""
+        return bool(self.url) or self.path.is_file()
+
+    def secrets(self) -> list[str]:
+        """The shared history's password (as artefacts must not show it); none for SQLite."""
+        return url_secrets(self.url) if self.url else []
 
     @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        self.root.mkdir(parents=True, exist_ok=True)
-        with closing(sqlite3.connect(self.path, timeout=30)) as db:
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA foreign_keys = ON")
-            db.executescript(SCHEMA)
-            with db:
-                if db.execute("PRAGMA user_version").fetchone()[0] < VERSION:
-                    _migrate(db)
+    def _db(self) -> Iterator[Connection]:
+        """One transaction; the schema made (and a SQLite index migrated) on this object's first use."""
+        from sqlalchemy.exc import DBAPIError
+
+        try:
+            engine = _postgres_engine(self.url) if self.url else _sqlite_engine(self.path)
+            if not self._ready:
+                _create_postgres(engine) if self.url else _create_sqlite(self.path)
+                self._ready = True
+            with engine.begin() as db:
                 yield db
+        except DBAPIError as exc:  # the driver's message names the host at most; scrubbed all the same
+            hint = scrub_text(first_line(exc.orig), self.secrets())
+            raise LabError("the run history cannot be used", target=self.where, hint=hint) from None
 
     # -- writing -----------------------------------------------------------------------------------------
     def record(self, run_dir: Path, *, scrub: Any = str) -> str:
@@ -183,83 +221,113 @@ class History:
             **counts,
             "environment": json.dumps(manifest.get("environment") or {}, default=str),
             "run_dir": str(run_dir.resolve()),
+            "host": HOST,
         }
         row = {k: scrub(v) if isinstance(v, str) else v for k, v in row.items()}
+        findings = [
+            {
+                "run_id": run_id,
+                "key": scrub(f.key),
+                "check_id": f.check,
+                "severity": f.effective.value,  # as findings.json shows it: never milder than what it explains
+                "title": scrub(f.title),
+                "kind": f.kind.value if f.kind else None,
+                "cause": scrub(causes[id(f)]) if id(f) in causes else None,
+                "evidence": scrub(json.dumps(dict(f.evidence), default=str)),
+            }
+            for f in found
+        ]
+        samples = [{"run_id": run_id, "name": name, "rows": scrub(json.dumps(rows))} for name, rows in kept]
         with self._db() as db:
-            db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
-            db.execute(f"INSERT INTO runs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
-            db.executemany(
-                "INSERT INTO findings VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        run_id,
-                        scrub(f.key),
-                        f.check,
-                        f.effective.value,  # as findings.json shows it: never milder than what it explains
-                        scrub(f.title),
-                        f.kind.value if f.kind else None,
-                        scrub(causes[id(f)]) if id(f) in causes else None,
-                        scrub(json.dumps(dict(f.evidence), default=str)),
-                    )
-                    for f in found
-                ],
-            )
-            db.executemany(
-                "INSERT INTO samples VALUES (?, ?, ?)", [(run_id, name, scrub(json.dumps(rows))) for name, rows in kept]
-            )
+            same = db.execute(text("SELECT host, run_dir FROM runs WHERE id = :id"), {"id": run_id}).first()
+            if same is not None and (same.host, same.run_dir) != (row["host"], row["run_dir"]):
+                raise LabError(
+                    f"run {run_id} is already in the history from {same.host}:{same.run_dir}", target=self.where
+                )
+            db.execute(text("DELETE FROM runs WHERE id = :id"), {"id": run_id})  # indexed again: its rows anew
+            _insert(db, "runs", [row])
+            _insert(db, "findings", findings)
+            _insert(db, "samples", samples)
         return run_id
 
-    def prune(self, keep: timedelta, *, now: datetime | None = None) -> list[str]:
-        """Forget runs that started more than ``keep`` ago, and delete their run directories."""
+    def prune(self, keep: timedelta, *, now: datetime | None = None) -> Pruned:
+        """Forget runs that started more than ``keep`` ago and delete their run directories, as far as this
+        host reaches: a run whose directory is on another host (not here) stays, for a prune there; a directory
+        outside the runs directory is never deleted (its run is forgotten)."""
         cutoff = ((now or datetime.now(UTC)) - keep).isoformat()
         with self._db() as db:
-            old = db.execute("SELECT id, run_dir FROM runs WHERE started < ?", (cutoff,)).fetchall()
-            db.execute("DELETE FROM runs WHERE started < ?", (cutoff,))
+            old = db.execute(text("SELECT id, run_dir, host FROM runs WHERE started < :cutoff"), {"cutoff": cutoff})
+            old = old.mappings().all()
+        forgotten, left = [], {}
         for row in old:
-            path = Path(row["run_dir"])
-            if path.is_dir() and path.resolve().is_relative_to(self.root.resolve()):
-                shutil.rmtree(path)
-        return [row["id"] for row in old]
+            path = Path(row["run_dir"] or "")
+            if not path.is_dir() and row["host"] not in (None, HOST):
+                left[row["id"]] = f"its directory is on {location(row)}, not reachable from {HOST}: prune there"
+                continue
+            if path.is_dir():
+                if path.resolve().is_relative_to(self.root.resolve()):
+                    shutil.rmtree(path)
+                else:
+                    left[row["id"]] = f"forgotten, but its directory {path} is outside {self.root}: left in place"
+            forgotten.append(row["id"])
+        with self._db() as db:
+            _delete_runs(db, forgotten)
+        return Pruned(forgotten, left)
 
     def ack(self, key: str, target: str, *, severity: str, until: datetime, why: str) -> Ack:
         key = self.resolve(key)
+        values = {"key": key, "target": target, "severity": severity, "until": until.isoformat(), "why": why}
         with self._db() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO acks VALUES (?, ?, ?, ?, ?, ?)",
-                (key, target, severity, until.isoformat(), why, datetime.now(UTC).isoformat()),
-            )
+            db.execute(text("DELETE FROM acks WHERE key = :key AND target = :target"), values)
+            _insert(db, "acks", [values | {"created": datetime.now(UTC).isoformat()}])
         return Ack(key, target, severity, until, why)
 
     # -- reading -----------------------------------------------------------------------------------------
+    def _rows(self, sql: str, **values: Any) -> list[dict[str, Any]]:
+        statement = text(sql)
+        for name, value in values.items():  # a list is an IN (...) of its items
+            if isinstance(value, list):
+                statement = statement.bindparams(bindparam(name, expanding=True))
+        with self._db() as db:
+            return [dict(row) for row in db.execute(statement, values).mappings()]
+
     def runs(self, *, target: str | None = None, runbook: str | None = None) -> pd.DataFrame:
         """Every run, newest first."""
-        where, args = _filters(target=target, runbook=runbook)
-        with self._db() as db:
-            rows = db.execute(f"SELECT * FROM runs {where} ORDER BY started DESC, id DESC", args).fetchall()
-        return pd.DataFrame([dict(r) for r in rows], columns=_columns("runs"))
+        where, values = _filters(target=target, runbook=runbook)
+        rows = self._rows(f"SELECT * FROM runs {where} ORDER BY started DESC, id DESC", **values)
+        return pd.DataFrame(rows, columns=_columns("runs"))
+
+    def latest(self) -> pd.DataFrame:
+        """The newest run of every runbook on every target (the fleet's state), by target then runbook."""
+        rows = self._rows(
+            "SELECT * FROM runs r WHERE NOT EXISTS (SELECT 1 FROM runs n WHERE n.target = r.target "
+            "AND n.runbook = r.runbook AND (n.started, n.id) > (r.started, r.id)) ORDER BY target, runbook"
+        )
+        return pd.DataFrame(rows, columns=_columns("runs"))
 
     def run(self, run_id: str) -> dict[str, Any]:
-        with self._db() as db:
-            row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
-        if row is None:
-            raise LabError(f"no run {run_id!r} in {self.path}", hint="list them with `bsnexus-lab runs`")
-        return dict(row) | {"parameters": json.loads(row["parameters"]), "environment": json.loads(row["environment"])}
+        rows = self._rows("SELECT * FROM runs WHERE id = :id", id=run_id)
+        if not rows:
+            raise LabError(f"no run {run_id!r} in {self.where}", hint="list them with `bsnexus-lab runs`")
+        row = rows[0]
+        return row | {"parameters": json.loads(row["parameters"]), "environment": json.loads(row["environment"])}
 
     def findings(self, run_id: str) -> pd.DataFrame:
-        with self._db() as db:
-            rows = db.execute("SELECT * FROM findings WHERE run_id = ?", (run_id,)).fetchall()
-        return pd.DataFrame([dict(r) for r in rows], columns=_columns("findings"))
+        rows = self._rows("SELECT * FROM findings WHERE run_id = :id", id=run_id)
+        return pd.DataFrame(rows, columns=_columns("findings"))
 
     def previous(self, run_id: str) -> str | None:
         """The run of the same runbook on the same target just before this one."""
         run = self.run(run_id)
-        with self._db() as db:
-            row = db.execute(
-                "SELECT id FROM runs WHERE runbook = ? AND target = ? AND (started, id) < (?, ?) "
-                "ORDER BY started DESC, id DESC LIMIT 1",
-                (run["runbook"], run["target"], run["started"], run_id),
-            ).fetchone()
-        return row["id"] if row else None
+        rows = self._rows(
+            "SELECT id FROM runs WHERE runbook = :runbook AND target = :target AND (started, id) < (:started, :id) "
+            "ORDER BY started DESC, id DESC LIMIT 1",
+            runbook=run["runbook"],
+            target=run["target"],
+            started=run["started"],
+            id=run_id,
+        )
+        return rows[0]["id"] if rows else None
 
     def diff(self, old: str, new: str) -> pd.DataFrame:
         """Findings above OK that ``appeared`` in ``new``, ``persisted`` from ``old``, or were ``resolved``; one
@@ -297,12 +365,13 @@ class History:
 
     def samples(self, name: str, *, target: str, since: datetime) -> pd.DataFrame:
         """Every kept sample of ``name`` on ``target`` from runs that started since ``since``, oldest first."""
-        with self._db() as db:
-            rows = db.execute(
-                "SELECT s.rows FROM samples s JOIN runs r ON r.id = s.run_id "
-                "WHERE s.name = ? AND r.target = ? AND r.started >= ? ORDER BY r.started",
-                (name, target, since.isoformat()),
-            ).fetchall()
+        rows = self._rows(
+            "SELECT s.rows FROM samples s JOIN runs r ON r.id = s.run_id "
+            "WHERE s.name = :name AND r.target = :target AND r.started >= :since ORDER BY r.started",
+            name=name,
+            target=target,
+            since=since.isoformat(),
+        )
         frames = [pd.DataFrame(json.loads(r["rows"])) for r in rows]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
@@ -310,18 +379,16 @@ class History:
         """Each finding key above OK: first and last seen, worst severity and the title it had then (the newest
         run at that severity), in how many runs, its kind (postmortems). "Not checked" findings are none here."""
         ids = list(run_ids)
-        where = f"r.id IN ({','.join('?' * len(ids))})" if ids else "r.started BETWEEN ? AND ?"
-        args = ids or [since.isoformat(), until.isoformat()]
-        with self._db() as db:
-            rows = db.execute(
-                "SELECT f.key, f.check_id, f.severity, f.title, f.kind, r.started, r.ended, r.id FROM findings f "
-                f"JOIN runs r ON r.id = f.run_id WHERE {where} AND f.severity != 'ok' AND f.kind IS NOT ? "
-                "ORDER BY r.started",
-                [*args, NOT_CHECKED],
-            ).fetchall()
-        frame = pd.DataFrame(
-            [dict(r) for r in rows], columns=["key", "check_id", "severity", "title", "kind", "started", "ended", "id"]
+        where, values = ("r.id IN :ids", {"ids": ids}) if ids else ("r.started BETWEEN :since AND :until", {})
+        rows = self._rows(
+            "SELECT f.key, f.check_id, f.severity, f.title, f.kind, r.started, r.ended, r.id FROM findings f "
+            f"JOIN runs r ON r.id = f.run_id WHERE {where} AND f.severity != 'ok' "
+            "AND (f.kind IS NULL OR f.kind != :not_checked) ORDER BY r.started",
+            **values,
+            **({} if ids else {"since": since.isoformat(), "until": until.isoformat()}),
+            not_checked=NOT_CHECKED,
         )
+        frame = pd.DataFrame(rows, columns=["key", "check_id", "severity", "title", "kind", "started", "ended", "id"])
         if frame.empty:
             return pd.DataFrame(columns=["key", "check", "worst", "first_seen", "last_seen", "runs", "title", "kind"])
         frame["rank"] = frame["severity"].map(SEVERITIES.index)
@@ -342,13 +409,13 @@ class History:
     def latest_severity(self, key: str, target: str) -> str | None:
         """The severity of ``key`` (or the key it became, see :meth:`resolve`) in the newest run on ``target``
         that reported it."""
-        with self._db() as db:
-            row = db.execute(
-                "SELECT f.severity FROM findings f JOIN runs r ON r.id = f.run_id WHERE f.key = ? AND r.target = ? "
-                "ORDER BY r.started DESC LIMIT 1",
-                (self.resolve(key), target),
-            ).fetchone()
-        return row["severity"] if row else None
+        rows = self._rows(
+            "SELECT f.severity FROM findings f JOIN runs r ON r.id = f.run_id WHERE f.key = :key "
+            "AND r.target = :target ORDER BY r.started DESC LIMIT 1",
+            key=self.resolve(key),
+            target=target,
+        )
+        return rows[0]["severity"] if rows else None
 
     def latest_keys(self, runbook: str, target: str) -> set[str]:
         """The keys above OK in the newest run of ``runbook`` on ``target`` (what ``--fail-on new`` compares to).
@@ -373,15 +440,15 @@ class History:
 
     def resolve(self, key: str) -> str:
         """The key a finding has now: an old-format key (``db.privileges:``) becomes the one it was migrated to."""
-        with self._db() as db:
-            row = db.execute("SELECT new FROM key_aliases WHERE old = ?", (key,)).fetchone()
-        return row["new"] if row else key
+        rows = self._rows("SELECT new FROM key_aliases WHERE old = :old", old=key)
+        return rows[0]["new"] if rows else key
 
     def acks(self, target: str, *, now: datetime | None = None) -> dict[str, Ack]:
         """Acknowledgements of ``target`` still in force."""
         now = now or datetime.now(UTC)
-        with self._db() as db:
-            rows = db.execute("SELECT * FROM acks WHERE target = ? AND until > ?", (target, now.isoformat())).fetchall()
+        rows = self._rows(
+            "SELECT * FROM acks WHERE target = :target AND until > :now", target=target, now=now.isoformat()
+        )
         return {
             r["key"]: Ack(r["key"], r["target"], r["severity"], datetime.fromisoformat(r["until"]), r["why"])
             for r in rows
@@ -402,10 +469,87 @@ def _unchecked(findings: pd.DataFrame) -> set[str]:
     return ids
 
 
-def _filters(**values: str | None) -> tuple[str, list[str]]:
+def _filters(**values: str | None) -> tuple[str, dict[str, str]]:
     given = {k: v for k, v in values.items() if v}
-    where = " AND ".join(f"{k} = ?" for k in given)
-    return (f"WHERE {where}" if where else ""), list(given.values())
+    where = " AND ".join(f"{k} = :{k}" for k in given)
+    return (f"WHERE {where}" if where else ""), given
+
+
+def _insert(db: Connection, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    if rows:
+        names = list(rows[0])
+        db.execute(text(f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join(f':{n}' for n in names)})"), rows)
+
+
+def _delete_runs(db: Connection, ids: Sequence[str]) -> None:
+    """Runs and their rows (explicitly: SQLite enforces foreign keys only when asked, per connection)."""
+    if ids:
+        for table, column in (("findings", "run_id"), ("samples", "run_id"), ("runs", "id")):
+            db.execute(text(f"DELETE FROM {table} WHERE {column} IN :ids").bindparams(bindparam("ids", expanding=True)),
+                       {"ids": list(ids)})  # fmt: skip
+
+
+def location(run: Mapping[str, Any]) -> str:
+    """Where a run's directory lives, as ``host:path`` (a run indexed before hosts were recorded: the path)."""
+    return f"{run['host']}:{run['run_dir']}" if run.get("host") else str(run["run_dir"])
+
+
+def unreadable(runs: pd.DataFrame) -> dict[str, str]:
+    """Run id -> where its directory lives, for the runs whose artefacts (notebook, report, findings.json) this
+    host cannot read: run on another host of a fleet, or pruned there."""
+    return {
+        run["id"]: location(run)
+        for run in runs.to_dict("records")
+        if not (run["run_dir"] and Path(run["run_dir"]).is_dir())
+    }
+
+
+@functools.lru_cache(maxsize=16)
+def _sqlite_engine(path: Path) -> Engine:
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    return create_engine(f"sqlite:///{path}", poolclass=NullPool, connect_args={"timeout": 30})
+
+
+@functools.cache
+def _postgres_engine(url: str) -> Engine:
+    """One engine per process: psycopg (the lab's sync driver), the lab's own schema first on the search path,
+    the database ``bsnexus_lab`` when the URL names none (never BSNexus's by default)."""
+    from sqlalchemy import create_engine
+
+    parsed = postgres_url(url).set(drivername="postgresql+psycopg")
+    return create_engine(
+        parsed.set(database=parsed.database or PG_DATABASE),
+        pool_size=2,
+        max_overflow=2,
+        pool_pre_ping=True,
+        connect_args={
+            "options": f"-c search_path={PG_SCHEMA}",
+            "application_name": "bsnexus-lab-history",
+            "connect_timeout": 10,
+        },
+    )
+
+
+def _create_postgres(engine: Engine) -> None:
+    """The lab's schema and tables, once: workers starting together wait on one advisory lock."""
+    with engine.begin() as db:
+        db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
+        db.execute(text(f"CREATE SCHEMA IF NOT EXISTS {PG_SCHEMA}"))
+        for statement in SCHEMA.split(";"):
+            if statement.strip():
+                db.execute(text(statement))
+
+
+def _create_sqlite(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with closing(sqlite3.connect(path, timeout=30)) as db:
+        db.row_factory = sqlite3.Row
+        db.executescript(SCHEMA)
+        with db:
+            if db.execute("PRAGMA user_version").fetchone()[0] < VERSION:
+                _migrate(db)
 
 
 def _columns(table: str) -> list[str]:
@@ -423,10 +567,21 @@ def _read_findings(path: Path) -> list[Finding]:
 
 
 def _migrate(db: sqlite3.Connection) -> None:
-    """Version 0 -> 1: findings and acks re-keyed by Finding.key; every changed key kept in key_aliases."""
+    """Version 0 -> 1: findings and acks re-keyed by Finding.key; every changed key kept in key_aliases.
+    1 -> 2: runs say on which host their directory lives (``host``; unknown, NULL, for older runs)."""
     db.execute("BEGIN IMMEDIATE")  # one process migrates; the others wait, then find it done
-    if db.execute("PRAGMA user_version").fetchone()[0] >= VERSION:
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version >= VERSION:
         return
+    if "host" not in {column["name"] for column in db.execute("PRAGMA table_info(runs)")}:
+        db.execute("ALTER TABLE runs ADD COLUMN host TEXT")
+    if version < 1:
+        _rekey(db)
+    db.execute(f"PRAGMA user_version = {VERSION}")
+
+
+def _rekey(db: sqlite3.Connection) -> None:
+    """Version 0's findings and acks re-keyed by Finding.key, every changed key kept in key_aliases."""
     runs = []
     for run in db.execute("SELECT id, run_dir FROM runs").fetchall():
         rows = db.execute(
@@ -450,7 +605,6 @@ def _migrate(db: sqlite3.Connection) -> None:
             db.execute("DELETE FROM acks WHERE key = ? AND target = ?", (ack["key"], ack["target"]))
             db.execute("INSERT OR REPLACE INTO acks VALUES (?, ?, ?, ?, ?, ?)", (key, *tuple(ack)[1:]))
     db.executemany("INSERT OR REPLACE INTO key_aliases VALUES (?, ?)", aliases.items())
-    db.execute(f"PRAGMA user_version = {VERSION}")
 
 
 def _exact_keys(rows: Sequence[sqlite3.Row], findings_file: Path) -> list[tuple[str, str | None]] | None:

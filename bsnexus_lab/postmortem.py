@@ -27,7 +27,7 @@ import pandas as pd
 
 from bsnexus_lab.errors import LabError
 from bsnexus_lab.findings import Kind, Severity, rank_key
-from bsnexus_lab.history import NOT_CHECKED, History
+from bsnexus_lab.history import NOT_CHECKED, History, location, unreadable
 
 PROMPT = "> **To fill in (people):** {}"
 # Section of the postmortem -> the RCA notebook headings that answer it, and the prompt when none does.
@@ -68,14 +68,14 @@ def write(
     if wanted:
         missing = sorted(set(wanted) - set(listed["id"]))
         if missing:
-            raise LabError(f"no run {', '.join(missing)} in {index.path}", hint="list them with `bsnexus-lab runs`")
+            raise LabError(f"no run {', '.join(missing)} in {index.where}", hint="list them with `bsnexus-lab runs`")
         chosen = listed[listed["id"].isin(wanted)]
     else:
         started = pd.to_datetime(listed["started"], utc=True, format="ISO8601")
         chosen = listed[(started >= since) & (started <= until)]
     if chosen.empty:
         raise LabError(
-            f"no runs between {since:%Y-%m-%d %H:%M} and {until:%Y-%m-%d %H:%M} UTC in {index.path}",
+            f"no runs between {since:%Y-%m-%d %H:%M} and {until:%Y-%m-%d %H:%M} UTC in {index.where}",
             hint="widen --since/--until or name runs with --runs",
         )
     chosen = chosen.sort_values("started", ignore_index=True)
@@ -148,10 +148,17 @@ def _markdown(
     lines += ["", "## Key figures", ""]
     lines += [f"![{title}](figure-{n}.png)\n" for n, (title, _) in enumerate(figures, 1)]
     lines += ["## Evidence runs", ""]
-    for row in runs.itertuples():
-        report = Path(row.run_dir) / "report.html"
-        link = _relative(report, folder) if report.exists() else row.run_dir
-        lines.append(f"- [{row.id}]({link}): {row.runbook} on {row.target}, {row.status} (exit {row.exit_code})")
+    for row in runs.to_dict("records"):
+        report = Path(row["run_dir"]) / "report.html"
+        link = _relative(report, folder) if report.exists() else location(row)
+        lines.append(
+            f"- [{row['id']}]({link}): {row['runbook']} on {row['target']}, {row['status']} (exit {row['exit_code']})"
+        )
+    missing = unreadable(runs)
+    if missing:  # a fleet's history: runs made on other hosts keep their directories there
+        lines += ["", "## Artefacts not read", ""]
+        lines += [f"- `{run_id}`: notebook and report at {where}, not readable here (no figures, no link)"
+                  for run_id, where in missing.items()]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 

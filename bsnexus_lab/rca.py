@@ -58,7 +58,7 @@ def new(slug: str, *, history: History | None = None, directory: Path | None = N
 
 
 def _latest_triage(history: History) -> tuple[Mapping[str, Any], list[dict[str, Any]]] | None:
-    if not history.path.exists():
+    if not history.exists():
         return None
     runs = history.runs(runbook=TRIAGE)
     if runs.empty:

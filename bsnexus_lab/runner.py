@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bsnexus_lab import artefacts, execute, history, runbooks, verdict
-from bsnexus_lab.config import resolve
+from bsnexus_lab.config import resolve, scrub_text
 from bsnexus_lab.findings import Finding, Severity, from_notebook
 
 
@@ -67,7 +67,8 @@ def run(
     if target is not None and "target" in declared:
         values["target"] = target
     root = history.runs_dir(output_root)
-    clean, hidden = artefacts.cleaner(resolved, values)
+    index = history.History(root)
+    clean, hidden = artefacts.cleaner(resolved, values, index.secrets())
     with execute.exclusive(resolved.name, path.stem), execute.quiet_channels():
         run_dir = artefacts.new_run_dir(root, path.stem)
         outcome = execute.execute(path, run_dir / ".executing.ipynb", values, run_dir, timeout_s)
@@ -76,7 +77,6 @@ def run(
             outcome = dataclasses.replace(outcome, failure="failed", error=unreadable)
         outcome = dataclasses.replace(outcome, error=clean(outcome.error))  # a cell's error may quote a secret
         found = artefacts.cleaned(from_notebook(notebook) if notebook is not None else [], clean)
-        index = history.History(root)
         judged = verdict.judge(
             found,
             outcome,
@@ -106,5 +106,5 @@ def run(
             clean=clean,
             hidden=hidden,
         )
-        index.record(run_dir, scrub=resolved.scrub)
+        index.record(run_dir, scrub=lambda text: scrub_text(text, hidden))
     return RunResult(path.stem, run_dir, judged.exit_code, judged.status, found, judged.error)

@@ -11,6 +11,7 @@ import re
 import shlex
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -35,15 +36,16 @@ class Job:
     def name(self) -> str:
         return "-".join(_safe(p) for p in ("bsnexus-lab", self.runbook, self.target or "default"))
 
-    def command(self) -> list[str]:
+    def command(self, *, fail_on_new: bool = True) -> list[str]:
+        """``bsnexus-lab run``, with ``--fail-on new`` for a timer, whose exit status is its only alert (an
+        Airflow task's state shows every run instead, see :func:`dag_file`)."""
         target = ["--target", self.target] if self.target else []
-        return [self.python, "-m", "bsnexus_lab", "run", self.runbook, *target, "--fail-on", "new"]
+        fail_on = ["--fail-on", "new"] if fail_on_new else []
+        return [self.python, "-m", "bsnexus_lab", "run", self.runbook, *target, *fail_on]
 
-    def shell(self, *, log: bool = True) -> str:
-        """The command line from the job's directory; with ``log``, output appended to ``runs/<name>.log``."""
+    def shell(self) -> str:
+        """The command line from the job's directory, its output appended to ``runs/<name>.log``."""
         line = f"cd {shlex.quote(str(self.directory))} && {shlex.join(self.command())}"
-        if not log:
-            return line
         runs = self.directory / "runs"
         return f"mkdir -p {shlex.quote(str(runs))} && {line} >> {shlex.quote(str(runs / f'{self.name}.log'))} 2>&1"
 
@@ -118,44 +120,126 @@ def install_systemd(job: Job, directory: Path) -> list[Path]:
 
 
 def dag_file(
-    targets: list[str], runbooks: list[str], every: timedelta, directory: Path, python: str = sys.executable
+    targets: list[str],
+    runbooks: list[str],
+    every: timedelta,
+    directory: Path,
+    python: str = sys.executable,
+    *,
+    params: Sequence[str] = (),
+    retries: int = 1,
+    retry_delay: timedelta = timedelta(minutes=2),
 ) -> str:
-    """An Airflow DAG (2.x or 3.x) with one BashOperator task per target and runbook, each calling
-    ``bsnexus-lab run`` so exit statuses fail the task and runs land in the history."""
+    """An Airflow DAG (2.x or 3.x): one task per target and runbook calling ``bsnexus-lab run`` (``params``
+    passed as ``-p``) and carrying its exit status into the task's state, then ``fleet``, which writes the fleet
+    page whatever they ended with. The file's docstring is the table of states."""
     if not targets:
         raise ConfigError("name at least one target", hint="--targets prod-eu,prod-us")
     tasks = []
     for target in targets:
         for runbook in runbooks:
-            job = Job(runbook, every, target, directory, python)
-            tasks.append((f"{_safe(runbook)}__{_safe(target)}", job.shell(log=False)))  # Airflow keeps the log
-    lines = "\n".join(f"    BashOperator(task_id={task!r}, bash_command={command!r})" for task, command in tasks)
-    return f'''"""BSNexus Lab runbooks on {", ".join(targets)}, written by `bsnexus-lab airflow dags` (regenerate it).
+            command = Job(runbook, every, target, directory, python).command(fail_on_new=False)
+            tasks.append((f"{_safe(runbook)}__{_safe(target)}", [*command, *(a for p in params for a in ("-p", p))]))
+    fleet = [python, "-m", "bsnexus_lab", "fleet", "--html", str(directory / "runs" / "fleet.html")]
+    lines = "\n".join(
+        f"        PythonOperator(task_id={task!r}, python_callable=run_lab, op_args=[{command!r}]),"
+        for task, command in tasks
+    )
+    return DAG_TEMPLATE.format(
+        targets=", ".join(targets),
+        directory=str(directory),
+        seconds=int(every.total_seconds()),
+        retries=retries,
+        retry_delay=int(retry_delay.total_seconds()),
+        tasks=lines,
+        fleet=fleet,
+    )
 
-A task fails when its run exits non-zero: 1 findings (new ones only: --fail-on new), 2 the run failed,
-3 the runbook was still running from the previous interval.
+
+DAG_TEMPLATE = '''"""BSNexus Lab runbooks on {targets}, written by `bsnexus-lab airflow dags` (regenerate it).
+
+Each task runs `bsnexus-lab run` and carries the lab's exit status into Airflow's state (see `run_lab`):
+
+    exit                          state                   why
+    0  no finding counts          success
+    1  a finding counts           failed, never retried   the target's state: a retry would find it again. An
+                                                          unreachable Redis or PostgreSQL is such a finding
+                                                          (deps.unreachable): it fails, it is not retried
+    2  refused before running     failed, never retried   bad parameters, an unknown runbook or target: a retry
+       (no run directory)                                 would be refused the same way
+    2  failed after it started    failed, retried         a cell raised, the kernel died or timed out: the tool's
+       (a run directory)                                  trouble, which may pass
+    3  busy                       skipped                 the same runbook still runs on the target (the last
+                                                          interval's run): that run reports
+    130, 143  interrupted         failed, retried         SIGINT/SIGTERM stopped the run (a host shutting down)
+
+A task fails at every run that has a finding, not only when the finding is new: in Airflow the task's state is
+the dashboard, and a still-dead worker must not turn green on the second run. Silence a known finding with
+`bsnexus-lab ack KEY --for 7d --why ...` (it fails again once the ack expires or the finding gets worse); the
+fleet page says what changed since the run before. The task `fleet` writes runs/fleet.html from the history
+after every run, whatever the other tasks ended with; Airflow judges a DAG run by its last tasks, so `verdict`,
+which runs only when a target's task failed, fails the DAG run with it.
 """
 
+import subprocess
 from datetime import datetime, timedelta
 
 try:
     from airflow.sdk import DAG
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 except ImportError:  # Airflow 2
     from airflow import DAG
+    from airflow.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 try:
-    from airflow.providers.standard.operators.bash import BashOperator
+    from airflow.providers.standard.operators.python import PythonOperator
 except ImportError:  # Airflow 2
-    from airflow.operators.bash import BashOperator
+    from airflow.operators.python import PythonOperator
+
+DIRECTORY = {directory!r}  # runs/ is here (run directories; the history too without BSNEXUS_LAB_HISTORY_URL)
+RUN_DIRECTORY = "run directory: "  # what `bsnexus-lab run` prints once a run directory exists
+
+
+def run_lab(command):
+    """Run one `bsnexus-lab` command, its output in the task's log, and carry the lab's exit status into
+    Airflow's states (the table above): AirflowFailException fails the task without a retry,
+    AirflowSkipException skips it, AirflowException fails it and leaves the retry to Airflow. (A BashOperator
+    can only skip on an exit code.)"""
+    process = subprocess.Popen(command, cwd=DIRECTORY, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    started = False
+    for line in process.stdout:
+        print(line, end="", flush=True)
+        started = started or line.startswith(RUN_DIRECTORY)
+    code = process.wait()
+    if code == 0:
+        return
+    if code == 1:
+        raise AirflowFailException("bsnexus-lab exited 1: a finding (above), the target's state: not retried")
+    if code == 2 and not started:
+        raise AirflowFailException("bsnexus-lab exited 2: the run was refused (above): not retried")
+    if code == 3:
+        raise AirflowSkipException("bsnexus-lab exited 3: the runbook still runs on this target: skipped")
+    raise AirflowException(f"bsnexus-lab exited {{code}}: the run failed or was interrupted: retried")
+
+
+def verdict():
+    raise AirflowFailException("a target's task failed (see its log): so does this DAG run")
+
 
 with DAG(
     dag_id="bsnexus_lab",
-    schedule=timedelta(seconds={int(every.total_seconds())}),
+    schedule=timedelta(seconds={seconds}),
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
     tags=["bsnexus-lab"],
+    default_args={{"retries": {retries}, "retry_delay": timedelta(seconds={retry_delay})}},
 ):
-{lines}
+    runs = [
+{tasks}
+    ]
+    fleet = {fleet!r}
+    runs >> PythonOperator(task_id="fleet", python_callable=run_lab, op_args=[fleet], trigger_rule="all_done")
+    runs >> PythonOperator(task_id="verdict", python_callable=verdict, trigger_rule="one_failed", retries=0)
 '''
 
 

@@ -100,3 +100,29 @@ def one_source(sandbox_root: tuple[Sandbox, str]) -> None:
     """Runner mechanics (locks, timeouts, signals, acks) do not depend on the server build: one source is enough."""
     if sandbox_root[1] != _sources()[0]:
         pytest.skip("runner mechanics: tested on the first server source only")
+
+
+HISTORY_PASSWORD = "h1st@ry#pw?"  # reserved characters: percent-encoded in the URL, scrubbed everywhere
+
+
+@pytest.fixture
+def history_url(sandbox_root: tuple[Sandbox, str]) -> Iterator[str]:
+    """A shared run history's URL: a database of its own in the sandbox's PostgreSQL (never BSNexus's), owned
+    by a role whose password has reserved characters; dropped afterwards."""
+    import contextlib
+    import uuid
+    from urllib.parse import quote, urlsplit
+
+    import psycopg
+
+    box, _ = sandbox_root
+    owner = urlsplit(box.urls()["database_url"])
+    name = f"history_{uuid.uuid4().hex[:12]}"
+    admin = f"postgresql://{owner.username}:{owner.password}@127.0.0.1:{owner.port}/{owner.path.lstrip('/')}"
+    with psycopg.connect(admin, autocommit=True) as db:
+        with contextlib.suppress(psycopg.errors.DuplicateObject, psycopg.errors.UniqueViolation):  # workers race
+            db.execute(f"CREATE ROLE lab_history LOGIN PASSWORD '{HISTORY_PASSWORD}'")  # once per sandbox
+        db.execute(f"CREATE DATABASE {name} OWNER lab_history")
+    yield f"postgresql://lab_history:{quote(HISTORY_PASSWORD, safe='')}@127.0.0.1:{owner.port}/{name}"
+    with psycopg.connect(admin, autocommit=True) as db:
+        db.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

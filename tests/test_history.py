@@ -1,14 +1,20 @@
-"""The run history: every run indexed, diffs across runs, acks, --fail-on new, locks, timeouts, dead kernels."""
+"""The run history: every run indexed, diffs across runs, acks, --fail-on new, locks, timeouts, dead kernels.
+
+Every test runs on both backends: the default ``runs/history.sqlite`` and a shared PostgreSQL history
+(``BSNEXUS_LAB_HISTORY_URL``, a database of its own in the tests' PostgreSQL).
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import nbformat
+import psycopg
 import pytest
 
 from bsnexus_lab import execute, runner
@@ -17,9 +23,34 @@ from bsnexus_lab.errors import EXIT_FAILED, EXIT_FINDINGS, EXIT_OK, RunbookBusy
 from bsnexus_lab.findings import Finding, Severity, document
 from bsnexus_lab.history import History, parse_duration, parse_time, redact_parameters
 from bsnexus_lab.sandbox import Sandbox
+from tests.conftest import HISTORY_PASSWORD, _sources
 from tests.running import parameters_cell, write_runbook
 
 QUICK = {"duration_s": "1", "every_s": "0.25", "idle_threshold_s": "60"}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"], autouse=True)
+def backend(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, sandbox_root: tuple[Sandbox, str], _isolated: None
+) -> str:
+    """The history backend under test: the default SQLite file, or a shared PostgreSQL history (in the first
+    server source's PostgreSQL: the history does not depend on the target's server build)."""
+    if request.param == "postgresql":
+        if sandbox_root[1] != _sources()[0]:
+            pytest.skip("the PostgreSQL history: tested with the first server source only")
+        monkeypatch.setenv("BSNEXUS_LAB_HISTORY_URL", request.getfixturevalue("history_url"))
+    return str(request.param)
+
+
+def dump(runs: Path) -> str:
+    """Every row the history holds, as text, whichever backend holds it."""
+    url = os.environ.get("BSNEXUS_LAB_HISTORY_URL")
+    if url is None:
+        with sqlite3.connect(runs / "history.sqlite") as db:
+            return "".join(db.iterdump())
+    with psycopg.connect(url) as db:
+        tables = ("runs", "findings", "samples", "acks", "key_aliases")
+        return "".join(str(row) for table in tables for row in db.execute(f"SELECT t::text FROM bsnexus_lab.{table} t"))
 
 
 def tiny_runbook(directory: Path, name: str, *cells: str) -> None:
@@ -79,9 +110,11 @@ def test_fixed_then_rerun_shows_the_finding_resolved(
 
     secrets = [urlsplit(u).password for u in sandbox.urls().values() if urlsplit(u).password]
     assert secrets
+    secrets += [HISTORY_PASSWORD, "h1st%40ry"]  # the shared history's, raw and percent-encoded
     for path in runs.rglob("*"):
         if path.is_file():
             assert not any(s.encode() in path.read_bytes() for s in secrets), path
+    assert not any(s in dump(runs) for s in secrets)
 
 
 def keys_in(findings: list[dict[str, Any]], cause: str | None = None) -> list[tuple[str, str | None]]:
@@ -116,7 +149,7 @@ def test_the_key_in_findings_json_is_the_key_in_the_history(
 
 @pytest.mark.usefixtures("one_source")
 def test_ack_silences_until_worse_and_fail_on_new(
-    sandbox: Sandbox, writer: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sandbox: Sandbox, writer: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
 ) -> None:
     import asyncio
 
@@ -126,7 +159,7 @@ def test_ack_silences_until_worse_and_fail_on_new(
     runs = tmp_path / "runs"
     monkeypatch.setenv("BSNEXUS_LAB_RUNS_DIR", str(runs))
     first = runner.run("stream_backlog", target="sandbox", params=QUICK)
-    assert first.exit_code == EXIT_FINDINGS and (runs / "history.sqlite").is_file()
+    assert first.exit_code == EXIT_FINDINGS and (runs / "history.sqlite").is_file() == (backend == "sqlite")
     # the same findings again: --fail-on new passes, since the previous run had them all
     again = runner.run("stream_backlog", target="sandbox", params=QUICK, fail_on_new=True)
     assert again.exit_code == EXIT_OK
@@ -187,8 +220,7 @@ def test_whole_run_timeout_and_dead_kernel_are_recorded(
     partial = nbformat.read(slow.notebook, as_version=4)
     assert partial.cells[-2].outputs[0]["text"] == "started\n"  # the partial notebook is kept
     assert index.run(crash.run_dir.name)["parameters"]["api_token"] == "***"
-    with sqlite3.connect(runs / "history.sqlite") as db:
-        assert "tok-123" not in "".join(db.iterdump())
+    assert "tok-123" not in dump(runs) and "crash" in dump(runs)
 
 
 def test_prune_forgets_old_runs_and_their_directories(tmp_path: Path) -> None:
@@ -273,6 +305,8 @@ def write_old_history(runs: Path, run_dirs: list[Path], ack: str) -> None:
     with sqlite3.connect(runs / "history.sqlite") as db:
         db.row_factory = sqlite3.Row
         rows = [dict(r) for r in db.execute("SELECT * FROM runs ORDER BY started")]
+    for row in rows:
+        del row["host"]  # version 2's column
     (runs / "history.sqlite").unlink()
     with sqlite3.connect(runs / "history.sqlite") as db:
         db.executescript(OLD_SCHEMA)
@@ -292,8 +326,10 @@ def write_old_history(runs: Path, run_dirs: list[Path], ack: str) -> None:
 
 @pytest.mark.usefixtures("one_source")
 def test_an_old_history_keeps_working_after_the_upgrade(
-    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
 ) -> None:
+    if backend == "postgresql":
+        pytest.skip("an old history is a SQLite file: a PostgreSQL history starts at the current schema")
     tiny_runbook(tmp_path / "books", "legacy", LEGACY)
     monkeypatch.setenv("BSNEXUS_LAB_RUNBOOKS", str(tmp_path / "books"))
     runs = tmp_path / "runs"

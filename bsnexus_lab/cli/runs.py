@@ -11,7 +11,7 @@ import pandas as pd
 
 from bsnexus_lab.cli import add
 from bsnexus_lab.config import RUNS_DIR_ENV
-from bsnexus_lab.history import NOT_CHECKED, History
+from bsnexus_lab.history import NOT_CHECKED, History, location, unreadable
 from bsnexus_lab.text import parse_duration
 
 
@@ -20,10 +20,11 @@ def runs(args: argparse.Namespace) -> int:
     index = History(args.runs_dir)
     listed = index.runs(target=args.target, runbook=args.runbook)
     if listed.empty:
-        print(f"no runs in {index.path}")
+        print(f"no runs in {index.where}")
         return 0
     shown = listed.assign(started=listed["started"].map(_short), counts=listed.apply(_counts, axis=1))
-    print(shown[["id", "runbook", "target", "started", "status", "exit_code", "counts"]].to_string(index=False))
+    shown = shown.assign(host=shown["host"].fillna("-"))  # where the run directory lives (a fleet has many)
+    print(shown[["id", "runbook", "target", "started", "status", "exit_code", "counts", "host"]].to_string(index=False))
     return 0
 
 
@@ -36,7 +37,7 @@ def show(args: argparse.Namespace) -> int:
     print(f"{'status':16} {run['status']} (exit {run['exit_code']})" + (f": {run['error']}" if run["error"] else ""))
     print(f"{'parameters':16} {json.dumps(run['parameters'])}")
     print(f"{'environment':16} {json.dumps(run['environment'])}")
-    print(f"{'run directory':16} {run['run_dir']}")
+    print(f"{'run directory':16} {location(run)}")
     found = index.findings(args.id)
     print()
     for row in found.itertuples():  # what could not be checked is no result: never shown as one
@@ -61,13 +62,17 @@ def diff(args: argparse.Namespace) -> int:
         changed = row.change == "persisted" and row.before != row.after
         severity = f"{row.before}->{row.after}" if changed else row.after or row.before
         print(f"{row.change:11} {severity:10} {row.title}\n            key: {row.key}")
+    for run_id, where in unreadable(pd.DataFrame([before, after])).items():  # the diff itself needs only the index
+        print(f"not read   run {run_id}'s artefacts (notebook, report): its directory {where} is not here")
     return 0
 
 
 def prune(args: argparse.Namespace) -> int:
-    """Forget runs older than --keep and delete their run directories."""
-    gone = History(args.runs_dir).prune(parse_duration(args.keep))
-    print(f"pruned {len(gone)} runs older than {args.keep}")
+    """Forget runs older than --keep and delete their run directories, as far as this host reaches them."""
+    pruned = History(args.runs_dir).prune(parse_duration(args.keep))
+    print(f"pruned {len(pruned.forgotten)} runs older than {args.keep}")
+    for run_id, why in pruned.left.items():
+        print(f"left     {run_id}: {why}")
     return 0
 
 
