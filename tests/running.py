@@ -70,12 +70,17 @@ def run_and_kill(
     after_s: float = 2.0,
     target: str | None = "sandbox",
     timeout_s: float | None = None,
+    begun: Callable[[Path], bool] | None = None,
 ) -> runner.RunResult:
-    """Run ``runbook`` and call ``kill`` ``after_s`` seconds into the cell whose source contains ``marker``."""
+    """Run ``runbook`` and call ``kill`` ``after_s`` seconds into the cell whose source contains ``marker``
+    (and, with ``begun``, once ``begun(runs root)`` says the work to interrupt has started: on a loaded machine
+    a cell can spend its first seconds before it)."""
     root = tmp_path / "runs"
 
     def killer() -> None:
         wait_for(lambda: running_cell(root, marker), f"the cell running {marker}")
+        if begun is not None:
+            wait_for(lambda: begun(root), "the work to interrupt to begin")
         time.sleep(after_s)
         kill()
 

@@ -240,6 +240,7 @@ def test_profiled_process_exits_mid_capture(
         runbook=runbook,
         marker=marker,
         timeout_s=BACKSTOP_S,
+        begun=lambda root: any(root.glob("*/*/profile/*")),  # the capture's own folder: it has found the pid
     )
     title = f"The profiled process (pid {pid}) exited during the {capture}"
     finding = ended_with(result, "profile.process_exited", title)
