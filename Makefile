@@ -30,8 +30,8 @@ system-packages:
 
 test: $(STAMP) system-packages
 	PYTHON=$(PYTHON) ./.ci/airflow-venv
-	$(BIN)/python -m pytest -n 3 -m "not serial"
-	$(BIN)/python -m pytest -m serial
+	$(BIN)/python -m pytest -n 3 -m "not serial" --durations=15
+	$(BIN)/python -m pytest -m serial --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

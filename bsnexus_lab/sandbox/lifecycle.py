@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,14 +29,15 @@ from bsnexus_lab.sandbox.service import process as service_process
 from bsnexus_lab.sandbox.world import World
 
 TRAFFIC = "bsnexus_lab.sandbox.traffic"  # the traffic process's module (not imported here: it runs as -m)
-TRAFFIC_READY = "traffic.ready"
+TRAFFIC_READY = "traffic.ready"  # traffic.READY and traffic.PAUSED
+TRAFFIC_PAUSED = "traffic.paused"
 READY_TIMEOUT_S = 60.0
 DB_USER = "bsnexus"
 DB_NAME = "bsnexus"
 # Everything the sandbox writes under its root; `reset` deletes these and nothing else.
 OWNED = (
     *("redis", "postgres", "pginstall", "sandbox.json", "profiles.toml", "scenario.json"),
-    *("traffic.json", "traffic.log", TRAFFIC_READY, "service"),
+    *("traffic.json", "traffic.log", TRAFFIC_READY, TRAFFIC_PAUSED, "service"),
 )
 
 
@@ -185,16 +189,21 @@ class Sandbox:
         plant = scenarios.get(name)
         if not self.running():
             raise SandboxError("the sandbox is not running", hint="start it with `bsnexus-lab sandbox up`")
-        self._stop_traffic()
+        self._pause_traffic()
+        try:
+            facts, traffic = asyncio.run(self._plant(self._state(), plant))
+        except BaseException:
+            self._stop_traffic()
+            raise
         state = self._state()
-        facts, traffic = asyncio.run(self._plant(state, plant))
         state["scenario"] = name
-        state.pop("traffic", None)
         self._save(state)
         (self.root / "traffic.json").unlink(missing_ok=True)
         if traffic:
             self._write_traffic(traffic)
             self.start_traffic()
+        else:
+            self._stop_traffic()
         (self.root / "scenario.json").write_text(json.dumps({"scenario": name, **facts}, indent=2))
         return facts
 
@@ -209,7 +218,8 @@ class Sandbox:
         servers.write_private(self.root / "traffic.json", json.dumps(config))
 
     def traffic_running(self) -> bool:
-        return servers.pid_alive(self._state().get("traffic", {}).get("pid"), self._traffic_marker)
+        traffic = self._state().get("traffic", {})
+        return not traffic.get("paused") and servers.pid_alive(traffic.get("pid"), self._traffic_marker)
 
     def start_traffic(self) -> bool:
         """Run the loaded scenario's traffic (heartbeats, producers, consumers) and let the service's
@@ -217,10 +227,14 @@ class Sandbox:
         self._service_consumers(running=True)
         if not (self.root / "traffic.json").exists():
             return False
-        if not self.traffic_running():
-            state = self._state()
+        state = self._state()
+        traffic = state.get("traffic", {})
+        if not servers.pid_alive(traffic.get("pid"), self._traffic_marker):
             state["traffic"] = {"pid": self._spawn_traffic()}
-            self._save(state)
+        elif traffic.get("paused"):
+            self._signal_traffic(traffic["pid"], signal.SIGUSR2, TRAFFIC_READY)
+            state["traffic"] = {"pid": traffic["pid"]}
+        self._save(state)
         return True
 
     def stop_traffic(self) -> None:
@@ -230,8 +244,7 @@ class Sandbox:
         self._service_consumers(running=False)
 
     def _spawn_traffic(self) -> int:
-        ready = self.root / TRAFFIC_READY
-        ready.unlink(missing_ok=True)
+        (self.root / TRAFFIC_READY).unlink(missing_ok=True)
         with (self.root / "traffic.log").open("ab") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", TRAFFIC, str(self.root)],
@@ -242,13 +255,32 @@ class Sandbox:
             )
         # Hand the world over only once its traffic runs: on a busy machine the process takes seconds to start,
         # and a window sampled before that would see a stalled world that was never planted.
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while not ready.exists():
-            if process.poll() is not None or time.monotonic() > deadline:
-                tail = (self.root / "traffic.log").read_text(errors="replace").strip().splitlines()[-1:]
-                raise SandboxError("the sandbox's traffic process did not start", hint=" ".join(tail))
-            time.sleep(0.05)
+        self._await_traffic(TRAFFIC_READY, lambda: process.poll() is None, "start")
         return process.pid
+
+    def _pause_traffic(self) -> None:
+        """End the traffic's actors but keep its process (and its imports) for the next scenario's traffic."""
+        state = self._state()
+        pid = state.get("traffic", {}).get("pid")
+        if not servers.pid_alive(pid, self._traffic_marker):
+            return
+        self._signal_traffic(pid, signal.SIGUSR1, TRAFFIC_PAUSED)
+        state["traffic"] = {"pid": pid, "paused": True}
+        self._save(state)
+
+    def _signal_traffic(self, pid: int, signum: int, answer: str) -> None:
+        (self.root / answer).unlink(missing_ok=True)
+        os.kill(pid, signum)
+        self._await_traffic(answer, lambda: servers.pid_alive(pid, self._traffic_marker), "answer")
+
+    def _await_traffic(self, answer: str, alive: Callable[[], bool], what: str) -> None:
+        """Wait (bounded) until the traffic process touches ``answer``."""
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while not (self.root / answer).exists():
+            if not alive() or time.monotonic() > deadline:
+                tail = (self.root / "traffic.log").read_text(errors="replace").strip().splitlines()[-1:]
+                raise SandboxError(f"the sandbox's traffic process did not {what}", hint=" ".join(tail))
+            time.sleep(0.05)
 
     @property
     def _traffic_marker(self) -> str:
