@@ -1,16 +1,27 @@
 """The keyspace audit against ``redis-cli --memkeys``, side by side on the same server and data. Prints figures.
 
 A fresh redis-server (the machine's own, with the redis-cli of the same build) on a free loopback port gets
-1,000,000 mixed keys (strings, hashes, sets, streams; a third of them with TTLs), built inside Redis by
-DEBUG POPULATE and a loader script so that loading takes seconds. Then, in one run:
+mixed keys (strings, hashes, sets, streams; a third of them with TTLs), built inside Redis by DEBUG POPULATE
+and a loader script so that loading takes seconds. Per size (300,000 and 1,000,000 keys by default), three
+rounds, the two tools taking turns to go first (interleaved: a neighbour's load hits both alike):
 
-1. a concurrent PING loop (its own process) with nothing else running: p50/p99 baseline;
-2. ``lab.keys.audit()`` (full scan) with the PING loop running: keys/s, peak RSS of this process, PING p99;
-   then a sampled audit capped with ``keys_per_s``, PING p99 again;
-3. ``redis-cli --memkeys`` with the PING loop running: keys/s, PING p99;
-4. per-type key counts and bytes of both, which must agree.
+- ``lab.keys.audit()`` (a full scan, a fresh Lab, the whole call timed) and ``redis-cli --memkeys``;
+- for each, with a PING loop running in its own process: the other client's PING p50/p99;
+- for each, Redis's main-thread CPU per key (``used_cpu_user_main_thread`` + ``used_cpu_sys_main_thread``
+  deltas in INFO, which include parsing and replies);
+- for the lab, how long each batch held Redis's thread: the mean from ``INFO commandstats`` (every script
+  call, exact) and the longest from ``SLOWLOG`` (every call over 100 us, timed by Redis around the script;
+  the inner TYPE/PTTL/MEMORY calls are filtered out by name). Both are wall time inside Redis, so a batch
+  during which the kernel took the CPU away from Redis counts that wait too: the CPU mean per batch
+  (the INFO delta over the batches) and the server's involuntary context switches (``/proc/PID/status``)
+  are printed beside them to tell the two apart. For redis-cli, SLOWLOG's longest single command;
+- per-type key counts and bytes of both tools, which must agree.
 
-    .venv/bin/python bench/keys.py [--keys 1000000] [--batch 250] [--cap 20000]
+The ratio is redis-cli's time over the lab's per round; the median of the rounds is the figure.
+:func:`measure` returns the results and :func:`rows` the (name, anchor, ratio, context) rows a bench table
+takes.
+
+    .venv/bin/python bench/keys.py [--sizes 300000,1000000] [--runs 3] [--batch N]
 """
 
 from __future__ import annotations
@@ -21,11 +32,14 @@ import re
 import resource
 import secrets
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -54,12 +68,14 @@ for i = start, start + count - 1 do
 end
 return count
 """
+# Says "ready" after its first PING, then PINGs every 2 ms until a line arrives on stdin; prints the summary.
 PING_LOOP = """
-import json, sys, time, redis
+import json, select, sys, time, redis
 client = redis.Redis(port=int(sys.argv[1]), password=sys.argv[2])
-stop = time.monotonic() + float(sys.argv[3])
+client.ping()
+print("ready", flush=True)
 samples = []
-while time.monotonic() < stop:
+while not select.select([sys.stdin], [], [], 0)[0]:
     t = time.perf_counter(); client.ping(); samples.append(time.perf_counter() - t)
     time.sleep(0.002)
 samples.sort()
@@ -67,6 +83,47 @@ print(json.dumps({"n": len(samples), "p50_ms": samples[len(samples) // 2] * 1e3,
                   "p99_ms": samples[int(len(samples) * 0.99)] * 1e3, "max_ms": samples[-1] * 1e3}))
 """
 CLI_TYPES = {"string": "strings", "hash": "hashs", "set": "sets", "stream": "streams", "list": "lists", "zset": "zsets"}
+SLOWLOG_US = 100  # every batch script over this is logged with its duration; single commands never reach it
+SCRIPT_COMMANDS = {b"eval_ro", b"eval"}
+CLI_COMMANDS = {b"scan", b"type", b"memory"}
+
+
+@dataclass
+class Run:
+    """One tool's pass over the keyspace."""
+
+    tool: str
+    seconds: float
+    keys: int
+    cpu_us_per_key: float  # Redis's main thread
+    client_us_per_key: float  # the tool's own process
+    ping: dict[str, float]
+    per_type: dict[str, tuple[int, int]]  # type -> (keys, bytes)
+    batches: int = 0
+    hold_mean_ms: float = 0.0  # commandstats: wall time inside Redis per script call
+    hold_cpu_ms: float = 0.0  # INFO CPU delta over the batches
+    hold_max_ms: float = 0.0  # SLOWLOG: the longest script call (redis-cli: the longest single command)
+    holds_over_1ms: int = 0
+    preempted: int = 0  # the server's involuntary context switches during the run
+
+
+@dataclass
+class Size:
+    keys: int
+    idle_ping: dict[str, float]
+    rounds: list[tuple[Run, Run]] = field(default_factory=list)  # (lab, redis-cli)
+
+    def ratios(self) -> list[float]:
+        return [cli.seconds / lab.seconds for lab, cli in self.rounds]
+
+    def median(self, tool: int, attribute: str) -> float:
+        return statistics.median(getattr(pair[tool], attribute) for pair in self.rounds)
+
+    def ping(self, tool: int, key: str) -> float:
+        return statistics.median(pair[tool].ping[key] for pair in self.rounds)
+
+    def agree(self) -> bool:
+        return all(lab.per_type == cli.per_type and lab.keys == cli.keys for lab, cli in self.rounds)
 
 
 def load(client: redis.Redis, keys: int) -> dict[str, int]:
@@ -86,106 +143,208 @@ def load(client: redis.Redis, keys: int) -> dict[str, int]:
     }
 
 
-def ping_loop(port: int, password: str, seconds: float) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-c", PING_LOOP, str(port), password, str(seconds)], stdout=subprocess.PIPE, text=True
-    )
+class Server:
+    """The bench's own redis-server: its CPU, its preemptions, its slow log."""
+
+    def __init__(self, port: int, password: str, pid: int) -> None:
+        self.port, self.password, self.pid = port, password, pid
+        self.client = redis.Redis(port=port, password=password)
+
+    def cpu_s(self) -> float:
+        info = self.client.info("cpu")
+        return info["used_cpu_user_main_thread"] + info["used_cpu_sys_main_thread"]
+
+    def preemptions(self) -> int:
+        """Involuntary context switches of the server's main thread (the kernel ran something else)."""
+        status = Path(f"/proc/{self.pid}/task/{self.pid}/status").read_text()
+        return int(re.search(r"nonvoluntary_ctxt_switches:\s+(\d+)", status).group(1))
+
+    def ping_loop(self) -> subprocess.Popen[str]:
+        """Another client's PING every 2 ms in its own process, until it reads a line."""
+        command = [sys.executable, "-c", PING_LOOP, str(self.port), self.password]
+        return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def start(self) -> tuple[float, int, subprocess.Popen[str]]:
+        self.client.config_resetstat()
+        self.client.slowlog_reset()
+        pinger = self.ping_loop()
+        if pinger.stdout is None or pinger.stdout.readline() != "ready\n":
+            sys.exit("the PING loop did not start")
+        return self.cpu_s(), self.preemptions(), pinger
+
+    def finish(self, started: tuple[float, int, subprocess.Popen[str]], run: Run, scripted: bool) -> Run:
+        cpu, preempted, pinger = started
+        cpu = self.cpu_s() - cpu
+        run.preempted = self.preemptions() - preempted
+        run.ping = json.loads(pinger.communicate("stop\n")[0])
+        run.cpu_us_per_key = cpu / run.keys * 1e6 if run.keys else 0.0
+        entries = self.client.slowlog_get(1_000_000)
+        if scripted:
+            stats = self.client.info("commandstats")
+            calls = [stats[f"cmdstat_{c.decode()}"] for c in SCRIPT_COMMANDS if f"cmdstat_{c.decode()}" in stats]
+            run.batches = sum(c["calls"] for c in calls)
+            run.hold_mean_ms = sum(c["usec"] for c in calls) / run.batches / 1e3 if run.batches else 0.0
+            run.hold_cpu_ms = cpu / run.batches * 1e3 if run.batches else 0.0
+        sent = SCRIPT_COMMANDS if scripted else CLI_COMMANDS
+        entries = [e for e in entries if e["command"].split(b" ", 1)[0].lower() in sent]
+        durations = [e["duration"] / 1e3 for e in entries]
+        run.hold_max_ms = max(durations, default=0.0)
+        run.holds_over_1ms = sum(d >= 1.0 for d in durations)
+        return run
 
 
-def ping_result(process: subprocess.Popen[str]) -> dict[str, float]:
-    out, _ = process.communicate()
-    return json.loads(out)
+def cpu_s(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
-def memkeys(cli: str, port: int, password: str) -> tuple[float, dict[str, tuple[int, int]], int]:
-    """redis-cli --memkeys: seconds, per-type (keys, bytes), keys sampled."""
-    started = time.monotonic()
+def lab_run(server: Server, batch: int | None) -> Run:
+    thresholds = {"keys.scan_batch": batch} if batch else None
+    url = f"redis://:{server.password}@127.0.0.1:{server.port}/0"
+    with bl.connect(redis_url=url, thresholds=thresholds) as lab:
+        started = server.start()
+        began, client = time.perf_counter(), cpu_s(resource.RUSAGE_SELF)
+        audit = lab.keys.audit(progress=False)
+        seconds, client = time.perf_counter() - began, cpu_s(resource.RUSAGE_SELF) - client
+    types = audit.by_type.set_index("type")
+    per_type = {t: (int(types.loc[t, "keys"]), int(types.loc[t, "memory_bytes"])) for t in types.index}
+    keys = int(audit.totals["scanned"].iloc[0])
+    run = Run("lab", seconds, keys, 0.0, client / keys * 1e6 if keys else 0.0, {}, per_type)
+    return server.finish(started, run, scripted=True)
+
+
+def cli_run(server: Server, cli: str) -> Run:
+    started = server.start()
+    began, client = time.perf_counter(), cpu_s(resource.RUSAGE_CHILDREN)  # the PING loop is reaped later
     out = subprocess.run(
-        [cli, "-p", str(port), "-a", password, "--no-auth-warning", "--memkeys"],
+        [cli, "-p", str(server.port), "-a", server.password, "--no-auth-warning", "--memkeys"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    seconds = time.monotonic() - started
+    seconds, client = time.perf_counter() - began, cpu_s(resource.RUSAGE_CHILDREN) - client
     per_type = {t: (int(n), int(b)) for n, t, b in re.findall(r"^(\d+) (\w+) with (\d+) bytes", out, re.M)}
+    per_type = {kind: per_type[name] for kind, name in CLI_TYPES.items() if per_type.get(name, (0, 0))[0]}
     sampled = int(re.search(r"Sampled (\d+) keys", out).group(1))
-    return seconds, per_type, sampled
+    run = Run("redis-cli", seconds, sampled, 0.0, client / sampled * 1e6 if sampled else 0.0, {}, per_type)
+    return server.finish(started, run, scripted=False)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--keys", type=int, default=1_000_000)
-    parser.add_argument("--cap", type=int, default=20_000, help="keys/s of the capped run (5 s of it)")
-    parser.add_argument("--batch", type=int, default=None, help="SCAN COUNT per batch (default: the threshold)")
-    args = parser.parse_args()
+def measure(sizes: list[int], runs: int = 3, batch: int | None = None, report: Any = print) -> list[Size]:
+    """Every size on a fresh keyspace of one fresh server, ``runs`` interleaved rounds each."""
     system = [b for b in servers.redis_binaries() if b.source == "system"]
     cli = shutil.which("redis-cli")
     if not system or not cli:
         sys.exit("needs the machine's redis-server and redis-cli")
     password, port = secrets.token_hex(8), servers.free_port()
+    results = []
     with tempfile.TemporaryDirectory(prefix="bench-keys-") as root:
         directory = Path(root)
-        args_server = [str(system[0].path), "--port", str(port), "--bind", "127.0.0.1", "--daemonize", "yes"]
-        args_server += ["--pidfile", str(directory / "redis.pid"), "--logfile", str(directory / "redis.log")]
-        args_server += ["--dir", root, "--save", "", "--requirepass", password, "--enable-debug-command", "yes"]
-        subprocess.run(args_server, check=True, capture_output=True)
+        command = [str(system[0].path), "--port", str(port), "--bind", "127.0.0.1", "--daemonize", "yes"]
+        command += ["--pidfile", str(directory / "redis.pid"), "--logfile", str(directory / "redis.log")]
+        command += ["--dir", root, "--save", "", "--requirepass", password, "--enable-debug-command", "yes"]
+        command += ["--slowlog-log-slower-than", str(SLOWLOG_US), "--slowlog-max-len", "1000000"]
+        subprocess.run(command, check=True, capture_output=True)
         time.sleep(0.5)
-        pid = int((directory / "redis.pid").read_text())
+        server = Server(port, password, int((directory / "redis.pid").read_text()))
         try:
-            client = redis.Redis(port=port, password=password)
-            started = time.monotonic()
-            planted = load(client, args.keys)
-            print(f"{system[0].version()}")
-            print(f"loaded {client.dbsize():,} keys in {time.monotonic() - started:.1f} s: {planted}")
-
-            baseline = ping_result(ping_loop(port, password, 3.0))
-            thresholds = {"keys.scan_batch": args.batch} if args.batch else None
-            with bl.connect(redis_url=f"redis://:{password}@127.0.0.1:{port}/0", thresholds=thresholds) as lab:
-                rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-                pinger = ping_loop(port, password, 8.0)
-                audit = lab.keys.audit(progress=False)
-                lab_ping = ping_result(pinger)
-                rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-                round_trips = lab.counters.round_trips
-                pinger = ping_loop(port, password, 6.0)
-                capped = lab.keys.audit(sample=args.cap * 5, keys_per_s=args.cap, progress=False)
-                capped_ping = ping_result(pinger)
-            totals = audit.totals.iloc[0]
-            script = client.info("commandstats").get("cmdstat_eval_ro", {})
-            pinger = ping_loop(port, password, 8.0)
-            cli_s, cli_types, cli_keys = memkeys(cli, port, password)
-            cli_ping = ping_result(pinger)
+            report(system[0].version())
+            for keys in sizes:
+                server.client.flushall()
+                started = time.monotonic()
+                planted = load(server.client, keys)
+                report(f"loaded {server.client.dbsize():,} keys in {time.monotonic() - started:.1f} s: {planted}")
+                started_ping = server.start()[2]
+                time.sleep(2.0)
+                size = Size(keys, json.loads(started_ping.communicate("stop\n")[0]))
+                for n in range(runs):
+                    first_lab = n % 2 == 0
+                    one = lab_run(server, batch) if first_lab else cli_run(server, cli)
+                    other = cli_run(server, cli) if first_lab else lab_run(server, batch)
+                    lab, cli_ = (one, other) if first_lab else (other, one)
+                    size.rounds.append((lab, cli_))
+                    report(f"  round {n + 1} ({'lab' if first_lab else 'redis-cli'} first): {describe(lab, cli_)}")
+                results.append(size)
         finally:
-            servers.terminate(pid, servers.REDIS)
+            servers.terminate(server.pid, servers.REDIS)
+    return results
 
-    lab_rate, cli_rate = totals["scanned"] / totals["seconds"], cli_keys / cli_s
-    print(
-        f"\nlab audit:        {int(totals['keys']):,} keys in {totals['seconds']:.1f} s = {lab_rate:,.0f} keys/s "
-        f"({totals['modes']}, {round_trips:,} round trips, batch {args.batch or 'default'})"
+
+def describe(lab: Run, cli: Run) -> str:
+    return (
+        f"lab {lab.seconds:.2f} s, redis-cli {cli.seconds:.2f} s = {cli.seconds / lab.seconds:.1f}x; "
+        f"Redis CPU/key {lab.cpu_us_per_key:.1f} vs {cli.cpu_us_per_key:.1f} us, client CPU/key "
+        f"{lab.client_us_per_key:.1f} vs {cli.client_us_per_key:.1f} us; batch hold mean {lab.hold_mean_ms:.2f} ms "
+        f"(CPU {lab.hold_cpu_ms:.2f}), max {lab.hold_max_ms:.2f} ms, {lab.holds_over_1ms} of {lab.batches:,} >= 1 ms, "
+        f"{lab.preempted:,} preemptions; PING p99 {lab.ping['p99_ms']:.2f} vs {cli.ping['p99_ms']:.2f} ms"
     )
-    print(f"redis-cli memkeys: {cli_keys:,} keys in {cli_s:.1f} s = {cli_rate:,.0f} keys/s")
-    print(f"ratio:            {lab_rate / cli_rate:.1f}x (goal >= 5x)")
-    print(
-        f"script per batch: {script.get('usec_per_call', 0) / 1000:.1f} ms mean over {script.get('calls', 0):,} batches"
-    )
-    print(f"lab peak RSS:     {rss_peak / 1024:.0f} MB (before the audit {rss_before / 1024:.0f} MB; goal < 300 MB)")
-    print(
-        f"PING p50/p99/max: idle {baseline['p50_ms']:.2f}/{baseline['p99_ms']:.2f}/{baseline['max_ms']:.1f} ms, "
-        f"during lab audit {lab_ping['p50_ms']:.2f}/{lab_ping['p99_ms']:.2f}/{lab_ping['max_ms']:.1f} ms, "
-        f"during redis-cli {cli_ping['p50_ms']:.2f}/{cli_ping['p99_ms']:.2f}/{cli_ping['max_ms']:.1f} ms"
-    )
-    print(
-        f"PING during the lab capped at {args.cap:,} keys/s ({capped.totals['keys_per_s'].iloc[0]:,.0f} reached): "
-        f"{capped_ping['p50_ms']:.2f}/{capped_ping['p99_ms']:.2f}/{capped_ping['max_ms']:.1f} ms"
-    )
-    print("\nper type      lab keys   cli keys      lab bytes      cli bytes  agree")
-    lab_types = audit.by_type.set_index("type")
-    for kind, cli_name in CLI_TYPES.items():
-        lab_keys = int(lab_types["keys"].get(kind, 0))
-        lab_bytes = int(lab_types["memory_bytes"].get(kind, 0))
-        keys, size = cli_types.get(cli_name, (0, 0))
-        agree = "yes" if (lab_keys, lab_bytes) == (keys, size) else "NO"
-        print(f"{kind:10} {lab_keys:11,} {keys:10,} {lab_bytes:14,} {size:14,}  {agree}")  # fmt: skip
+
+
+def rows(results: list[Size]) -> list[tuple[str, str, float, str]]:
+    """(name, anchor, ratio, context) per size: the median round's ratio, absolute figures as context."""
+    table = []
+    for size in results:
+        table.append(
+            (
+                f"keys audit, {size.keys:,} keys",
+                "redis-cli --memkeys",
+                statistics.median(size.ratios()),
+                f"{size.median(0, 'seconds'):.2f} s vs {size.median(1, 'seconds'):.2f} s; Redis CPU/key "
+                f"{size.median(0, 'cpu_us_per_key'):.1f} vs {size.median(1, 'cpu_us_per_key'):.1f} us; "
+                f"batch hold mean {size.median(0, 'hold_mean_ms'):.2f} ms, max {size.median(0, 'hold_max_ms'):.2f} ms; "
+                f"PING p99 {size.ping(0, 'p99_ms'):.2f} vs {size.ping(1, 'p99_ms'):.2f} ms; "
+                f"counts and bytes {'equal' if size.agree() else 'DIFFER'}",
+            )
+        )
+    return table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="300000,1000000", help="comma-separated key counts")
+    parser.add_argument("--runs", type=int, default=3, help="interleaved rounds per size (the median is kept)")
+    parser.add_argument("--batch", type=int, default=None, help="SCAN COUNT per batch (default: the threshold)")
+    args = parser.parse_args()
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    results = measure([int(n) for n in args.sizes.split(",")], args.runs, args.batch)
+    rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(f"\nmedian of {args.runs} interleaved rounds (batch {args.batch or 'default'}); goal >= 5x, holds < 1 ms")
+    for size in results:
+        ratios = ", ".join(f"{r:.1f}x" for r in size.ratios())
+        print(
+            f"\n{size.keys:,} keys: lab {size.median(0, 'seconds'):.2f} s, "
+            f"redis-cli {size.median(1, 'seconds'):.2f} s: "
+            f"{statistics.median(size.ratios()):.1f}x (rounds {ratios})"
+        )
+        print(
+            f"  Redis main-thread CPU per key: lab {size.median(0, 'cpu_us_per_key'):.2f} us, "
+            f"redis-cli {size.median(1, 'cpu_us_per_key'):.2f} us; the tool's own process: lab "
+            f"{size.median(0, 'client_us_per_key'):.2f} us, redis-cli {size.median(1, 'client_us_per_key'):.2f} us"
+        )
+        print(
+            f"  lab batch hold: mean {size.median(0, 'hold_mean_ms'):.2f} ms wall (commandstats), "
+            f"{size.median(0, 'hold_cpu_ms'):.2f} ms CPU; max {size.median(0, 'hold_max_ms'):.2f} ms (SLOWLOG), "
+            f"{size.median(0, 'holds_over_1ms'):.0f} of {size.median(0, 'batches'):,.0f} batches >= 1 ms; "
+            f"server preempted {size.median(0, 'preempted'):,.0f} times (redis-cli's run: "
+            f"{size.median(1, 'preempted'):,.0f}); redis-cli's longest command {size.median(1, 'hold_max_ms'):.2f} ms"
+        )
+        idle = size.idle_ping
+        print(
+            f"  other client's PING p50/p99: idle {idle['p50_ms']:.2f}/{idle['p99_ms']:.2f} ms, during the lab "
+            f"{size.ping(0, 'p50_ms'):.2f}/{size.ping(0, 'p99_ms'):.2f} ms, during redis-cli "
+            f"{size.ping(1, 'p50_ms'):.2f}/{size.ping(1, 'p99_ms'):.2f} ms"
+        )
+        lab, cli = size.rounds[-1]
+        print("  per type      lab keys   cli keys      lab bytes      cli bytes  agree")
+        for kind in sorted(set(lab.per_type) | set(cli.per_type)):
+            (lk, lb), (ck, cb) = lab.per_type.get(kind, (0, 0)), cli.per_type.get(kind, (0, 0))
+            agree = "yes" if (lk, lb) == (ck, cb) else "NO"
+            print(f"  {kind:10} {lk:11,} {ck:10,} {lb:14,} {cb:14,}  {agree}")
+        print(f"  every round: counts and bytes {'equal' if size.agree() else 'DIFFER'}")
+    print(f"\nbench process peak RSS {rss_peak / 1024:.0f} MB (before {rss_before / 1024:.0f} MB)")
+    print("\nname | anchor | ratio | context")
+    for name, anchor, ratio, context in rows(results):
+        print(f"{name} | {anchor} | {ratio:.1f}x | {context}")
 
 
 if __name__ == "__main__":

@@ -20,10 +20,12 @@ NAMES = [
     "events:board",
     "cache:project:3f2a9c1e-1b2c-4d5e-8f90-1234567890ab",
     "cache:user:42:profile",
+    "cache:user:43:settings",  # the same stem: the script works the name out once and reuses it
     "key:123",
     "plain",
     "12345",
     "api:session:abc:data",
+    "api:session:xyz:cart",
     "session:s3cr3t",
     "deep:a:b:c:d",
     ":leading",

@@ -34,32 +34,33 @@ if TYPE_CHECKING:
 
 SCAN_SCRIPT = """\
 -- ARGV: cursor, match, count, measure (1/0), depth, floors "type=bytes,...", secret segments "a,b", then
--- (pattern, prefix) pairs. Returns {cursor, vanished, memory refused (1/0), groups, candidates}: keys are
--- grouped here (the rule of names.prefix) so that only groups and top-N candidates cross the wire.
+-- (pattern, prefix) pairs. Returns {cursor, vanished, memory refused (1/0), groups, candidates, keys scanned}:
+-- keys are grouped here (the rule of names.prefix) so that only groups and top-N candidates cross the wire.
+-- The per-key work is what holds Redis's thread, so names are worked out once per stem (below), not per key.
 local measure, depth, floors, secret = ARGV[4] == '1', tonumber(ARGV[5]), {}, {}
 for kind, value in string.gmatch(ARGV[6], '([%w%-]+)=(%-?%d+)') do floors[kind] = tonumber(value) end
 for word in string.gmatch(ARGV[7], '[^,]+') do secret[word] = true end
-local known, leads = {}, {}
+local leads = {}  -- first letter of a key -> the (pattern, prefix) pairs that can match it
 for i = 8, #ARGV, 2 do
-  known[#known + 1] = ARGV[i]; known[#known + 1] = ARGV[i + 1]; leads[ARGV[i]:byte(2)] = true
+  local lead = ARGV[i]:byte(2)
+  local pairs_ = leads[lead] or {}
+  pairs_[#pairs_ + 1] = ARGV[i]; pairs_[#pairs_ + 1] = ARGV[i + 1]
+  leads[lead] = pairs_
 end
-local find, sub, byte = string.find, string.sub, string.byte
+local find, sub, byte, call, pcall = string.find, string.sub, string.byte, redis.call, redis.pcall
 local function is_id(s)
   return find(s, '^%d+$') or (#s >= 12 and find(s, '^[%x%-]+$'))
     or (#s >= 20 and find(s, '^[%w_%-]+$') and find(s, '%d'))
 end
-local cache = {}
-local function group_of(key)
-  if leads[byte(key, 1)] then
-    for i = 1, #known, 2 do if find(key, known[i]) then return known[i + 1] end end
-  end
+local heads = {}
+local function name_of(key)
   local stop = find(key, ':', 1, true)
   if not stop then return is_id(key) and '{id}' or key end
   local head = sub(key, 1, stop - 1)
-  local out = cache[head]
+  local out = heads[head]
   if out == nil then
     out = not secret[head:lower()] and (is_id(head) and '{id}' or head)
-    cache[head] = out
+    heads[head] = out
   end
   if not out then return head .. ':***' end
   local start = stop + 1
@@ -73,16 +74,32 @@ local function group_of(key)
   end
   return out .. ':*'
 end
-local reply = redis.call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', ARGV[3])
+local stems, stem_of = {}, '^' .. string.rep('[^:]*:', depth)
+local function group_of(key)  -- a key with more than depth segments is named by its first depth segments alone
+  local known = leads[byte(key, 1)]
+  if known then
+    for i = 1, #known, 2 do if find(key, known[i]) then return known[i + 1] end end
+  end
+  local _, last = find(key, stem_of)
+  if not last then return name_of(key) end
+  local stem = sub(key, 1, last)
+  local out = stems[stem]
+  if out == nil then
+    out = name_of(key)
+    stems[stem] = out
+  end
+  return out
+end
+local reply = call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', ARGV[3])
 local groups, list, candidates, vanished, refused = {}, {}, {}, 0, 0
 for _, key in ipairs(reply[2]) do
-  local kind = redis.call('TYPE', key).ok
+  local kind = call('TYPE', key).ok
   if kind == 'none' then
     vanished = vanished + 1
   else
-    local ttl, size = redis.call('PTTL', key), 0
+    local ttl, size = call('PTTL', key), 0
     if measure then
-      local used = redis.pcall('MEMORY', 'USAGE', key)
+      local used = pcall('MEMORY', 'USAGE', key)
       if type(used) == 'number' then size = used elseif type(used) == 'table' and used.err then
         measure, refused = false, 1
       end
@@ -113,7 +130,7 @@ for _, key in ipairs(reply[2]) do
     end
   end
 end
-return {reply[1], vanished, refused, list, candidates}
+return {reply[1], vanished, refused, list, candidates, #reply[2]}
 """
 SCRIPTS = (SCAN_SCRIPT,)
 LENGTH_COMMANDS = {
@@ -127,6 +144,8 @@ LENGTH_COMMANDS = {
 COMMANDS = frozenset(
     {"SCAN", "TYPE", "PTTL", "MEMORY.USAGE", "DBSIZE", "INFO", "CLUSTER.NODES", *LENGTH_COMMANDS.values()}
 )
+_KNOWN = [part for pair in BSNEXUS_PATTERNS for part in pair]  # the script's trailing ARGV
+_SECRETS = ",".join(SECRET_SEGMENTS)
 NODE_COLUMNS = ["node", "status", "mode", "dbsize", "scanned", "keys", "memory_bytes", "without_ttl", "vanished"]
 TOTAL_COLUMNS = [
     "keys",
@@ -387,35 +406,59 @@ class _Walk:
     async def node(self, node: _Node) -> None:
         cursor: bytes | int = 0
         try:
-            while node.limit is None or node.scanned < node.limit:
+            if node.mode == "script" and self.wanted(node):
+                cursor = await self.scripted(node)
+            while node.mode == "pipeline" and not node.finished and self.wanted(node):
                 counts = [0, 0, 0, 0]  # keys, memory, without TTL, vanished
-                if node.mode == "script":
-                    cursor = await self.script_batch(node, cursor, counts)
-                if node.mode == "pipeline":
-                    cursor = await self.pipeline_batch(node, cursor, counts)
+                cursor = await self.pipeline_batch(node, cursor, counts)
                 node.counts = [n + c for n, c in zip(node.counts, counts, strict=True)]
-                seen = counts[0] + counts[3]
-                node.scanned += seen
-                self.tally.scanned += seen
-                self.bar.update(seen)
-                await self.pace.step(seen)
-                if int(cursor) == 0:
-                    node.finished = True
-                    break
+                await self.walked(node, cursor, counts[0] + counts[3])
         except LabError as exc:
             node.status = f"failed after {node.scanned} keys: {self.ctx.target.scrub(str(exc))}"
             self.notes.append(f"node {node.name} failed mid-scan after {node.scanned} keys: the totals are incomplete")
 
-    async def script_batch(self, node: _Node, cursor: bytes | int, counts: list[int]) -> bytes | int:
-        """One SCAN batch walked, looked up and grouped inside Redis: one round trip."""
+    def wanted(self, node: _Node) -> bool:
+        return node.limit is None or node.scanned < node.limit
+
+    async def walked(self, node: _Node, cursor: bytes | int, seen: int) -> None:
+        """A batch of ``seen`` keys is done: progress, pace; the cursor back at 0 finishes the node."""
+        node.scanned += seen
+        self.tally.scanned += seen
+        self.bar.update(seen)
+        await self.pace.step(seen)
+        node.finished = int(cursor) == 0
+
+    async def scripted(self, node: _Node) -> bytes | int:
+        """Script batches, each sent before the previous reply is tallied: Redis walks the next batch while this
+        process groups the last one, so neither waits for the other. Returns the cursor where scripting was
+        refused (the walk goes on with pipelines from there)."""
+        cursor: bytes | int = 0
+        reply = await self.script_batch(node, cursor)
+        while reply is not None:
+            cursor = reply[0]
+            await self.walked(node, cursor, reply[5])
+            following = None
+            if not node.finished and self.wanted(node):
+                following = asyncio.ensure_future(self.script_batch(node, cursor))
+                await asyncio.sleep(0)  # lets it go out before this reply is tallied
+            try:
+                self.tally_reply(node, reply)
+            except BaseException:
+                if following is not None:
+                    following.cancel()
+                raise
+            reply = await following if following is not None else None
+        return cursor
+
+    async def script_batch(self, node: _Node, cursor: bytes | int) -> list[Any] | None:
+        """One SCAN batch walked, looked up and grouped inside Redis: one round trip (None: scripting refused)."""
         tally = self.tally
         floors = ",".join(f"{kind}={tally.floor(kind)}" for kind in tally.heaps)
-        known = [part for pair in BSNEXUS_PATTERNS for part in pair]
         command = "EVAL_RO" if node.major >= 7 else "EVAL"
-        args = [cursor, self.match, self.batch, int(node.measure), tally.depth, floors, ",".join(SECRET_SEGMENTS)]
+        args = [cursor, self.match, self.batch, int(node.measure), tally.depth, floors, _SECRETS, *_KNOWN]
         try:
             with self.ctx.redis_errors():
-                reply = await node.client.execute_command(command, SCAN_SCRIPT, 0, *args, *known)
+                return await node.client.execute_command(command, SCAN_SCRIPT, 0, *args)
         except LabError as exc:
             if not isinstance(exc.__cause__, ResponseError):
                 raise
@@ -424,22 +467,26 @@ class _Walk:
                 f"scripting refused on {node.name} ({exc.hint}): walked with SCAN plus a pipeline per batch"
                 " (two round trips per batch)"
             )
-            return cursor
-        cursor, vanished, refused, groups, candidates = reply
+            return None
+
+    def tally_reply(self, node: _Node, reply: list[Any]) -> None:
+        """A script batch's groups and top-N candidates into the tally and the node's counts."""
+        tally = self.tally
+        _, vanished, refused, groups, candidates, _ = reply
         if refused:
             self.memory_refused(node, "NOPERM")
+        counts = node.counts
         for group, kind, keys, memory, *rest in groups:
             *buckets, largest, unexpiring, examples = rest
             tally.add_group(decode(group), decode(kind), keys, memory, buckets, largest, unexpiring, examples)
             counts[0] += keys
             counts[1] += memory
             counts[2] += buckets[0]
-        counts[3] = vanished
+        counts[3] += vanished
         for n in range(0, len(candidates), 4):
             name, kind, pttl, size = candidates[n : n + 4]
             tally.offer(node.name, name, decode(kind), pttl, size)
         tally.vanished += vanished
-        return cursor
 
     async def pipeline_batch(self, node: _Node, cursor: bytes | int, counts: list[int]) -> bytes | int:
         """One SCAN batch, then TYPE, PTTL and MEMORY USAGE pipelined: two round trips, grouped here."""
