@@ -51,7 +51,7 @@ QUICK: dict[str, dict[str, str]] = {
     "triage": {"window_s": "2"},
     "cpu_profile": {"duration_s": "2"},
     "memory_growth": {"duration_s": "3"},
-    "task_trace": {},  # no task_id: the oldest active task of the busy world
+    "task_trace": {},  # no task_id: a task a dead worker holds, else the oldest active task
 }
 ON_THE_SERVICE = {"cpu_profile", "memory_growth"}  # profiling does not depend on the server build
 # What a runbook itself reads from PostgreSQL (beyond the reachability ping and the runner's environment facts,
