@@ -90,14 +90,20 @@ def execute(path: Path, scratch: Path, values: dict[str, Any], run_dir: Path, ti
 def quiet_channels() -> Iterator[None]:
     """A kernel's channels torn down mid-message (at shutdown, on a signal, on a loaded machine) make pyzmq log
     "Uncaught exception in ZMQStream callback" with a traceback through tornado's logger, straight to stderr:
-    plumbing, not the run's outcome (the notebook and exit status say that), so it is kept off the user's screen."""
+    plumbing, not the run's outcome (the notebook and exit status say that), so it is kept off the user's screen.
+
+    A filter, not ``Logger.disabled``: ``logging.config.dictConfig``, which Jupyter's traitlets applications call,
+    re-enables every existing logger it does not name, and did so mid-run on a loaded machine."""
     channels = logging.getLogger("tornado.general")
-    was = channels.disabled
-    channels.disabled = True
+    channels.addFilter(_nothing)
     try:
         yield
     finally:
-        channels.disabled = was
+        channels.removeFilter(_nothing)
+
+
+def _nothing(record: logging.LogRecord) -> bool:
+    return False
 
 
 @contextlib.contextmanager

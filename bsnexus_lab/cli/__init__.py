@@ -71,8 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
     # pyzmq reports a kernel channel's callback that failed on teardown through tornado's logger; it can fire
     # after a run has ended (a signal, a loaded machine), when the runner's execute.quiet_channels no longer
-    # holds: for a command, that plumbing stays off the screen to the end.
-    logging.getLogger("tornado.general").disabled = True
+    # holds: for a command, that plumbing stays off the screen to the end. A filter of its own (not `disabled`,
+    # which logging.config.dictConfig turns back on for every logger it does not name, as Jupyter's apps do).
+    logging.getLogger("tornado.general").addFilter(lambda record: False)
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
