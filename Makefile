@@ -30,15 +30,16 @@ system-packages:
 
 test: $(STAMP) system-packages
 	PYTHON=$(PYTHON) ./.ci/airflow-venv
-	$(BIN)/python -m pytest -n 3 -m "not serial" --durations=15
+	$(BIN)/python -m pytest -n 4 -m "not serial" --durations=15
 	$(BIN)/python -m pytest -m serial --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
+# Every bench, then one table of ratios against anchors measured in the same run (the README's performance
+# section). One bench alone: `$(BIN)/python bench/keys.py` (each prints its own figures and rows).
 bench: $(STAMP)
-	$(BIN)/python bench/streams.py
-	$(BIN)/python bench/triage.py
+	$(BIN)/python bench/all.py
 
 clean:
 	rm -rf $(VENV) .airflow-venv runs

@@ -18,8 +18,7 @@ rounds, the two tools taking turns to go first (interleaved: a neighbour's load 
 - per-type key counts and bytes of both tools, which must agree.
 
 The ratio is redis-cli's time over the lab's per round; the median of the rounds is the figure.
-:func:`measure` returns the results and :func:`rows` the (name, anchor, ratio, context) rows a bench table
-takes.
+:func:`measure` returns the results and :func:`rows` the rows of ``make bench``'s table.
 
     .venv/bin/python bench/keys.py [--sizes 300000,1000000] [--runs 3] [--batch N]
 """
@@ -42,8 +41,10 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from table import Row, markdown
 
 import bsnexus_lab as bl
+from bsnexus_lab.areas.keys.thresholds import KeysThresholds
 from bsnexus_lab.sandbox import servers
 
 # Builds ARGV[2] keys of kind ARGV[1] numbered from ARGV[3]; every third one expires (ARGV[4] seconds).
@@ -82,6 +83,14 @@ samples.sort()
 print(json.dumps({"n": len(samples), "p50_ms": samples[len(samples) // 2] * 1e3,
                   "p99_ms": samples[int(len(samples) * 0.99)] * 1e3, "max_ms": samples[-1] * 1e3}))
 """
+# The least any per-key audit asks of Redis: SCAN, then TYPE, PTTL and MEMORY USAGE of each key, nothing kept.
+FLOOR = """
+local reply = redis.call('SCAN', ARGV[1], 'COUNT', ARGV[2])
+for _, key in ipairs(reply[2]) do
+  redis.call('TYPE', key); redis.call('PTTL', key); redis.call('MEMORY', 'USAGE', key)
+end
+return {reply[1], #reply[2]}
+"""
 CLI_TYPES = {"string": "strings", "hash": "hashs", "set": "sets", "stream": "streams", "list": "lists", "zset": "zsets"}
 SLOWLOG_US = 100  # every batch script over this is logged with its duration; single commands never reach it
 SCRIPT_COMMANDS = {b"eval_ro", b"eval"}
@@ -112,6 +121,11 @@ class Size:
     keys: int
     idle_ping: dict[str, float]
     rounds: list[tuple[Run, Run]] = field(default_factory=list)  # (lab, redis-cli)
+    floor_us: float = 0.0  # Redis CPU per key of the bare look-ups (FLOOR)
+
+    def ceiling(self) -> float:
+        """The most any per-key audit could beat redis-cli by here: redis-cli's time over Redis's bare look-ups."""
+        return self.median(1, "seconds") / (self.keys * self.floor_us / 1e6) if self.floor_us else 0.0
 
     def ratios(self) -> list[float]:
         return [cli.seconds / lab.seconds for lab, cli in self.rounds]
@@ -198,6 +212,18 @@ def cpu_s(who: int) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def floor_us(server: Server, batch: int) -> float:
+    """Redis main-thread CPU per key of :data:`FLOOR` over the whole keyspace: no tool that looks each key up
+    (TYPE, PTTL, MEMORY USAGE) can cost Redis less, so keys x this bounds how fast any audit can be."""
+    sha = server.client.script_load(FLOOR)
+    before, cursor, keys = server.cpu_s(), b"0", 0
+    while True:
+        cursor, seen = server.client.evalsha(sha, 0, cursor, batch)
+        keys += seen
+        if cursor in (b"0", 0):
+            return (server.cpu_s() - before) / keys * 1e6 if keys else 0.0
+
+
 def lab_run(server: Server, batch: int | None) -> Run:
     thresholds = {"keys.scan_batch": batch} if batch else None
     url = f"redis://:{server.password}@127.0.0.1:{server.port}/0"
@@ -264,6 +290,8 @@ def measure(sizes: list[int], runs: int = 3, batch: int | None = None, report: A
                     lab, cli_ = (one, other) if first_lab else (other, one)
                     size.rounds.append((lab, cli_))
                     report(f"  round {n + 1} ({'lab' if first_lab else 'redis-cli'} first): {describe(lab, cli_)}")
+                size.floor_us = floor_us(server, batch or KeysThresholds().scan_batch)
+                report(f"  bare look-ups (SCAN, TYPE, PTTL, MEMORY USAGE): Redis CPU {size.floor_us:.2f} us a key")
                 results.append(size)
         finally:
             servers.terminate(server.pid, servers.REDIS)
@@ -280,20 +308,25 @@ def describe(lab: Run, cli: Run) -> str:
     )
 
 
-def rows(results: list[Size]) -> list[tuple[str, str, float, str]]:
-    """(name, anchor, ratio, context) per size: the median round's ratio, absolute figures as context."""
+def rows(results: list[Size]) -> list[Row]:
+    """One row per size: the median round's ratio, absolute figures as context."""
     table = []
     for size in results:
+        ratio = statistics.median(size.ratios())
+        longest = max(lab.hold_max_ms for lab, _ in size.rounds)
+        cpu_lab, cpu_cli = size.median(0, "cpu_us_per_key"), size.median(1, "cpu_us_per_key")
         table.append(
-            (
+            Row(
                 f"keys audit, {size.keys:,} keys",
                 "redis-cli --memkeys",
-                statistics.median(size.ratios()),
+                ratio,
+                "redis-cli's time / the lab's",
+                ">= 5x; every batch < 1 ms; Redis CPU/key <= redis-cli's; same counts and bytes",
+                ratio >= 5 and longest < 1 and cpu_lab <= cpu_cli and size.agree(),
                 f"{size.median(0, 'seconds'):.2f} s vs {size.median(1, 'seconds'):.2f} s; Redis CPU/key "
-                f"{size.median(0, 'cpu_us_per_key'):.1f} vs {size.median(1, 'cpu_us_per_key'):.1f} us; "
-                f"batch hold mean {size.median(0, 'hold_mean_ms'):.2f} ms, max {size.median(0, 'hold_max_ms'):.2f} ms; "
-                f"PING p99 {size.ping(0, 'p99_ms'):.2f} vs {size.ping(1, 'p99_ms'):.2f} ms; "
-                f"counts and bytes {'equal' if size.agree() else 'DIFFER'}",
+                f"{cpu_lab:.1f} vs {cpu_cli:.1f} us; batch hold mean {size.median(0, 'hold_mean_ms'):.2f} ms, "
+                f"longest {longest:.2f} ms; PING p99 {size.ping(0, 'p99_ms'):.2f} vs {size.ping(1, 'p99_ms'):.2f} ms; "
+                f"bare look-ups alone {size.floor_us:.1f} us/key in Redis: {size.ceiling():.1f}x at most",
             )
         )
     return table
@@ -341,10 +374,14 @@ def main() -> None:
             agree = "yes" if (lk, lb) == (ck, cb) else "NO"
             print(f"  {kind:10} {lk:11,} {ck:10,} {lb:14,} {cb:14,}  {agree}")
         print(f"  every round: counts and bytes {'equal' if size.agree() else 'DIFFER'}")
+        print(
+            f"  Redis CPU of the bare look-ups alone: {size.floor_us:.2f} us a key, "
+            f"{size.keys * size.floor_us / 1e6:.2f} s for {size.keys:,} keys: no per-key audit beats redis-cli's "
+            f"{size.median(1, 'seconds'):.2f} s by more than {size.ceiling():.1f}x here"
+        )
     print(f"\nbench process peak RSS {rss_peak / 1024:.0f} MB (before {rss_before / 1024:.0f} MB)")
-    print("\nname | anchor | ratio | context")
-    for name, anchor, ratio, context in rows(results):
-        print(f"{name} | {anchor} | {ratio:.1f}x | {context}")
+    print()
+    print(markdown(rows(results)))
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psutil
+from table import Row, markdown
 
 from bsnexus_lab.areas.profile import access, inject, memray_capture, pyspy
 from bsnexus_lab.sandbox import Sandbox
@@ -67,12 +68,8 @@ def memray(pid: int, seconds: float, out: Path) -> Callable[[], None]:
     raise SystemExit("memray attach failed with every debugger")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--concurrency", type=int, default=8)
-    args = parser.parse_args()
+def rows(rounds: int = 3, seconds: float = 5.0, concurrency: int = 8) -> list[Row]:
+    args = argparse.Namespace(rounds=rounds, seconds=seconds, concurrency=concurrency)
     root = Path(tempfile.mkdtemp(prefix="bsnexus-lab-bench-profile-", dir="/tmp"))
     root.chmod(0o755)
     box = Sandbox(root)
@@ -118,6 +115,33 @@ def main() -> None:
     finally:
         box.down()
         shutil.rmtree(root, ignore_errors=True)
+    goals = {"profile.cpu 100 Hz": ("at most 5 % fewer requests/s", 0.95), "memray attach": ("", None)}
+    found = []
+    for name, (goal, floor) in goals.items():
+        ratio = statistics.median(figures[name]) / base
+        found.append(
+            Row(
+                f"{name} on the sandbox service, {args.seconds:g} s windows, concurrency {args.concurrency}",
+                "the service without a profiler (interleaved rounds)",
+                ratio,
+                "requests/s with / without",
+                goal,
+                None if floor is None else ratio >= floor,
+                f"{statistics.median(figures[name]):.0f} vs {base:.0f} req/s; service CPU "
+                f"{statistics.median(cpu_ms[name]):.2f} vs {statistics.median(cpu_ms['baseline']):.2f} ms/request",
+            )
+        )
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+    print()
+    print(markdown(rows(args.rounds, args.seconds, args.concurrency)))
 
 
 if __name__ == "__main__":

@@ -13,12 +13,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from table import Row, markdown
+
 from bsnexus_lab.config import STATE_DIR_ENV
 
 REPEATS = 3
 
 
-def main() -> None:
+def rows(repeats: int = REPEATS) -> list[Row]:
     state = Path(tempfile.mkdtemp(prefix="bsnexus-lab-bench-triage-", dir="/tmp"))
     state.chmod(0o755)
     os.environ[STATE_DIR_ENV] = str(state)
@@ -33,7 +35,7 @@ def main() -> None:
         runs = state / "runs"
         params = {"window_s": 3.0, "every_s": 0.5}
         notebook, direct = [], []
-        for _ in range(REPEATS):
+        for _ in range(repeats):
             started = time.perf_counter()
             result = runner.run("triage", target="sandbox", params=params, output_root=runs)
             notebook.append(time.perf_counter() - started)
@@ -49,6 +51,20 @@ def main() -> None:
         print(f"notebook overhead: {nb - py:.2f} s, ratio {nb / py:.2f}x (both include a {window:.0f} s lag window)")
     finally:
         sandbox.down()
+    return [
+        Row(
+            "triage runbook end to end (kernel, report, history), stuck-consumer sandbox",
+            "the same checks called from Python",
+            nb / py,
+            "the runbook's time / the anchor's",
+            context=f"{nb:.2f} s vs {py:.2f} s, both with a {window:.0f} s lag window",
+        )
+    ]
+
+
+def main() -> None:
+    print()
+    print(markdown(rows()))
 
 
 def _each(times: list[float]) -> str:

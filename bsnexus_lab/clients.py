@@ -181,7 +181,9 @@ def redis_client(
         url,
         socket_connect_timeout=CONNECT_TIMEOUT_S,
         socket_timeout=COMMAND_TIMEOUT_S,
-        retry=Retry(ExponentialBackoff(cap=0.5, base=0.1), 1),
+        # One retry reconnects after a restart dropped the connection; a server that took the connection and did
+        # not answer in socket_timeout is not asked again (that doubled the wait on a hung Redis to 20 s).
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.1), 1, supported_errors=(redis_errors.ConnectionError,)),
         decode_responses=False,
         max_connections=4,
     )

@@ -158,7 +158,9 @@ def _check_url(url: str, schemes: set[str], what: str) -> str:
             parts.port  # noqa: B018 - urlsplit only validates the port when asked
         except ValueError:  # urllib's message quotes the "port", which may be the password's head
             raise ConfigError(f"{what} is malformed", target=shown, hint=_ENCODE_HINT) from None
-        if "@" in parts.path + parts.query + parts.fragment and parts.scheme != "unix":  # a password's @ or tail
+        # a password's @ or tail; a socket path may hold an @ (a password's "/" leaves a netloc that ends in ":x")
+        tail = parts.query + parts.fragment + (parts.path if parts.scheme != "unix" else "")
+        if "@" in tail:
             raise ConfigError(f"{what} is ambiguous", target=shown, hint=_ENCODE_HINT)
         if parts.scheme == "unix" and ":" in parts.netloc and "@" not in parts.netloc:  # no port: a password's head
             raise ConfigError(f"{what} is ambiguous", target=shown, hint=_ENCODE_HINT)

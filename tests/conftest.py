@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import redis as sync_redis
 
+from bsnexus_lab.history import DATABASE
 from bsnexus_lab.sandbox import Sandbox, servers
 
 LAB_ENV = ("REDIS_URL", "DATABASE_URL", "XDG_CONFIG_HOME")
@@ -34,9 +35,18 @@ def state_directory(prefix: str) -> Path:
     return path
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """``long`` tests first: started last, one of them alone kept the suite running for its minutes after every
+    other worker had finished (the rest keep pytest's order, which sets each sandbox up once per worker)."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """No test sees the developer's own profiles, .env or BSNEXUS_LAB_* settings."""
+    """No test sees the developer's own profiles, .env, BSNEXUS_LAB_* settings or run history."""
+    stray = [d / "runs" for d in tmp_path_factory.getbasetemp().parents if (d / "runs" / DATABASE).is_file()]
+    if stray:  # the lab finds the nearest runs/ up from where it works: every test below would read that history
+        pytest.fail(f"a run history above the tests' directories would be read by them: remove {stray[0]}")
     for name in list(os.environ):
         if name.startswith("BSNEXUS_LAB_") or name in LAB_ENV:
             monkeypatch.delenv(name, raising=False)

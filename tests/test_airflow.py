@@ -105,6 +105,7 @@ def task_logs(output: str) -> dict[str, str]:
     return logs
 
 
+@pytest.mark.long
 @needs_airflow
 @pytest.mark.usefixtures("one_source")
 def test_a_dag_run_against_the_sandbox(sandbox: Sandbox, stuck: dict[str, Any], tmp_path: Path) -> None:

@@ -163,6 +163,7 @@ def test_a_password_in_the_query_never_shows(password: str, is_redis: bool) -> N
 @example(start="", secret="", rest="0\n0", as_database=False)  # the error quoted the URL across two lines
 @example(start="redis://", secret="hunter2-pw", rest="cache:6379/0", as_database=False)
 @example(start="postgresql://", secret="hunter2-pw", rest="db/bsnexus", as_database=True)
+@example(start="unix://", secret="@00?", rest="", as_database=False)  # a socket URL showed the password's tail
 def test_any_text_is_a_target_or_a_config_error(start: str, secret: str, rest: str, as_database: bool) -> None:
     """Any text around a password planted in the userinfo: a Target or a one-line error, the password in neither."""
     url = start + (f":{secret}@" if secret else "") + rest

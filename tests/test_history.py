@@ -202,6 +202,7 @@ def test_one_run_per_runbook_and_target_and_stale_locks_clear(
     assert "cleared a lock left by a run that did not finish (pid 999999" in capsys.readouterr().err
 
 
+@pytest.mark.long
 @pytest.mark.usefixtures("one_source")
 def test_whole_run_timeout_and_dead_kernel_are_recorded(
     sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

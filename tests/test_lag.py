@@ -106,6 +106,16 @@ def test_producers_outpacing_busy_workers_still_warn() -> None:
     assert row.status == "WARN" and row.reason.endswith("1 live worker, all busy")
 
 
+def test_a_level_queue_while_every_worker_is_busy_is_saturated_not_falling_behind() -> None:
+    """One task waits while three workers each finish one and take the next (the busy sandbox on a loaded machine)."""
+    busy = consumers(("workers", W1, 1, True), ("workers", W2, 1, True), ("workers", W3, 1, True))
+    [row] = evaluate(window([1, 1, 1, 1, 1, 1], [5, 5, 6, 6, 7, 7], 2.0), DEFAULTS, busy).itertuples()
+    assert (row.status, row.reason) == ("SATURATED", "1 entry waiting; 3 live workers, all busy")
+    idle = consumers(("workers", W1, 0, True))
+    [row] = evaluate(window([1, 1, 1, 1, 1, 1], [5, 5, 6, 6, 7, 7], 2.0), DEFAULTS, idle).itertuples()
+    assert row.status == "WARN"  # a free worker and the queue never shrinks: Burrow's WARN
+
+
 def test_redis_62_offsets_come_from_last_delivered_id() -> None:
     samples = window([10, 12, 14, 16], [5, 5, 5, 5]).assign(entries_read=pd.array([None] * 4, dtype="Int64"))
     assert evaluate(samples, SHORT).iloc[0]["status"] == "STALL"

@@ -27,7 +27,7 @@ from tests.conftest import _sources
 # Profiles judge CPU shares: run alone (see `serial` in pyproject.toml).
 pytestmark = pytest.mark.serial
 
-CAPTURE_S = 5
+CAPTURE_S = 3
 FAULTY_PATHS = ("/health", "/api/v1/tasks?limit=20", "/api/v1/tasks/{task_id}")  # every path a fault sits on
 
 

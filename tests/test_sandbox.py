@@ -52,6 +52,18 @@ def test_up_is_idempotent_status_sees_a_death_and_down_leaves_nothing(monkeypatc
         shutil.rmtree(root, ignore_errors=True)
 
 
+def test_a_redis_that_died_comes_back_from_the_sandboxs_own_build(restore: Sandbox) -> None:
+    """``up`` without a source after a death: the embedded sandbox came back on the system's 7.x (and its
+    6.2 tests then ran on 7.x without saying so)."""
+    before = restore.status()[0]
+    os.kill(before.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 120
+    while pid_alive(before.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    after = restore.up()[0]
+    assert after.pid != before.pid and (after.source, after.version) == (before.source, before.version)
+
+
 def test_unknown_scenario_lists_the_known_ones(sandbox: Sandbox) -> None:
     with pytest.raises(Exception, match=r"no scenario named 'nope': known: backlog-growing, ") as raised:
         sandbox.load("nope")

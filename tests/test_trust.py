@@ -130,6 +130,7 @@ def test_the_report_shows_symptoms_under_their_cause(sandbox: Sandbox, tmp_path:
     assert 'class="sev-critical explained"' in result.report.read_text()
 
 
+@pytest.mark.long
 def test_the_healthy_world_stays_healthy_after_minutes_of_traffic(sandbox_root: tuple[Sandbox, str]) -> None:
     """Past the registry keys' 90 s TTL and the once-a-minute PostgreSQL heartbeat, with work moving on."""
     sandbox, source = sandbox_root

@@ -74,6 +74,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # holds: for a command, that plumbing stays off the screen to the end. A filter of its own (not `disabled`,
     # which logging.config.dictConfig turns back on for every logger it does not name, as Jupyter's apps do).
     logging.getLogger("tornado.general").addFilter(lambda record: False)
+    # jsonschema (under nbformat and papermill) enables its "iri" format check when rfc3987_syntax imports, and
+    # that module compiles a Lark grammar on import: 0.8 s of every command's start (python-jsonschema#1392).
+    # Nothing the lab validates uses that format, so a command does without it.
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[assignment]
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

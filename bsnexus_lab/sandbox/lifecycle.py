@@ -84,7 +84,8 @@ class Sandbox:
         started = False
         redis = state.get("redis", {})
         if not servers.pid_alive(redis.get("pid"), servers.REDIS):
-            binary = servers.pick(servers.redis_binaries(), "redis-server", source)
+            # a restart keeps the build the sandbox was made with (a 6.2 sandbox must not come back as 7.x)
+            binary = servers.pick(servers.redis_binaries(), "redis-server", source or redis.get("source"))
             redis = {
                 "binary": str(binary.path),
                 "source": binary.source,

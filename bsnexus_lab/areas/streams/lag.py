@@ -29,7 +29,8 @@ whose consumers are idle or gone while work waits. The rules, in order, for each
              a task. (``min_window_s`` spans two polls, so an entry that just arrived on an idle queue is
              read within the window.)
 5. WARN      when lag never decreased while the offset moved: consumers read, but slower than producers add,
-             busy or not.
+             busy or not - except a lag that stayed level while every live worker holds a task: that is the
+             pace of a busy queue (SATURATED), not falling behind.
 6. OK        otherwise.
 
 Gap rows (a tick whose Redis call failed) are left out of the window and counted.
@@ -156,6 +157,8 @@ def _status(
     if not moves:
         return saturated or ("STALL", f"offset did not move in {span:.1f} s while {waiting}")
     if all(lags[i] >= lags[i - 1] for i in range(1, len(lags))):
+        if saturated and lags[-1] <= lags[0]:
+            return saturated
         slower = f"lag never decreased ({lags[0]:.0f} -> {lags[-1]:.0f}) while consumers read"
         return "WARN", f"{slower}; {busy}" if busy else slower
     return "OK", "lag decreasing at times"
