@@ -11,6 +11,7 @@ import redis as sync_redis
 import redis.asyncio as aioredis
 
 import bsnexus_lab as bl
+from bsnexus_lab.areas.keys.audit import next_batch
 from bsnexus_lab.findings import Severity
 from bsnexus_lab.sandbox import Sandbox
 
@@ -188,3 +189,11 @@ def test_sampling_labels_its_estimates(sandbox: Sandbox, writer: sync_redis.Redi
     assert capped.totals["keys"].iloc[0] == 11_111  # bulk:1, bulk:1x ... bulk:1xxxx
     with pytest.raises(bl.LabError, match="sample"):
         lab.keys.audit(sample=0)
+
+
+def test_the_next_batch_fits_the_hold_within_bounds() -> None:
+    """Sized from the last batch's time per key (the script's own TIME), halfway there, 10 to 1,000 keys."""
+    assert next_batch(100, 217.0, 100) == 158  # 0.5 ms at 2.3 us a key: 217 keys; halfway from 100
+    assert next_batch(158, 217.0, 100) == 188
+    assert next_batch(100, 55.0, 100) == 78  # costlier keys (9 us each): smaller
+    assert next_batch(900, 5_000.0, 100) == 1_000 and next_batch(12, 1.0, 100) == 10

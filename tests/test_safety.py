@@ -233,7 +233,9 @@ def test_the_readme_states_the_bounds_the_code_uses() -> None:
         ),
         "PostgreSQL idle-in-transaction timeout": f"{clients.IDLE_IN_TRANSACTION_S:g} s",
         "PostgreSQL sessions per Lab": f"{clients.POOL_SIZE}",
-        "Keys audit: SCAN COUNT, keys per read-only script": f"{keys.scan_batch}",
+        "Keys audit: time one read-only script holds Redis": (
+            f"{keys.batch_hold_ms:g} ms, first SCAN COUNT {keys.scan_batch}"
+        ),
         "Keys audit pace (`keys_per_s`)": "no cap",
         "Keys looked at by triage": f"{keys.triage_sample:,}",
         "Pending entries scanned per group": f"{stream.pending_scan_limit:,} in pages of {streams.PENDING_PAGE:,}",

@@ -2,10 +2,11 @@
 
 Each batch is one read-only Lua script that runs SCAN and then TYPE, PTTL and MEMORY USAGE for the keys it
 returned (``EVAL_RO`` on Redis 7, the allow-listed script through ``EVAL`` on 6.2), so a batch costs one
-round trip and its script time is bounded by the batch size. Where scripting is refused (ACL, a managed
-Redis), the walk falls back to SCAN plus one pipeline per batch and says so. Cluster: every primary listed
-by ``CLUSTER NODES`` is walked concurrently through its own guarded connection; a node that is down is
-reported, not fatal.
+round trip. The script times itself, and the next batch is sized so that it holds Redis for about
+``batch_hold_ms``: larger on a fast, idle server (fewer round trips), smaller where keys cost more. Where
+scripting is refused (ACL, a managed Redis), the walk falls back to SCAN plus one pipeline per batch and says
+so. Cluster: every primary listed by ``CLUSTER NODES`` is walked concurrently through its own guarded
+connection; a node that is down is reported, not fatal.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ if TYPE_CHECKING:
 
 SCAN_SCRIPT = """\
 -- ARGV: cursor, match, count, measure (1/0), depth, floors "type=bytes,...", secret segments "a,b", then
--- (pattern, prefix) pairs. Returns {cursor, vanished, memory refused (1/0), groups, candidates, keys scanned}:
+-- (pattern, prefix) pairs. Returns {cursor, vanished, memory refused (1/0), groups, candidates, keys scanned,
+-- microseconds the script held Redis (TIME at its start and end: what sizes the next batch)}:
 -- keys are grouped here (the rule of names.prefix) so that only groups and top-N candidates cross the wire.
 -- The per-key work is what holds Redis's thread, so names are worked out once per stem (below), not per key.
 local measure, depth, floors, secret = ARGV[4] == '1', tonumber(ARGV[5]), {}, {}
@@ -90,6 +92,7 @@ local function group_of(key)  -- a key with more than depth segments is named by
   end
   return out
 end
+local began = call('TIME')
 local reply = call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', ARGV[3])
 local groups, list, candidates, vanished, refused = {}, {}, {}, 0, 0
 for _, key in ipairs(reply[2]) do
@@ -130,7 +133,8 @@ for _, key in ipairs(reply[2]) do
     end
   end
 end
-return {reply[1], vanished, refused, list, candidates, #reply[2]}
+local ended = call('TIME')
+return {reply[1], vanished, refused, list, candidates, #reply[2], (ended[1] - began[1]) * 1000000 + ended[2] - began[2]}
 """
 SCRIPTS = (SCAN_SCRIPT,)
 LENGTH_COMMANDS = {
@@ -206,6 +210,7 @@ class _Node:
     status: str = "ok"
     scanned: int = 0
     finished: bool = False  # the cursor came back to 0
+    batch: int = 0  # the SCAN COUNT of its next script batch
     counts: list[int] = field(default_factory=lambda: [0, 0, 0, 0])  # keys, memory, without ttl, vanished
 
 
@@ -239,6 +244,7 @@ async def audit(
     """Walk the keyspace (every primary of a cluster); ``sample`` stops after about that many keys and scales."""
     if sample is not None and sample <= 0:
         raise LabError("sample must be a positive number of keys", hint=f"got {sample}")
+    hold_us = 0.0 if batch else ctx.thresholds.batch_hold_ms * 1000  # an explicit batch stays fixed
     batch = batch or ctx.thresholds.scan_batch
     started = time.monotonic()
     notes: list[str] = []
@@ -253,7 +259,7 @@ async def audit(
         pace = _Pace(keys_per_s)
         goal = sum(min(n.dbsize, n.limit if n.limit is not None else n.dbsize) for n in live)
         with tqdm(total=goal, unit="keys", desc="keys audit", disable=not progress, leave=False) as bar:
-            walk = _Walk(ctx, tally, match or "*", batch, pace, bar, notes)
+            walk = _Walk(ctx, tally, match or "*", batch, hold_us, pace, bar, notes)
             await asyncio.gather(*(walk.node(n) for n in live))
         biggest = await _biggest(ctx, tally, {n.name: n for n in nodes}, depth)
     finally:
@@ -391,6 +397,12 @@ async def _close(ctx: Context, nodes: Sequence[_Node]) -> None:
 
 
 # -- the walk ------------------------------------------------------------------------------------------
+def next_batch(current: int, fits: float, first: int) -> int:
+    """Halfway from ``current`` to the ``fits`` keys the last batch's time per key allows (one slow batch, a
+    preempted server, moves the size by half), within a tenth and ten times the first batch."""
+    return max(first // 10 or 1, min(first * 10, round((current + fits) / 2)))
+
+
 @dataclass
 class _Walk:
     """What every node's walk shares: the tally, the SCAN settings, the pace, the progress bar, the notes."""
@@ -398,7 +410,8 @@ class _Walk:
     ctx: Context
     tally: Tally
     match: str
-    batch: int
+    batch: int  # the first script batch's SCAN COUNT, every pipeline batch's
+    hold_us: float  # what a script batch may hold Redis for (0: every batch is ``batch`` keys)
     pace: _Pace
     bar: Any
     notes: list[str]
@@ -433,10 +446,13 @@ class _Walk:
         process groups the last one, so neither waits for the other. Returns the cursor where scripting was
         refused (the walk goes on with pipelines from there)."""
         cursor: bytes | int = 0
+        node.batch = self.batch
         reply = await self.script_batch(node, cursor)
         while reply is not None:
             cursor = reply[0]
             await self.walked(node, cursor, reply[5])
+            if self.hold_us and reply[5] and reply[6] > 0:
+                node.batch = next_batch(node.batch, self.hold_us * reply[5] / reply[6], self.batch)
             following = None
             if not node.finished and self.wanted(node):
                 following = asyncio.ensure_future(self.script_batch(node, cursor))
@@ -455,7 +471,7 @@ class _Walk:
         tally = self.tally
         floors = ",".join(f"{kind}={tally.floor(kind)}" for kind in tally.heaps)
         command = "EVAL_RO" if node.major >= 7 else "EVAL"
-        args = [cursor, self.match, self.batch, int(node.measure), tally.depth, floors, _SECRETS, *_KNOWN]
+        args = [cursor, self.match, node.batch, int(node.measure), tally.depth, floors, _SECRETS, *_KNOWN]
         try:
             with self.ctx.redis_errors():
                 return await node.client.execute_command(command, SCAN_SCRIPT, 0, *args)
@@ -472,7 +488,7 @@ class _Walk:
     def tally_reply(self, node: _Node, reply: list[Any]) -> None:
         """A script batch's groups and top-N candidates into the tally and the node's counts."""
         tally = self.tally
-        _, vanished, refused, groups, candidates, _ = reply
+        _, vanished, refused, groups, candidates, *_ = reply
         if refused:
             self.memory_refused(node, "NOPERM")
         counts = node.counts

@@ -30,7 +30,6 @@ class Keys(Facade):
                 sample,
                 depth=t.prefix_depth,
                 top=t.top,
-                batch=t.scan_batch,
                 keys_per_s=keys_per_s,
                 progress=progress,
             )

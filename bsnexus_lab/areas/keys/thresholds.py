@@ -11,10 +11,17 @@ from bsnexus_lab.thresholds import threshold
 class KeysThresholds:
     scan_batch: int = threshold(
         100,
-        "SCAN COUNT per batch. Each batch is one script that looks up and groups every key it returned (TYPE, "
-        "PTTL, MEMORY USAGE), and other clients wait behind it: at 6-9 us of Redis CPU a key (Redis 7.0 on a "
-        "2-core machine, idle to loaded) 100 keys hold the thread 0.6-0.9 ms, under 1 ms. 250 keys walk a "
-        "loaded machine faster (fewer round trips) but hold it about 2 ms.",
+        "SCAN COUNT of the audit's first batch; later ones are sized by batch_hold_ms, between a tenth and ten "
+        "times this. Each batch is one script that looks up and groups every key it returned (TYPE, PTTL, MEMORY "
+        "USAGE), and other clients wait behind it: at 6-9 us of Redis CPU a key (Redis 7.0 on a loaded 2-core "
+        "machine) 100 keys hold the thread 0.6-0.9 ms, so the first batch stays under 1 ms there too.",
+    )
+    batch_hold_ms: float = threshold(
+        0.5,
+        "How long one audit batch may hold Redis's thread, as the script times itself: the next batch takes as "
+        "many keys as fit at the last one's time per key. Half the 1 ms other clients should ever wait behind "
+        "the lab, so a batch of costlier keys than the last stays under it (2.3 us a key on an idle machine: "
+        "about 200 keys). 0: every batch is scan_batch keys.",
     )
     prefix_depth: int = threshold(2, "Split key names on ':' this deep (ids collapsed) to group them.")
     top: int = threshold(10, "Biggest keys kept per type (and overall), as redis-cli --bigkeys and RedisInsight.")
