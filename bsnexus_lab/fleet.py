@@ -15,11 +15,11 @@ from datetime import UTC, datetime
 import pandas as pd
 
 from bsnexus_lab.findings import Kind, Severity, rank_key
+from bsnexus_lab.findings.render import COLOURS
 from bsnexus_lab.history import NOT_CHECKED, History, location
 from bsnexus_lab.text import duration, plural
 
 COLUMNS = ["target", "runbook", "verdict", "worst", "severity", "age", "changed", "run", "where"]
-COLOURS = {"critical": "#f5b7b1", "warning": "#fcf3cf", "info": "#d6eaf8", "ok": "#d5f5e3"}
 
 
 def state(index: History, *, now: datetime | None = None) -> pd.DataFrame:

@@ -188,29 +188,34 @@ async def _states(ctx: Context, entries: Sequence[tuple[tuple[str, str], dict[st
             pipe.execute_command("XINFO GROUPS", stream)
         groups = dict(zip(streams, await pipe.execute(raise_on_error=False), strict=True))
     groups = {s: [as_dict(g) for g in reply] if isinstance(reply, list) else [] for s, reply in groups.items()}
-    asks = [(stream, entry, text(g["name"])) for (stream, entry), _ in entries for g in groups[stream]]
+    asks = [
+        (stream, entry, text(g["name"]), text(g["last-delivered-id"]))
+        for (stream, entry), _ in entries
+        for g in groups[stream]
+    ]
+    waits = [entry_id(entry) > entry_id(last) for _, entry, _, last in asks]
+    # An entry after the group's last-delivered id was never delivered, so it cannot be pending: it is asked how
+    # many wait ahead of it, every other entry whether it is pending.
     with ctx.redis_errors():
         pipe = redis.pipeline(transaction=False)
-        for stream, entry, group in asks:
-            pipe.execute_command("XPENDING", stream, group, entry, entry, 1)
-        for stream, entry, group in asks:
-            delivered = next(text(g["last-delivered-id"]) for g in groups[stream] if text(g["name"]) == group)
-            pipe.execute_command("XRANGE", stream, "(" + delivered, "(" + entry, "COUNT", probes.LAG_SCAN_LIMIT)
+        for (stream, entry, group, last), waiting in zip(asks, waits, strict=True):
+            if waiting:
+                pipe.execute_command("XRANGE", stream, "(" + last, "(" + entry, "COUNT", probes.LAG_SCAN_LIMIT)
+            else:
+                pipe.execute_command("XPENDING", stream, group, entry, entry, 1)
         replies = await pipe.execute()
-    pending, ahead = replies[: len(asks)], replies[len(asks) :]
     states: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for (stream, entry, group), held, before in zip(asks, pending, ahead, strict=True):
-        delivered = next(text(g["last-delivered-id"]) for g in groups[stream] if text(g["name"]) == group)
-        if held:
-            _, consumer, idle, deliveries = held[0]
+    for (stream, entry, group, _), waiting, reply in zip(asks, waits, replies, strict=True):
+        if waiting:
+            state = {"state": "waiting", "ahead": len(reply), "ahead_exact": len(reply) < probes.LAG_SCAN_LIMIT}
+        elif reply:
+            _, consumer, idle, deliveries = reply[0]
             state = {
                 "state": "pending",
                 "consumer": text(consumer),
                 "idle_ms": int(idle),
                 "deliveries": int(deliveries),
             }
-        elif entry_id(entry) > entry_id(delivered):
-            state = {"state": "waiting", "ahead": len(before), "ahead_exact": len(before) < probes.LAG_SCAN_LIMIT}
         else:
             state = {"state": "acknowledged"}
         states.setdefault((stream, entry), []).append({"group": group, **state})
